@@ -11,7 +11,7 @@ import (
 // the end left off.
 //
 // The label is quoted only when it holds a space or a quote (a quote
-// inside becomes ''); '=' (which ends the label), '|' (which starts
+// inside is doubled); '=' (which ends the label), '|' (which starts
 // perfdata) and control characters become '_'. Numbers are plain decimals,
 // never exponent notation, whatever their size; a value that is Unknown,
 // NaN or infinite is U (a NaN or infinite min/max is left out). An Integer
