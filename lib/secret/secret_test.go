@@ -1,0 +1,259 @@
+package secret
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const pw = "hunter2-Pa55"
+
+func writeFile(t *testing.T, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "creds")
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	require.NoError(t, os.Chmod(p, mode)) // WriteFile's mode is masked by umask
+	return p
+}
+
+func TestLoadFileFormats(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		want    Credentials
+		wantErr string
+	}{
+		{"one line", "admin:" + pw + "\n", Credentials{User: "admin", Password: pw}, ""},
+		{"one line no newline", "admin:" + pw, Credentials{User: "admin", Password: pw}, ""},
+		{"password with colon and equals", "admin:a:b=c", Credentials{User: "admin", Password: "a:b=c"}, ""},
+		{"one line after comments", "# the couch admin\n\nadmin:" + pw + "\r\n", Credentials{User: "admin", Password: pw}, ""},
+		{"key value", "# comment\nuser=admin\n\npassword=" + pw + "\n", Credentials{User: "admin", Password: pw}, ""},
+		{"username key, spaces, quotes", "username = admin\npassword = \"" + pw + "\"\n", Credentials{User: "admin", Password: pw}, ""},
+		{"token only", "token='tok-123456'\n", Credentials{Token: "tok-123456"}, ""},
+		{"empty", "\n# nothing\n", Credentials{}, "contains no credentials"},
+		{"bare secret", pw + "\n", Credentials{}, "line 1 is neither user:password nor key=value"},
+		{"two bare lines", "admin\n" + pw + "\n", Credentials{}, "has 2 lines"},
+		{"unknown key in kv file", "user=admin\n" + pw + "\n", Credentials{}, "line 2 is not one of"},
+		{"password without user", "password=" + pw + "\n", Credentials{}, "no user= line"},
+		{"empty user", ":" + pw, Credentials{}, "user before ':' is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, tt.content, 0o600)
+			got, err := LoadFile(p)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				assert.Contains(t, err.Error(), p, "the message names the file")
+				assert.NotContains(t, err.Error(), pw, "the message never shows the content")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestLoadFileRefusesOpenModes(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// Root reads any file, but the mode check does not depend on who reads.
+		t.Log("running as root; the mode check still applies")
+	}
+	tests := []struct {
+		mode os.FileMode
+		ok   bool
+	}{
+		{0o600, true},
+		{0o400, true},
+		{0o700, true},
+		{0o640, false},
+		{0o604, false},
+		{0o620, false},
+		{0o602, false},
+		{0o644, false},
+		{0o666, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%04o", tt.mode), func(t *testing.T) {
+			p := writeFile(t, "admin:"+pw, tt.mode)
+			c, err := LoadFile(p)
+			if tt.ok {
+				require.NoError(t, err)
+				assert.Equal(t, "admin", c.User)
+				return
+			}
+			require.Error(t, err)
+			msg := err.Error()
+			assert.Contains(t, msg, "readable or writable by group/others")
+			assert.Contains(t, msg, fmt.Sprintf("mode %04o", tt.mode))
+			assert.Contains(t, msg, "chmod 600 "+p)
+			assert.NotContains(t, msg, pw)
+			assert.Equal(t, Credentials{}, c)
+		})
+	}
+}
+
+func TestLoadFileMissingAndDirectory(t *testing.T) {
+	dir := t.TempDir()
+	_, err := LoadFile(filepath.Join(dir, "nope"))
+	require.Error(t, err)
+	assert.Equal(t, "credentials file "+filepath.Join(dir, "nope")+": no such file or directory", err.Error())
+
+	_, err = LoadFile(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a regular file")
+}
+
+func TestFromLookup(t *testing.T) {
+	env := map[string]string{"COUCHDB_USER": "admin", "COUCHDB_PASSWORD": pw, "TOK": "t0ken"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	assert.Equal(t, Credentials{User: "admin", Password: pw}, FromLookup(lookup, "COUCHDB_USER", "COUCHDB_PASSWORD", ""))
+	assert.Equal(t, Credentials{Token: "t0ken"}, FromLookup(lookup, "", "", "TOK"))
+	assert.Equal(t, Credentials{}, FromLookup(lookup, "NOPE_USER", "NOPE_PASS", "NOPE_TOKEN"))
+}
+
+func TestOr(t *testing.T) {
+	tests := []struct {
+		name        string
+		c, fallback Credentials
+		want        Credentials
+	}{
+		{"empty takes fallback", Credentials{}, Credentials{User: "a", Password: "p"}, Credentials{User: "a", Password: "p"}},
+		{"user only gets password", Credentials{User: "a"}, Credentials{Password: "p"}, Credentials{User: "a", Password: "p"}},
+		{"same user gets password", Credentials{User: "a"}, Credentials{User: "a", Password: "p"}, Credentials{User: "a", Password: "p"}},
+		{"other user's password not mixed in", Credentials{User: "a"}, Credentials{User: "b", Password: "p"}, Credentials{User: "a"}},
+		{"complete wins", Credentials{User: "a", Password: "x"}, Credentials{User: "a", Password: "p"}, Credentials{User: "a", Password: "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.c.Or(tt.fallback))
+		})
+	}
+}
+
+func TestCredentialsNeverPrintSecrets(t *testing.T) {
+	c := Credentials{User: "admin", Password: pw, Token: "tok-abcdef"}
+	type holder struct {
+		Name  string
+		Creds Credentials
+		Ptr   *Credentials
+	}
+	h := holder{"x", c, &c}
+	outs := map[string]string{}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%10v", "%d"} {
+		outs[verb] = fmt.Sprintf(verb, c)
+		outs[verb+" ptr"] = fmt.Sprintf(verb, &c)
+		outs[verb+" nested"] = fmt.Sprintf(verb, h)
+	}
+	outs["Sprint"] = fmt.Sprint(c, &c, h)
+	outs["Println"] = fmt.Sprintln(c)
+	j, err := json.Marshal(h)
+	require.NoError(t, err)
+	outs["json"] = string(j)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("connect", "creds", c)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("connect", "creds", c)
+	outs["slog"] = buf.String()
+	for name, out := range outs {
+		assert.NotContains(t, out, pw, name)
+		assert.NotContains(t, out, "tok-abcdef", name)
+	}
+	assert.Equal(t, "user=admin password=xxxxx token=xxxxx", fmt.Sprintf("%v", c))
+	assert.Contains(t, outs["%+v nested"], "user=admin")
+	assert.Contains(t, outs["slog"], "admin")
+	assert.Equal(t, "(no credentials)", Credentials{}.String())
+}
+
+func TestSplitURL(t *testing.T) {
+	tests := []struct {
+		raw     string
+		clean   string
+		creds   Credentials
+		wantErr string
+	}{
+		{"http://127.0.0.1:5984", "http://127.0.0.1:5984", Credentials{}, ""},
+		{"http://admin:" + pw + "@db2:5984/", "http://db2:5984/", Credentials{User: "admin", Password: pw}, ""},
+		{"https://admin@db2:6984/x?y=1", "https://db2:6984/x?y=1", Credentials{User: "admin"}, ""},
+		{"http://ad%40min:p%2Fw%3Ax@db2:5984", "http://db2:5984", Credentials{User: "ad@min", Password: "p/w:x"}, ""},
+		{"http://admin:" + pw + "@db 2:5984", "", Credentials{}, "invalid URL http://admin:xxxxx@db 2:5984"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			clean, creds, err := SplitURL(tt.raw)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				assert.NotContains(t, err.Error(), pw)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.clean, clean)
+			assert.Equal(t, tt.creds, creds)
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"http://db2:5984/_up", "http://db2:5984/_up"},
+		{"http://admin:" + pw + "@db2:5984/_up", "http://admin:xxxxx@db2:5984/_up"},
+		{"http://admin@db2:5984/", "http://admin@db2:5984/"},
+		{"http://influx:8086/write?db=m&u=writer&p=" + pw, "http://influx:8086/write?db=m&u=writer&p=xxxxx"},
+		{"http://x/api/v2/write?org=o&bucket=b&token=" + pw + "&precision=s", "http://x/api/v2/write?org=o&bucket=b&token=xxxxx&precision=s"},
+		{"http://x/?api_key=" + pw + "&Password=" + pw + "&access_token=" + pw, "http://x/?api_key=xxxxx&Password=xxxxx&access_token=xxxxx"},
+		{"http://x/?keyword=npm", "http://x/?keyword=xxxxx"}, // over-redaction is the safe side
+		{"http://admin:" + pw + "@db 2:5984/?token=" + pw, "http://admin:xxxxx@db 2:5984/?token=xxxxx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			got := RedactURL(tt.raw)
+			assert.Equal(t, tt.want, got)
+			assert.NotContains(t, got, pw)
+		})
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	var r Redactor
+	assert.Equal(t, "nothing registered", r.Redact("nothing registered"))
+	r.Add("ab") // too short: ignored, see MinSecretLen
+	r.Add("s3cret")
+	r.Add("s3cret-longer")
+	r.Add("p@ss w/rd")
+	r.AddCredentials(Credentials{User: "admin", Password: "pa:ss\"x", Token: "tok-xyz"})
+	tests := []struct{ in, want string }{
+		{"CRITICAL - login s3cret failed", "CRITICAL - login xxxxx failed"},
+		{"s3cret-longer and s3cret", "xxxxx and xxxxx"},
+		{"url http://u:p%40ss+w%2Frd@h/ and p%40ss%20w%2Frd", "url http://u:xxxxx@h/ and xxxxx"},
+		{`json {"password":"pa:ss\"x"}`, `json {"password":"xxxxx"}`},
+		{"token tok-xyz", "token xxxxx"},
+		{"Authorization: Basic YWRtaW46cGE6c3MieA==", "Authorization: Basic xxxxx"},
+		{"ab stays, OK", "ab stays, OK"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, r.Redact(tt.in), tt.in)
+	}
+}
+
+func TestRedactorConcurrent(t *testing.T) {
+	var r Redactor
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(2)
+		go func() { defer wg.Done(); r.Add(fmt.Sprintf("secret-%d", i)) }()
+		go func() { defer wg.Done(); _ = r.Redact("secret-1 secret-2") }()
+	}
+	wg.Wait()
+	got := r.Redact("secret-0 secret-7")
+	assert.Equal(t, "xxxxx xxxxx", got)
+	assert.False(t, strings.Contains(got, "secret"))
+}
