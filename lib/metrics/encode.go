@@ -3,7 +3,9 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -16,12 +18,21 @@ import (
 //
 // What line protocol cannot carry is left out rather than failing the batch:
 //   - a tag with an empty value (InfluxDB reads a missing tag as empty anyway);
-//   - a field whose value is NaN, ±Inf or a string that is not UTF-8;
+//   - a field whose value is NaN, ±Inf, a string that is not UTF-8, or an
+//     unsigned integer above math.MaxInt64;
 //   - a point left with no fields (not an error: a check may have nothing to say);
 //   - a point whose measurement, tag or field key is invalid (empty, control
 //     characters, trailing backslash) or whose field has an unsupported type:
 //     these are reported in the returned error, naming the point, while every
 //     other point is still appended.
+//
+// Line breaks and tabs in string fields become spaces: the encoder escapes
+// a newline as \n, which InfluxDB 2.x reads back as a newline but 1.x
+// stores as a backslash and an n.
+//
+// Unsigned integers are written as signed ("i"): InfluxDB 1.x refuses the
+// "u" suffix and fails the whole batch, and a field must keep one type in
+// a measurement forever, so they cannot switch to "u" on 2.x either.
 //
 // A zero Time writes no timestamp, so the server stamps the line on arrival.
 func Encode(dst []byte, points []Point) ([]byte, error) {
@@ -108,11 +119,11 @@ func fieldValue(x any) (v lineprotocol.Value, ok bool, err error) {
 	case int32:
 		return lineprotocol.IntValue(int64(x)), true, nil
 	case uint64:
-		return lineprotocol.UintValue(x), true, nil
+		return unsignedValue(x)
 	case uint:
-		return lineprotocol.UintValue(uint64(x)), true, nil
+		return unsignedValue(uint64(x))
 	case uint32:
-		return lineprotocol.UintValue(uint64(x)), true, nil
+		return lineprotocol.IntValue(int64(x)), true, nil
 	case float64:
 		v, ok := lineprotocol.FloatValue(x)
 		return v, ok, nil
@@ -125,10 +136,22 @@ func fieldValue(x any) (v lineprotocol.Value, ok bool, err error) {
 		if !utf8.ValidString(x) {
 			return v, false, nil
 		}
+		if strings.ContainsAny(x, "\r\n\t") {
+			x = lineBreaks.Replace(x)
+		}
 		v, ok := lineprotocol.StringValue(x)
 		return v, ok, nil
 	}
 	return v, false, fmt.Errorf("unsupported value type %T", x)
+}
+
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ", "\t", " ")
+
+func unsignedValue(x uint64) (lineprotocol.Value, bool, error) {
+	if x > math.MaxInt64 {
+		return lineprotocol.Value{}, false, nil
+	}
+	return lineprotocol.IntValue(int64(x)), true, nil
 }
 
 // decode parses line protocol with nanosecond timestamps back into points:

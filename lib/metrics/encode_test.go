@@ -40,7 +40,7 @@ func ExampleEncode_dropped() {
 	lp, err := Encode(nil, points)
 	fmt.Print(string(lp), err)
 	// Output:
-	// origin,host=o1 bytes=512u 1700000000000000000
+	// origin,host=o1 bytes=512i 1700000000000000000
 	// cdn\ edge hits=3i 1700000001000000000
 	// <nil>
 }
@@ -61,7 +61,10 @@ func TestEncode(t *testing.T) {
 			points: []Point{{Measurement: "m", Fields: map[string]any{
 				"a": int64(-1), "b": 2, "c": int32(3), "d": uint64(4), "e": uint(5), "f": uint32(6),
 				"g": 0.25, "h": float32(0.5), "i": false, "j": "x"}, Time: ts}},
-			want: "m a=-1i,b=2i,c=3i,d=4u,e=5u,f=6u,g=0.25,h=0.5,i=false,j=\"x\" 42\n"},
+			want: "m a=-1i,b=2i,c=3i,d=4i,e=5i,f=6i,g=0.25,h=0.5,i=false,j=\"x\" 42\n"},
+		{name: "unsigned beyond int64 is dropped",
+			points: []Point{{Measurement: "m", Fields: map[string]any{"big": uint64(math.MaxInt64) + 1, "max": uint64(math.MaxInt64)}, Time: ts}},
+			want:   "m max=9223372036854775807i 42\n"},
 		{name: "escaping",
 			points: []Point{{Measurement: "m,x", Tags: map[string]string{"t k": "v=1,2"}, Fields: map[string]any{"f=": `a\b`}, Time: ts}},
 			want:   `m\,x,t\ k=v\=1\,2 f\=="a\\b" 42` + "\n"},
@@ -93,9 +96,9 @@ func TestEncode(t *testing.T) {
 			},
 			want:    "b v=2i 42\n",
 			wantErr: `point 0: measurement "a": invalid tag value t="x\ny"`},
-		{name: "newline in a string field is escaped",
-			points: []Point{{Measurement: "a", Fields: map[string]any{"s": "x\ny"}, Time: ts}},
-			want:   "a s=\"x\\ny\" 42\n"},
+		{name: "line breaks and tabs in a string field become spaces",
+			points: []Point{{Measurement: "a", Fields: map[string]any{"s": "x\ny\r\nz\tw\r"}, Time: ts}},
+			want:   "a s=\"x y z w \" 42\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +137,7 @@ func TestEncodeIsDeterministic(t *testing.T) {
 func TestDecodeRoundTrip(t *testing.T) {
 	in := []Point{
 		{Measurement: "m x", Tags: map[string]string{"a": "1 2", "b": "c,d"},
-			Fields: map[string]any{"i": int64(-3), "u": uint64(4), "f": 0.1, "b": true, "s": "q\"uote\n"},
+			Fields: map[string]any{"i": int64(-3), "f": 0.1, "b": true, "s": "q\"uo\\te"},
 			Time:   time.Unix(1700000000, 999)},
 		{Measurement: "n", Fields: map[string]any{"v": 1.0}, Time: time.Unix(0, 1)},
 	}
