@@ -1,0 +1,61 @@
+# registry-checks: `make` builds, `make test` runs everything (unit + integration
+# against the local stack it brings up), `make demo` shows the suite working.
+GO       ?= go
+MODULE   := github.com/registry-checks/registry-checks
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X $(MODULE)/lib/version.Version=$(VERSION)
+STACK    := test/stack/stack
+# Every folder under checks/ and remediate/ with a main.go is one binary.
+CMDS     := $(patsubst %/main.go,%,$(wildcard checks/*/main.go remediate/*/main.go))
+BINS     := $(addprefix build/,$(notdir $(CMDS)))
+GOTEST_TIMEOUT ?= 20m
+
+.PHONY: all build test test-short test-integration lint bench demo package clean stack-up stack-down fuzz
+
+all: build
+
+build:
+	@mkdir -p build
+	@for d in $(CMDS); do \
+		echo "go build $$d -> build/$$(basename $$d)"; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o build/$$(basename $$d) ./$$d || exit 1; \
+	done
+
+# Unit tests only: no servers, well under a minute.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# The whole suite: lint, build, unit tests, then the local stack (installed
+# and started if it is not already up) and every integration test against it.
+# The stack is brought down again only if this run started it.
+test: lint build
+	@started=0; \
+	if ! $(STACK) status >/dev/null 2>&1; then started=1; $(STACK) up || { $(STACK) down; exit 1; }; fi; \
+	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...; rc=$$?; \
+	if [ $$started = 1 ]; then $(STACK) down; fi; \
+	exit $$rc
+
+stack-up:
+	$(STACK) up
+
+stack-down:
+	$(STACK) down
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseRange -fuzztime 60s ./lib/nagios
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+demo: build
+	test/stack/demo
+
+package:
+	@echo "make package: not built yet (the .deb/.rpm packaging is issue 7)"; exit 1
+
+clean:
+	rm -rf build dist

@@ -1,0 +1,245 @@
+// Package plugin is the one run path every binary of the suite goes
+// through: options, the -t deadline, panics, printing, metric delivery and
+// the exit code.
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	flags "github.com/jessevdk/go-flags"
+
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/metrics"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/secret"
+	"github.com/registry-checks/registry-checks/lib/version"
+)
+
+// Common holds the options every binary accepts. A binary's options struct
+// embeds it; go-flags reads the embedded struct's fields as the binary's own.
+type Common struct {
+	Verbose      []bool   `short:"v" long:"verbose" description:"more detail in the long output (repeat up to -vvv)"`
+	Timeout      Duration `short:"t" long:"timeout" default:"10s" value-name:"SECONDS" description:"bound on the whole run, metric writes included (seconds, or a duration like 1m)"`
+	TimeoutState string   `long:"timeout-state" default:"critical" choice:"ok" choice:"warning" choice:"critical" choice:"unknown" description:"state to report when -t runs out"`
+	Version      bool     `short:"V" long:"version" description:"print the version and exit (UNKNOWN, 3)"`
+	Output       string   `long:"output" default:"nagios" choice:"nagios" choice:"influx" description:"nagios: the plugin output; influx: line protocol alone on stdout (Telegraf's exec input), exit code unchanged"`
+	OutputLimit  int      `long:"output-limit" default:"4096" value-name:"BYTES" description:"bound on the printed output; what does not fit is counted as (+N more)"`
+
+	Metrics metrics.Options    `group:"Metrics (InfluxDB line protocol)"`
+	TLS     httpclient.Options `group:"TLS (every HTTP request of the run)"`
+}
+
+func (c *Common) common() *Common { return c }
+
+// Commoner is a pointer to an options struct that embeds Common.
+type Commoner interface{ common() *Common }
+
+// Spec describes one binary.
+type Spec struct {
+	Name    string   // first word of the output, e.g. COUCH_REPLICATION
+	Binary  string   // program name in --help and --version, e.g. check_couch_replication
+	Options Commoner // pointer to the binary's options; filled by Run before Check
+	Args    string   // positional-argument text for the usage line, if any
+	// Check runs the check. It gets a context whose deadline leaves room for
+	// the metric writes inside -t, and returns a Result; it neither prints
+	// nor exits.
+	Check func(ctx context.Context, env *Env) nagios.Result
+}
+
+// Env is what the run path gives a check besides its options.
+type Env struct {
+	Verbose int
+	Secrets *secret.Redactor   // every secret the run loaded; all output passes through it
+	HTTP    *httpclient.Client // the one HTTP client of the run (TLS options applied)
+
+	timeout      time.Duration
+	timeoutState nagios.Status
+	step         atomic.Pointer[string]
+}
+
+// Step records what the check is doing now ("GET http://db2:5984/_scheduler/docs"),
+// so that a check stopped by -t is reported as "timeout after 10s waiting for ...".
+func (e *Env) Step(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	e.step.Store(&s)
+}
+
+// Problem turns an error into its state and one-line message, applying
+// --timeout-state to a timeout.
+func (e *Env) Problem(err error) (nagios.Status, string) {
+	p := nagios.AsProblem(err)
+	if p.Timeout || errors.Is(err, context.DeadlineExceeded) {
+		msg := p.Msg
+		if !strings.Contains(msg, "timeout") {
+			msg = e.timeoutMessage()
+		}
+		return e.timeoutState, msg
+	}
+	return p.Status, p.Msg
+}
+
+// Fail is the Result of a check that could not go on.
+func (e *Env) Fail(err error) nagios.Result {
+	st, msg := e.Problem(err)
+	return nagios.Result{Status: st, Summary: msg}
+}
+
+func (e *Env) timeoutMessage() string {
+	msg := fmt.Sprintf("timeout after %s", e.timeout)
+	if s := e.step.Load(); s != nil {
+		msg += " waiting for " + *s
+	}
+	return msg
+}
+
+// Run parses args into spec.Options, runs the check under the -t deadline,
+// prints the result to stdout and delivers the metrics, and returns the
+// exit code (0-3). It never panics and never exits.
+func Run(spec Spec, args []string, stdout io.Writer) (code int) {
+	start := time.Now()
+	redactor := &secret.Redactor{}
+	defer func() {
+		// A panic outside the check (rendering, delivery) is still UNKNOWN:
+		// a Go panic would exit 2, which pages someone as CRITICAL.
+		if r := recover(); r != nil {
+			fmt.Fprintln(stdout, redactor.Redact(fmt.Sprintf("%s UNKNOWN - internal error: %v", spec.Name, r)))
+			code = int(nagios.UNKNOWN)
+		}
+	}()
+
+	parser := flags.NewParser(spec.Options, flags.HelpFlag|flags.PassDoubleDash)
+	parser.Name = spec.Binary
+	if spec.Args != "" {
+		parser.Usage = "[OPTIONS] " + spec.Args
+	}
+	if _, err := parser.ParseArgs(args); err != nil {
+		var ferr *flags.Error
+		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
+			fmt.Fprintln(stdout, ferr.Message)
+			return int(nagios.UNKNOWN)
+		}
+		fmt.Fprintf(stdout, "%s UNKNOWN - bad arguments: %s\n\n", spec.Name, oneLine(redactor.Redact(err.Error())))
+		parser.WriteHelp(stdout)
+		return int(nagios.UNKNOWN)
+	}
+	c := spec.Options.common()
+	if c.Version {
+		fmt.Fprintf(stdout, "%s (registry-checks) %s\n", spec.Binary, version.String())
+		return int(nagios.UNKNOWN)
+	}
+
+	env := &Env{Verbose: len(c.Verbose), Secrets: redactor, timeout: c.Timeout.D(), timeoutState: parseState(c.TimeoutState)}
+	hc, err := httpclient.New(c.TLS, httpclient.Config{})
+	if err != nil {
+		fmt.Fprintf(stdout, "%s UNKNOWN - %s\n", spec.Name, oneLine(redactor.Redact(err.Error())))
+		return int(nagios.UNKNOWN)
+	}
+	env.HTTP = hc
+	sinks, err := buildSinks(c, hc, redactor, stdout)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s UNKNOWN - %s\n", spec.Name, oneLine(redactor.Redact(err.Error())))
+		return int(nagios.UNKNOWN)
+	}
+
+	deadline := start.Add(c.Timeout.D())
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-writeReserve(c.Timeout.D(), sinks.remote())))
+	res := runCheck(ctx, spec, env)
+	cancel()
+	// A state outside 0-3 would be an exit code Nagios cannot read.
+	res.Status = nagios.Worse(res.Status, nagios.OK)
+	now := time.Now()
+
+	points := nagios.Points(res, now)
+	var notes []string
+	if len(points) > 0 {
+		wctx, wcancel := context.WithDeadline(context.Background(), deadline)
+		notes = sinks.deliver(wctx, points)
+		wcancel()
+	}
+	if c.Output == "influx" {
+		return int(res.Status)
+	}
+	res.Long = append(res.Long, notes...)
+	out := nagios.Render(spec.Name, res, nagios.RenderOptions{Verbose: env.Verbose, Limit: c.OutputLimit})
+	out = redactor.Redact(out)
+	if !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	io.WriteString(stdout, out)
+	return int(res.Status)
+}
+
+// runCheck runs the check with its panics recovered and stops waiting for
+// it at the deadline: a check stuck in a call that ignores its context must
+// not hold the run past -t.
+func runCheck(ctx context.Context, spec Spec, env *Env) nagios.Result {
+	done := make(chan nagios.Result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				res := nagios.Result{Status: nagios.UNKNOWN, Summary: fmt.Sprintf("internal error: %v (a bug in %s; run with -vvv and report it)", r, spec.Binary)}
+				if env.Verbose >= 3 {
+					res.Long = strings.Split(strings.TrimSpace(string(debug.Stack())), "\n")
+				}
+				done <- res
+			}
+		}()
+		done <- spec.Check(ctx, env)
+	}()
+	select {
+	case res := <-done:
+		return res
+	case <-ctx.Done():
+		// Give a check that honours ctx a moment to return its own, more
+		// precise timeout result before reporting a generic one.
+		select {
+		case res := <-done:
+			return res
+		case <-time.After(100 * time.Millisecond):
+			return nagios.Result{Status: env.timeoutState, Summary: env.timeoutMessage()}
+		}
+	}
+}
+
+// writeReserve is the part of -t kept for metric writes to remote sinks.
+func writeReserve(timeout time.Duration, remote bool) time.Duration {
+	if !remote {
+		return 0
+	}
+	r := timeout / 5
+	if r > 2*time.Second {
+		r = 2 * time.Second
+	}
+	return r
+}
+
+func parseState(s string) nagios.Status {
+	switch strings.ToLower(s) {
+	case "ok":
+		return nagios.OK
+	case "warning":
+		return nagios.WARNING
+	case "unknown":
+		return nagios.UNKNOWN
+	}
+	return nagios.CRITICAL
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// fallbackSpoolDir is used when the default spool dir is not writable (a
+// check run by hand as an ordinary user).
+func fallbackSpoolDir() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("registry-checks-spool-%d", os.Getuid()))
+}

@@ -1,0 +1,105 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/metrics"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// sinks are the metric destinations the options asked for.
+type sinks struct {
+	stdout io.Writer         // --output=influx
+	file   *metrics.FileSink // --influx-file
+	influx *metrics.HTTPSink // --influx-url, always through the spool
+	spool  metrics.Spool
+}
+
+func (s sinks) remote() bool { return s.influx != nil }
+
+func buildSinks(c *Common, hc *httpclient.Client, red *secret.Redactor, stdout io.Writer) (sinks, error) {
+	var s sinks
+	if c.Output == "influx" {
+		s.stdout = stdout
+	}
+	m := c.Metrics
+	if m.InfluxFile != "" {
+		s.file = &metrics.FileSink{Path: m.InfluxFile}
+	}
+	if m.InfluxURL == "" {
+		return s, nil
+	}
+	cfg := m.HTTPConfig()
+	clean, creds, err := secret.SplitURL(m.InfluxURL)
+	if err != nil {
+		return s, fmt.Errorf("--influx-url: %w", err)
+	}
+	cfg.URL = clean
+	if m.InfluxCredentialsFile != "" {
+		fc, err := secret.LoadFile(m.InfluxCredentialsFile)
+		if err != nil {
+			return s, fmt.Errorf("--influx-credentials-file: %w", err)
+		}
+		creds = fc.Or(creds)
+	}
+	creds = creds.Or(secret.FromLookup(os.LookupEnv, "INFLUX_USERNAME", "INFLUX_PASSWORD", "INFLUX_TOKEN"))
+	red.AddCredentials(creds)
+	cfg.Username, cfg.Password, cfg.Token = creds.User, creds.Password, creds.Token
+	if s.influx, err = metrics.NewHTTPSink(hc.HTTP(), cfg); err != nil {
+		return s, err
+	}
+	s.spool = m.Spool()
+	if !writableDir(s.spool.Dir) {
+		s.spool.Dir = fallbackSpoolDir()
+	}
+	return s, nil
+}
+
+// deliver writes the points to every sink and returns long-output notes
+// about failures. A failed write never changes the check's state.
+func (s sinks) deliver(ctx context.Context, points []metrics.Point) []string {
+	var notes []string
+	if s.stdout != nil {
+		if err := metrics.NewWriterSink(s.stdout).Write(ctx, points); err != nil {
+			notes = append(notes, "metrics: writing line protocol to stdout: "+err.Error())
+		}
+	}
+	if s.file != nil {
+		if err := s.file.Write(ctx, points); err != nil {
+			notes = append(notes, "metrics: "+oneLine(err.Error()))
+		}
+	}
+	if s.influx != nil {
+		rep, err := s.spool.Deliver(ctx, s.influx, points)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("metrics: %s; %d points kept in spool %s (%d batches waiting, %d dropped so far)",
+				firstLine(err.Error()), rep.Spooled, s.spool.Dir, rep.Pending, rep.Dropped))
+		}
+	}
+	return notes
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return oneLine(s)
+}
+
+// writableDir reports whether dir exists (or can be made) and is writable.
+func writableDir(dir string) bool {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return false
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return true
+}
