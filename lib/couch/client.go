@@ -1,0 +1,187 @@
+// Package couch connects to one CouchDB node (options, credentials, the
+// kivik client) and reads its monitoring endpoints into typed views. Every
+// failure comes back as a *nagios.Problem in httpclient's vocabulary.
+package couch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	kivik "github.com/go-kivik/kivik/v4"
+	"github.com/go-kivik/kivik/v4/couchdb"
+	"github.com/go-kivik/kivik/v4/couchdb/chttp"
+
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// Environment variables read when neither --credentials-file nor the URL
+// give credentials.
+const (
+	EnvUser     = "COUCHDB_USER"
+	EnvPassword = "COUCHDB_PASSWORD"
+)
+
+// DefaultURL is the node a check talks to when -u is not given.
+const DefaultURL = "http://127.0.0.1:5984"
+
+// Options are the flags of every binary that talks to one CouchDB node.
+//
+// Credentials come from, highest precedence first: --credentials-file,
+// user:password@ in --url, COUCHDB_USER/COUCHDB_PASSWORD. A lower source
+// only fills what a higher one lacks, and never for a different user (see
+// secret.Credentials.Or): --url http://admin@db2:5984 with COUCHDB_PASSWORD
+// set works; a file for "monitor" ignores COUCHDB_USER=admin's password.
+type Options struct {
+	URL             string `short:"u" long:"url" value-name:"URL" default:"http://127.0.0.1:5984" description:"CouchDB node URL; user:password@ in it is accepted and never printed"`
+	CredentialsFile string `long:"credentials-file" value-name:"PATH" description:"file with user:password, or user=/password= lines (mode 600); else COUCHDB_USER/COUCHDB_PASSWORD"`
+}
+
+// Resolve returns the node URL without credentials (no trailing slash) and
+// the credentials to use, looking environment variables up with lookup
+// (os.LookupEnv in production).
+func (o Options) Resolve(lookup func(string) (string, bool)) (base string, creds secret.Credentials, err error) {
+	raw := strings.TrimSpace(o.URL)
+	if raw == "" {
+		raw = DefaultURL
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw // "db2:5984" is what people type
+	}
+	clean, urlCreds, err := secret.SplitURL(raw)
+	if err != nil {
+		return "", secret.Credentials{}, fmt.Errorf("--url: %w", err)
+	}
+	u, err := url.Parse(clean)
+	if err != nil {
+		return "", secret.Credentials{}, fmt.Errorf("--url %s: %v", secret.RedactURL(raw), err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", secret.Credentials{}, fmt.Errorf("--url %s: scheme must be http or https", secret.RedactURL(raw))
+	}
+	if u.Host == "" {
+		return "", secret.Credentials{}, fmt.Errorf("--url %s: no host", secret.RedactURL(raw))
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", secret.Credentials{}, fmt.Errorf("--url %s: must not have a query or fragment", secret.RedactURL(raw))
+	}
+	var fileCreds secret.Credentials
+	if o.CredentialsFile != "" {
+		if fileCreds, err = secret.LoadFile(o.CredentialsFile); err != nil {
+			return "", secret.Credentials{}, err
+		}
+	}
+	envCreds := secret.FromLookup(lookup, EnvUser, EnvPassword, "")
+	creds = fileCreds.Or(urlCreds).Or(envCreds)
+	return strings.TrimSuffix(clean, "/"), creds, nil
+}
+
+// Client is a connection to one CouchDB node.
+type Client struct {
+	kv    *kivik.Client
+	hc    *httpclient.Client
+	base  string
+	creds secret.Credentials
+
+	// PageSize is the limit of each request of a paged endpoint
+	// (_scheduler/jobs, _scheduler/docs). CouchDB returns 100 jobs when
+	// no limit is given, whatever total_rows says.
+	PageSize int
+	// DBsInfoBatch is how many databases one POST /_dbs_info asks for;
+	// CouchDB refuses more than max_db_number_for_dbs_info_req (100).
+	DBsInfoBatch int
+}
+
+// Connect resolves opts (environment from os.LookupEnv) and builds the
+// client. Its errors are usage errors for the caller to report as UNKNOWN.
+func Connect(opts Options, hc *httpclient.Client) (*Client, error) {
+	base, creds, err := opts.Resolve(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return New(base, creds, hc)
+}
+
+// New builds the client for base (a URL without credentials) with creds.
+// kivik gets the shared *http.Client (TLS, User-Agent, body cap, redirect
+// policy) and basic auth; cookie auth is avoided because every check run is
+// one short session and a _session round trip would double the requests.
+func New(base string, creds secret.Credentials, hc *httpclient.Client) (*Client, error) {
+	base = strings.TrimSuffix(base, "/")
+	opts := []kivik.Option{couchdb.OptionHTTPClient(hc.HTTP())}
+	if creds.User != "" || creds.Password != "" {
+		opts = append(opts, couchdb.BasicAuth(creds.User, creds.Password))
+	} else if creds.Token != "" {
+		opts = append(opts, couchdb.JWTAuth(creds.Token))
+	}
+	kv, err := kivik.New("couch", base, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("CouchDB client for %s: %v", secret.RedactURL(base), err)
+	}
+	return &Client{kv: kv, hc: hc, base: base, creds: creds, PageSize: 500, DBsInfoBatch: 100}, nil
+}
+
+// Kivik is the kivik client, for calls this package has no method for.
+// Turn its errors into Problems with Problem.
+func (c *Client) Kivik() *kivik.Client { return c.kv }
+
+// URL is the node's base URL, without credentials or trailing slash.
+func (c *Client) URL() string { return c.base }
+
+// User is the user requests authenticate as ("" when anonymous).
+func (c *Client) User() string { return c.creds.User }
+
+// Secrets are the values the run's Redactor must register.
+func (c *Client) Secrets() []string { return c.creds.Secrets() }
+
+// Close releases the kivik client.
+func (c *Client) Close() error { return c.kv.Close() }
+
+func (c *Client) url(path string, query url.Values) string {
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	return u
+}
+
+// getJSON GETs a path of the node into v.
+func (c *Client) getJSON(ctx context.Context, path string, query url.Values, v any) error {
+	return c.hc.GetJSON(ctx, c.url(path, query), c.creds, v)
+}
+
+// Problem turns an error of a kivik call into a *nagios.Problem with the
+// vocabulary of httpclient.Classify. method and path name the request in
+// the message (kivik's errors do not always say), start is when the call
+// began (for "timeout after Xs"). A Problem passes through unchanged.
+func (c *Client) Problem(method, path string, start time.Time, err error) error {
+	if err == nil {
+		return nil
+	}
+	var p *nagios.Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	where := c.base + path
+	var he *chttp.HTTPError
+	if errors.As(err, &he) && he.Response != nil {
+		se := &httpclient.StatusError{Method: method, URL: where, Code: he.Response.StatusCode, Reason: OneLine(he.Reason), User: c.creds.User}
+		if req := he.Response.Request; req != nil {
+			se.Method = req.Method
+			se.URL = req.URL.String()
+		}
+		if se.Code >= 300 && se.Code < 400 {
+			se.Location = he.Response.Header.Get("Location")
+		}
+		return httpclient.StatusProblem(se)
+	}
+	// Transport failures (wrapped by kivik), JSON decode errors and the
+	// body cap are recognised by httpclient; anything else is UNKNOWN.
+	return httpclient.ClassifyAfter(time.Since(start), method, where, nil, err)
+}

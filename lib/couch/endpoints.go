@@ -1,0 +1,343 @@
+package couch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	kivik "github.com/go-kivik/kivik/v4"
+
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// Root is GET /.
+//
+// On 3.x GET / pings the search node (dreyfus:available()) and can take
+// seconds when Erlang distribution is misconfigured; use Up for liveness.
+func (c *Client) Root(ctx context.Context) (*Root, error) {
+	var r Root
+	if err := c.getJSON(ctx, "/", nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Up is GET /_up (2.0+). A node in maintenance mode answers 404 with
+// status "maintenance_mode": that comes back as an Up, not an error, for
+// the caller to judge. A 404 without a status (1.x has no /_up) is a
+// Problem.
+func (c *Client) Up(ctx context.Context) (*Up, error) {
+	var u Up
+	u2 := c.url("/_up", nil)
+	code, err := c.hc.JSON(ctx, http.MethodGet, u2, c.creds, nil, &u, http.StatusNotFound)
+	if err != nil {
+		return nil, err
+	}
+	if code == http.StatusNotFound && u.Status == "" {
+		return nil, &nagios.Problem{Status: nagios.UNKNOWN, Msg: "GET " + secret.RedactURL(u2) + ": not found: 404 Not Found (CouchDB before 2.0 has no /_up)",
+			Err: &httpclient.StatusError{Method: http.MethodGet, URL: secret.RedactURL(u2), Code: code}}
+	}
+	return &u, nil
+}
+
+// maxPages bounds a paged fetch against a server whose total_rows keeps
+// growing faster than we read.
+const maxPages = 1000
+
+// SchedulerJobs is GET /_scheduler/jobs, every page of it: CouchDB returns
+// only 100 jobs unless asked for more, so the fetch passes limit and skip
+// and goes on until total_rows jobs are read (or a page comes back
+// empty). Jobs that come or go between pages can be missed or seen twice;
+// one check run accepts that.
+func (c *Client) SchedulerJobs(ctx context.Context) (*SchedulerJobs, error) {
+	all := &SchedulerJobs{}
+	err := c.paged(ctx, "/_scheduler/jobs", func(page json.RawMessage) (int, int, error) {
+		var p SchedulerJobs
+		if err := json.Unmarshal(page, &p); err != nil {
+			return 0, 0, err
+		}
+		all.TotalRows = p.TotalRows
+		all.Jobs = append(all.Jobs, p.Jobs...)
+		return len(p.Jobs), p.TotalRows, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// SchedulerDocs is GET /_scheduler/docs, paged like SchedulerJobs (it
+// returns every doc by default, but a thousand replications make a
+// megabyte).
+func (c *Client) SchedulerDocs(ctx context.Context) (*SchedulerDocs, error) {
+	all := &SchedulerDocs{}
+	err := c.paged(ctx, "/_scheduler/docs", func(page json.RawMessage) (int, int, error) {
+		var p SchedulerDocs
+		if err := json.Unmarshal(page, &p); err != nil {
+			return 0, 0, err
+		}
+		all.TotalRows = p.TotalRows
+		all.Docs = append(all.Docs, p.Docs...)
+		return len(p.Docs), p.TotalRows, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// paged GETs path with limit/skip until total rows are read; add decodes
+// one page and returns its row count and total_rows.
+func (c *Client) paged(ctx context.Context, path string, add func(json.RawMessage) (rows, total int, err error)) error {
+	limit := c.PageSize
+	if limit <= 0 {
+		limit = 500
+	}
+	skip := 0
+	for range maxPages {
+		q := url.Values{"limit": {strconv.Itoa(limit)}, "skip": {strconv.Itoa(skip)}}
+		var page json.RawMessage
+		start := time.Now()
+		if err := c.getJSON(ctx, path, q, &page); err != nil {
+			return err
+		}
+		rows, total, err := add(page)
+		if err != nil {
+			return httpclient.ClassifyAfter(time.Since(start), http.MethodGet, c.url(path, q), nil, err)
+		}
+		skip += rows
+		if rows == 0 || skip >= total {
+			return nil
+		}
+	}
+	return &nagios.Problem{Status: nagios.UNKNOWN, Msg: fmt.Sprintf("GET %s: still more rows after %d pages of %d", secret.RedactURL(c.base+path), maxPages, limit)}
+}
+
+// SchedulerJob is GET /_scheduler/jobs/{id}; an unknown id is a Problem
+// whose Err is an *httpclient.StatusError with Code 404.
+func (c *Client) SchedulerJob(ctx context.Context, id string) (*SchedulerJob, error) {
+	var j SchedulerJob
+	if err := c.getJSON(ctx, "/_scheduler/jobs/"+url.PathEscape(id), nil, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// SchedulerDoc is GET /_scheduler/docs/{db}/{docid}; db is usually
+// "_replicator" (a db name with a slash is escaped as CouchDB wants).
+func (c *Client) SchedulerDoc(ctx context.Context, db, docID string) (*SchedulerDoc, error) {
+	var d SchedulerDoc
+	if err := c.getJSON(ctx, "/_scheduler/docs/"+url.PathEscape(db)+"/"+url.PathEscape(docID), nil, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// ActiveTasks is GET /_active_tasks.
+func (c *Client) ActiveTasks(ctx context.Context) ([]ActiveTask, error) {
+	var t []ActiveTask
+	if err := c.getJSON(ctx, "/_active_tasks", nil, &t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// System is GET /_node/_local/_system (2.0+).
+func (c *Client) System(ctx context.Context) (*System, error) {
+	var s System
+	if err := c.getJSON(ctx, "/_node/_local/_system", nil, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// ViewInfo is GET /{db}/_design/{ddoc}/_info; ddoc without "_design/".
+func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, error) {
+	ddoc = strings.TrimPrefix(ddoc, "_design/")
+	var v ViewInfo
+	if err := c.getJSON(ctx, "/"+url.PathEscape(db)+"/_design/"+url.PathEscape(ddoc)+"/_info", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// DBInfo is GET /{db}, through kivik; the whole answer is decoded, since
+// kivik's DBStats flattens update_seq to a string and drops sizes.external.
+func (c *Client) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
+	start := time.Now()
+	st, err := c.kv.DB(db).Stats(ctx)
+	if err != nil {
+		return nil, c.Problem(http.MethodGet, "/"+url.PathEscape(db), start, err)
+	}
+	var info DBInfo
+	if err := json.Unmarshal(st.RawResponse, &info); err != nil {
+		return nil, c.Problem(http.MethodGet, "/"+url.PathEscape(db), start, err)
+	}
+	return &info, nil
+}
+
+// AllDBs is GET /_all_dbs, through kivik.
+func (c *Client) AllDBs(ctx context.Context) ([]string, error) {
+	start := time.Now()
+	dbs, err := c.kv.AllDBs(ctx)
+	if err != nil {
+		return nil, c.Problem(http.MethodGet, "/_all_dbs", start, err)
+	}
+	return dbs, nil
+}
+
+// DBsInfo returns the info of the named databases, in their order, a
+// missing one with Error "not_found". It POSTs /_dbs_info (2.2+) in
+// batches of DBsInfoBatch and falls back to one GET /{db} per database on
+// servers without it (1.x, 2.0, 2.1).
+//
+// Not through kivik: kivik 4.5.2's couchdb driver sends POST /_dbs_info
+// with context.Background(), so a hung server would outlive the -t
+// deadline.
+func (c *Client) DBsInfo(ctx context.Context, dbs []string) ([]DBsInfoRow, error) {
+	batch := c.DBsInfoBatch
+	if batch <= 0 {
+		batch = 100
+	}
+	out := make([]DBsInfoRow, 0, len(dbs))
+	for i := 0; i < len(dbs); i += batch {
+		keys := dbs[i:min(i+batch, len(dbs))]
+		var rows []DBsInfoRow
+		_, err := c.hc.JSON(ctx, http.MethodPost, c.url("/_dbs_info", nil), c.creds, map[string][]string{"keys": keys}, &rows)
+		if notSupported(err) {
+			return c.dbsInfoOneByOne(ctx, dbs)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
+// AllDBsInfo is GET /_dbs_info (3.2+): the info of every database. On
+// older servers it falls back to AllDBs and DBsInfo.
+func (c *Client) AllDBsInfo(ctx context.Context) ([]DBsInfoRow, error) {
+	var rows []DBsInfoRow
+	err := c.getJSON(ctx, "/_dbs_info", nil, &rows)
+	if notSupported(err) {
+		dbs, err := c.AllDBs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return c.DBsInfo(ctx, dbs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// notSupported reports the answers of a server that lacks an endpoint:
+// 400 or 404 (1.x takes /_dbs_info for a database with an illegal name),
+// 405 (2.2 to 3.1 have only POST /_dbs_info), 501.
+func notSupported(err error) bool {
+	var se *httpclient.StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusBadRequest, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+func (c *Client) dbsInfoOneByOne(ctx context.Context, dbs []string) ([]DBsInfoRow, error) {
+	out := make([]DBsInfoRow, 0, len(dbs))
+	for _, db := range dbs {
+		info, err := c.DBInfo(ctx, db)
+		var se *httpclient.StatusError
+		switch {
+		case errors.As(err, &se) && se.Code == http.StatusNotFound:
+			out = append(out, DBsInfoRow{Key: db, Error: "not_found"})
+		case err != nil:
+			return nil, err
+		default:
+			out = append(out, DBsInfoRow{Key: db, Info: info})
+		}
+	}
+	return out, nil
+}
+
+// ReplicatorDocs returns the replication documents of a replicator
+// database (usually "_replicator"), design documents left out, through
+// kivik's _all_docs?include_docs=true.
+func (c *Client) ReplicatorDocs(ctx context.Context, db string) ([]ReplicatorDoc, error) {
+	start := time.Now()
+	path := "/" + url.PathEscape(db) + "/_all_docs"
+	rows := c.kv.DB(db).AllDocs(ctx, kivik.Param("include_docs", true))
+	defer rows.Close()
+	var docs []ReplicatorDoc
+	for rows.Next() {
+		id, err := rows.ID()
+		if err != nil {
+			return nil, c.Problem(http.MethodGet, path, start, err)
+		}
+		if strings.HasPrefix(id, "_design/") {
+			continue
+		}
+		var d ReplicatorDoc
+		if err := rows.ScanDoc(&d); err != nil {
+			return nil, c.Problem(http.MethodGet, path, start, err)
+		}
+		docs = append(docs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, c.Problem(http.MethodGet, path, start, err)
+	}
+	return docs, nil
+}
+
+// ReplicatorDoc is one replication document, through kivik.
+func (c *Client) ReplicatorDoc(ctx context.Context, db, id string) (*ReplicatorDoc, error) {
+	var d ReplicatorDoc
+	if err := c.Doc(ctx, db, id, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Doc reads a document into v through kivik; a missing one is a Problem
+// whose Err is an *httpclient.StatusError with Code 404.
+func (c *Client) Doc(ctx context.Context, db, id string, v any) error {
+	start := time.Now()
+	if err := c.kv.DB(db).Get(ctx, id).ScanDoc(v); err != nil {
+		return c.Problem(http.MethodGet, "/"+url.PathEscape(db)+"/"+url.PathEscape(id), start, err)
+	}
+	return nil
+}
+
+// LastSeq is the last_seq of GET /{db}/_changes?descending=true&limit=1,
+// through kivik: the source's current position for lag estimates on
+// servers whose db info update_seq is unusable.
+func (c *Client) LastSeq(ctx context.Context, db string) (Seq, error) {
+	start := time.Now()
+	path := "/" + url.PathEscape(db) + "/_changes"
+	ch := c.kv.DB(db).Changes(ctx, kivik.Params(map[string]any{"descending": true, "limit": 1}))
+	defer ch.Close()
+	for ch.Next() { //nolint:revive // drain the one row so the metadata is read
+	}
+	if err := ch.Err(); err != nil {
+		return nil, c.Problem(http.MethodGet, path, start, err)
+	}
+	meta, err := ch.Metadata()
+	if err != nil {
+		return nil, c.Problem(http.MethodGet, path, start, err)
+	}
+	b, _ := json.Marshal(meta.LastSeq)
+	return Seq(b), nil
+}
