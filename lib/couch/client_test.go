@@ -530,3 +530,30 @@ func TestDBsInfoBatches(t *testing.T) {
 	require.Len(t, rows, 5)
 	assert.Equal(t, "e", rows[4].Info.DBName)
 }
+
+func TestLastSeq(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       int64
+	}{
+		{"3.x", `{"results":[{"seq":"52-g1AAAA","id":"x","changes":[{"rev":"1-a"}]}],"last_seq":"52-g1AAAA","pending":51}`, 52},
+		{"1.x", `{"results":[{"seq":1234,"id":"x","changes":[{"rev":"1-a"}]}],"last_seq":1234}`, 1234},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var query string
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				query = r.URL.RawQuery
+				writeJSON(w, 200, []byte(tt.body))
+			}))
+			defer ts.Close()
+			seq, err := newTestClient(t, ts.URL, secret.Credentials{}).LastSeq(context.Background(), "registry")
+			require.NoError(t, err)
+			n, err := seq.Number()
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, n)
+			assert.Contains(t, query, "descending=true")
+			assert.Contains(t, query, "limit=1")
+		})
+	}
+}
