@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/registry-checks/registry-checks/lib/secret"
 	"github.com/registry-checks/registry-checks/lib/version"
 )
 
@@ -55,13 +56,13 @@ func NewHTTPSink(client *http.Client, cfg HTTPConfig) (*HTTPSink, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		// url.Parse's error quotes the whole URL, which may hold a password.
-		return nil, fmt.Errorf("InfluxDB URL %q is not a valid URL", redactURL(cfg.URL))
+		return nil, fmt.Errorf("InfluxDB URL %q is not a valid URL", secret.RedactURL(cfg.URL))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("InfluxDB URL %q: scheme must be http or https", redactURL(cfg.URL))
+		return nil, fmt.Errorf("InfluxDB URL %q: scheme must be http or https", secret.RedactURL(cfg.URL))
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("InfluxDB URL %q has no host", redactURL(cfg.URL))
+		return nil, fmt.Errorf("InfluxDB URL %q has no host", secret.RedactURL(cfg.URL))
 	}
 	s := &HTTPSink{client: client, username: cfg.Username, password: cfg.Password, token: cfg.Token}
 	if u.User != nil {
@@ -225,26 +226,4 @@ func oneLine(s string) string {
 		s = strings.ToValidUTF8(s[:max], "") + "..."
 	}
 	return s
-}
-
-// redactURL strips a password from a URL that may not even parse, for error
-// messages about the URL itself.
-func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		scheme, rest = "", raw
-	}
-	hostEnd := strings.IndexAny(rest, "/?#")
-	if hostEnd < 0 {
-		hostEnd = len(rest)
-	}
-	if at := strings.LastIndex(rest[:hostEnd], "@"); at >= 0 {
-		if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
-			rest = user + ":xxxxx" + rest[at:]
-		}
-	}
-	if scheme == "" {
-		return rest
-	}
-	return scheme + "://" + rest
 }
