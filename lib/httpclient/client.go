@@ -12,9 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -55,12 +58,20 @@ type Config struct {
 	// target that redirects is misconfigured, and following it silently
 	// would check something else than the operator named.
 	FollowRedirects int
+	// Resolve maps "host:port" of a URL to the address to connect to
+	// instead, like curl's --resolve: the URL, the Host header and the TLS
+	// server name stay the URL's, only the TCP connection goes elsewhere
+	// (one edge node of a CDN, an origin behind a load balancer).
+	// ParseResolve reads curl's syntax.
+	Resolve map[string]string
 }
 
 // Client wraps the one *http.Client of a run.
 type Client struct {
 	hc      *http.Client
 	maxBody int64
+	opts    Options
+	cfg     Config
 }
 
 // New builds the client from the TLS options. The errors name the file at
@@ -76,12 +87,16 @@ func New(opts Options, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	dial := (&net.Dialer{
+		Timeout:   DialTimeout,
+		KeepAlive: 30 * time.Second,
+	}).DialContext
+	if len(cfg.Resolve) > 0 {
+		dial = resolvingDialer(cfg.Resolve, dial)
+	}
 	base := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   DialTimeout,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dial,
 		TLSClientConfig:       tlsConf,
 		TLSHandshakeTimeout:   TLSHandshakeTimeout,
 		ForceAttemptHTTP2:     true,
@@ -100,7 +115,52 @@ func New(opts Options, cfg Config) (*Client, error) {
 			return nil
 		},
 	}
-	return &Client{hc: hc, maxBody: cfg.MaxBody}, nil
+	return &Client{hc: hc, maxBody: cfg.MaxBody, opts: opts, cfg: cfg}, nil
+}
+
+// With builds another client from c's TLS options and c's Config changed
+// by mod, for the part of a check that needs a different policy (--resolve,
+// a body cap fitting tarballs). It goes through New, so it has everything
+// the run's client has; it shares no connections with c.
+func (c *Client) With(mod func(*Config)) (*Client, error) {
+	cfg := c.cfg
+	cfg.Resolve = maps.Clone(c.cfg.Resolve)
+	mod(&cfg)
+	return New(c.opts, cfg)
+}
+
+// ParseResolve reads curl's --resolve rules, "host:port:address" (an IPv6
+// address may be in brackets; of a comma-separated list of addresses the
+// first is used), into a Config.Resolve map. Errors name the rule.
+func ParseResolve(rules []string) (map[string]string, error) {
+	out := make(map[string]string, len(rules))
+	for _, r := range rules {
+		host, rest, ok1 := strings.Cut(r, ":")
+		port, addr, ok2 := strings.Cut(rest, ":")
+		addr, _, _ = strings.Cut(addr, ",")
+		addr = strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+		if !ok1 || !ok2 || host == "" || addr == "" {
+			return nil, fmt.Errorf("--resolve %q: want host:port:address", r)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("--resolve %q: port %q is not a port number", r, port)
+		}
+		out[net.JoinHostPort(strings.ToLower(host), port)] = net.JoinHostPort(addr, port)
+	}
+	return out, nil
+}
+
+// resolvingDialer connects to the address rules give for "host:port",
+// and to the address asked for otherwise.
+func resolvingDialer(rules map[string]string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			if to, ok := rules[net.JoinHostPort(strings.ToLower(host), port)]; ok {
+				addr = to
+			}
+		}
+		return dial(ctx, network, addr)
+	}
 }
 
 func tlsConfig(opts Options) (*tls.Config, error) {
