@@ -96,6 +96,11 @@ type Client struct {
 	// DBsInfoBatch is how many databases one POST /_dbs_info asks for;
 	// CouchDB refuses more than max_db_number_for_dbs_info_req (100).
 	DBsInfoBatch int
+	// DBInfoConcurrency bounds the GET /{db} requests in flight when a
+	// server without /_dbs_info is asked about many databases: one at a
+	// time would take minutes for thousands, all at once would hurt the
+	// node being monitored.
+	DBInfoConcurrency int
 }
 
 // Connect resolves opts (environment from os.LookupEnv) and builds the
@@ -124,7 +129,7 @@ func New(base string, creds secret.Credentials, hc *httpclient.Client) (*Client,
 	if err != nil {
 		return nil, fmt.Errorf("CouchDB client for %s: %v", secret.RedactURL(base), err)
 	}
-	return &Client{kv: kv, hc: hc, base: base, creds: creds, PageSize: 500, DBsInfoBatch: 100}, nil
+	return &Client{kv: kv, hc: hc, base: base, creds: creds, PageSize: 500, DBsInfoBatch: 100, DBInfoConcurrency: 8}, nil
 }
 
 // Kivik is the kivik client, for calls this package has no method for.

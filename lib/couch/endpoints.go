@@ -1,6 +1,7 @@
 package couch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
@@ -160,13 +163,35 @@ func (c *Client) System(ctx context.Context) (*System, error) {
 }
 
 // ViewInfo is GET /{db}/_design/{ddoc}/_info; ddoc without "_design/".
+// A server that answers view_index with a string (pouchdb-server says
+// "Not implemented.") gets a ViewInfo with that text in Unsupported and a
+// zero ViewIndex, for the caller to report as not measurable.
 func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, error) {
 	ddoc = strings.TrimPrefix(ddoc, "_design/")
-	var v ViewInfo
-	if err := c.getJSON(ctx, "/"+url.PathEscape(db)+"/_design/"+url.PathEscape(ddoc)+"/_info", nil, &v); err != nil {
+	path := "/" + url.PathEscape(db) + "/_design/" + url.PathEscape(ddoc) + "/_info"
+	var raw struct {
+		Name      string          `json:"name"`
+		ViewIndex json.RawMessage `json:"view_index"`
+	}
+	start := time.Now()
+	if err := c.getJSON(ctx, path, nil, &raw); err != nil {
 		return nil, err
 	}
-	return &v, nil
+	v := &ViewInfo{Name: raw.Name}
+	vi := bytes.TrimSpace(raw.ViewIndex)
+	switch {
+	case len(vi) > 0 && vi[0] == '"':
+		if err := json.Unmarshal(vi, &v.Unsupported); err != nil || v.Unsupported == "" {
+			v.Unsupported = "view_index is a string"
+		}
+	case len(vi) == 0 || string(vi) == "null":
+		v.Unsupported = "no view_index in the answer"
+	default:
+		if err := json.Unmarshal(vi, &v.ViewIndex); err != nil {
+			return nil, httpclient.ClassifyAfter(time.Since(start), http.MethodGet, c.url(path, nil), nil, err)
+		}
+	}
+	return v, nil
 }
 
 // DBInfo is GET /{db}, through kivik; the whole answer is decoded, since
@@ -197,7 +222,7 @@ func (c *Client) AllDBs(ctx context.Context) ([]string, error) {
 // DBsInfo returns the info of the named databases, in their order, a
 // missing one with Error "not_found". It POSTs /_dbs_info (2.2+) in
 // batches of DBsInfoBatch and falls back to one GET /{db} per database on
-// servers without it (1.x, 2.0, 2.1).
+// servers without it (1.x, 2.0, 2.1, PouchDB), DBInfoConcurrency at a time.
 //
 // Not through kivik: kivik 4.5.2's couchdb driver sends POST /_dbs_info
 // with context.Background(), so a hung server would outlive the -t
@@ -257,18 +282,44 @@ func notSupported(err error) bool {
 }
 
 func (c *Client) dbsInfoOneByOne(ctx context.Context, dbs []string) ([]DBsInfoRow, error) {
-	out := make([]DBsInfoRow, 0, len(dbs))
-	for _, db := range dbs {
-		info, err := c.DBInfo(ctx, db)
-		var se *httpclient.StatusError
-		switch {
-		case errors.As(err, &se) && se.Code == http.StatusNotFound:
-			out = append(out, DBsInfoRow{Key: db, Error: "not_found"})
-		case err != nil:
-			return nil, err
-		default:
-			out = append(out, DBsInfoRow{Key: db, Info: info})
-		}
+	out := make([]DBsInfoRow, len(dbs))
+	workers := min(max(c.DBInfoConcurrency, 1), len(dbs))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(dbs) || ctx.Err() != nil {
+					return
+				}
+				info, err := c.DBInfo(ctx, dbs[i])
+				var se *httpclient.StatusError
+				switch {
+				case errors.As(err, &se) && se.Code == http.StatusNotFound:
+					out[i] = DBsInfoRow{Key: dbs[i], Error: "not_found"}
+				case err != nil:
+					// The first failure is the one to report; the others
+					// are mostly its echo through the cancelled context.
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				default:
+					out[i] = DBsInfoRow{Key: dbs[i], Info: info}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	return out, nil
 }

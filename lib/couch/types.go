@@ -227,6 +227,9 @@ type DBsInfoRow struct {
 type ViewInfo struct {
 	Name      string    `json:"name"`
 	ViewIndex ViewIndex `json:"view_index"`
+	// Unsupported is set (and ViewIndex zero) when the server has no real
+	// _info: pouchdb-server answers view_index "Not implemented.".
+	Unsupported string `json:"-"`
 }
 
 // ViewIndex is the view_index of ViewInfo. UpdateSeq is an integer even in

@@ -1,0 +1,154 @@
+package couch
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// oneByOneServer is a server without /_dbs_info (1.x, PouchDB): it answers
+// 404 to POST /_dbs_info and serves GET /{db}. Each GET waits until
+// `gather` requests are in flight (or a bound passes), so the test sees the
+// largest number of requests the client runs at once.
+type oneByOneServer struct {
+	gather  int
+	missing map[string]bool
+	failing map[string]bool
+
+	mu       sync.Mutex
+	inFlight int
+	maxSeen  int
+	gets     int
+}
+
+func (s *oneByOneServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		writeJSON(w, 404, []byte(`{"error":"not_found","reason":"Database does not exist."}`))
+		return
+	}
+	db := strings.TrimPrefix(r.URL.Path, "/")
+	s.mu.Lock()
+	s.inFlight++
+	s.gets++
+	s.maxSeen = max(s.maxSeen, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		s.mu.Lock()
+		enough := s.maxSeen >= s.gather
+		s.mu.Unlock()
+		if enough || r.Context().Err() != nil {
+			break
+		}
+		time.Sleep(time.Millisecond) // polling the condition, bounded above
+	}
+	switch {
+	case s.missing[db]:
+		writeJSON(w, 404, []byte(`{"error":"not_found","reason":"no_db_file"}`))
+	case s.failing[db]:
+		writeJSON(w, 500, []byte(`{"error":"unknown_error","reason":"eacces"}`))
+	default:
+		body, _ := json.Marshal(map[string]any{"db_name": db, "update_seq": 7, "disk_size": 4096, "data_size": 1024})
+		writeJSON(w, 200, body)
+	}
+}
+
+func TestDBsInfoFallbackIsConcurrentBoundedAndOrdered(t *testing.T) {
+	names := make([]string, 40)
+	for i := range names {
+		names[i] = "db" + string(rune('a'+i%26)) + strings.Repeat("x", i/26)
+	}
+	for _, conc := range []int{1, 3, 8} {
+		srv := &oneByOneServer{gather: conc, missing: map[string]bool{names[5]: true}}
+		ts := httptest.NewServer(srv)
+		c := newTestClient(t, ts.URL, secret.Credentials{})
+		c.DBInfoConcurrency = conc
+		rows, err := c.DBsInfo(context.Background(), names)
+		ts.Close()
+		require.NoError(t, err)
+		require.Len(t, rows, len(names))
+		for i, r := range rows {
+			assert.Equal(t, names[i], r.Key, "row %d keeps the order asked for", i)
+			if i == 5 {
+				assert.Equal(t, "not_found", r.Error)
+				assert.Nil(t, r.Info)
+				continue
+			}
+			require.NotNil(t, r.Info, names[i])
+			assert.Equal(t, int64(4096), r.Info.FileSize())
+			assert.Equal(t, int64(1024), r.Info.ActiveSize())
+		}
+		assert.Equal(t, conc, srv.maxSeen, "at most and at least DBInfoConcurrency GETs in flight")
+		assert.Equal(t, len(names), srv.gets)
+	}
+}
+
+func TestDBsInfoFallbackStopsAtFirstFailure(t *testing.T) {
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	srv := &oneByOneServer{gather: 1, failing: map[string]bool{"c": true}}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c := newTestClient(t, ts.URL, secret.Credentials{})
+	c.DBInfoConcurrency = 1
+	_, err := c.DBsInfo(context.Background(), names)
+	p := problemOf(t, err)
+	assert.Equal(t, nagios.CRITICAL, p.Status)
+	assert.Contains(t, p.Msg, "/c")
+	assert.Contains(t, p.Msg, "500")
+	assert.LessOrEqual(t, srv.gets, 3, "no request after the failure with one worker")
+}
+
+func TestViewInfoShapes(t *testing.T) {
+	tests := []struct {
+		name        string
+		body        string
+		unsupported string
+		updateSeq   int64
+		problem     nagios.Status
+	}{
+		{"3.x", string(testdata(t, "node1.view-info.registry-search.building.json")), "", 8485, nagios.OK},
+		{"1.x", `{"name":"app","view_index":{"signature":"x","language":"javascript","disk_size":8290,"data_size":1024,"updater_running":false,"compact_running":false,"waiting_commit":false,"waiting_clients":0,"update_seq":51,"purge_seq":0}}`, "", 51, nagios.OK},
+		{"pouchdb-server", `{"view_index":"Not implemented."}`, "Not implemented.", 0, nagios.OK},
+		{"no view_index", `{"name":"app"}`, "no view_index in the answer", 0, nagios.OK},
+		{"view_index of the wrong shape", `{"name":"app","view_index":[1,2]}`, "", 0, nagios.UNKNOWN},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				assert.Equal(t, "/registry/_design/app/_info", r.URL.Path)
+				writeJSON(w, 200, []byte(tt.body))
+			}))
+			defer ts.Close()
+			c := newTestClient(t, ts.URL, secret.Credentials{})
+			vi, err := c.ViewInfo(context.Background(), "registry", "_design/app")
+			if tt.problem != nagios.OK {
+				p := problemOf(t, err)
+				assert.Equal(t, tt.problem, p.Status)
+				assert.Contains(t, p.Msg, "/registry/_design/app/_info")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.unsupported, vi.Unsupported)
+			if tt.unsupported == "" {
+				n, err := vi.ViewIndex.UpdateSeq.Number()
+				require.NoError(t, err)
+				assert.Equal(t, tt.updateSeq, n)
+			}
+		})
+	}
+}
