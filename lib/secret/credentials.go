@@ -150,35 +150,77 @@ const maxFileSize = 64 << 10
 // with keys: a credentials file readable by everyone is a leak already.
 // Error messages name the file and the line, never its content.
 func LoadFile(path string) (Credentials, error) {
-	f, err := os.Open(path)
+	data, err := readPrivate(path, "credentials file")
 	if err != nil {
-		return Credentials{}, fmt.Errorf("credentials file %s: %w", path, unwrapPathError(err))
-	}
-	defer f.Close()
-	// Stat the open file, not the path, so the mode checked is the mode of
-	// the content read.
-	fi, err := f.Stat()
-	if err != nil {
-		return Credentials{}, fmt.Errorf("credentials file %s: %w", path, unwrapPathError(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return Credentials{}, fmt.Errorf("credentials file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return Credentials{}, fmt.Errorf("credentials file %s is readable or writable by group/others (mode %04o); refusing to use it: run chmod 600 %s", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return Credentials{}, fmt.Errorf("credentials file %s: %w", path, unwrapPathError(err))
-	}
-	if len(data) > maxFileSize {
-		return Credentials{}, fmt.Errorf("credentials file %s is larger than %d KiB; it is not a credentials file", path, maxFileSize>>10)
+		return Credentials{}, err
 	}
 	c, err := parse(data)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("credentials file %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// LoadValueFile reads a file that holds one secret value, such as a chat
+// webhook URL (whose path is the secret) or a token, under LoadFile's
+// rules: a regular file of mode 600 or stricter, at most 64 KiB. Blank
+// lines and # comments are ignored; exactly one line must remain, which
+// is returned trimmed. Errors name the file, never its content.
+func LoadValueFile(path string) (string, error) {
+	data, err := readPrivate(path, "secret file")
+	if err != nil {
+		return "", err
+	}
+	var value string
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), maxFileSize+1)
+	for sc.Scan() {
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		value = t
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("secret file %s: %w", path, err)
+	}
+	if n != 1 {
+		return "", fmt.Errorf("secret file %s has %d non-comment lines; want exactly one (the value)", path, n)
+	}
+	return value, nil
+}
+
+// readPrivate reads a file of secrets, refusing one that group or others
+// may read or write (like ssh does with keys: such a file is a leak
+// already). what names the kind of file in errors.
+func readPrivate(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, path, unwrapPathError(err))
+	}
+	defer f.Close()
+	// Stat the open file, not the path, so the mode checked is the mode of
+	// the content read.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, path, unwrapPathError(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s %s is not a regular file", what, path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s %s is readable or writable by group/others (mode %04o); refusing to use it: run chmod 600 %s", what, path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, path, unwrapPathError(err))
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s %s is larger than %d KiB; it is not a %s", what, path, maxFileSize>>10, what)
+	}
+	return data, nil
 }
 
 // unwrapPathError drops the *PathError wrapper, whose text repeats the path.
