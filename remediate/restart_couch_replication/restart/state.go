@@ -1,0 +1,207 @@
+package restart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// DefaultStateDir holds the state files, locks and backups when
+// --state-dir is not given and it is writable.
+const DefaultStateDir = "/var/lib/registry-checks"
+
+// StateDir is dir when it can be used, else a per-user folder under the
+// temporary directory (a handler tried by hand as an ordinary user).
+func StateDir(dir string, explicit bool) (string, error) {
+	if writableDir(dir) {
+		return dir, nil
+	}
+	if explicit {
+		return "", fmt.Errorf("state dir %s is not writable", dir)
+	}
+	fb := filepath.Join(os.TempDir(), fmt.Sprintf("registry-checks-%d", os.Getuid()))
+	if !writableDir(fb) {
+		return "", fmt.Errorf("neither %s nor %s is a writable state dir", dir, fb)
+	}
+	return fb, nil
+}
+
+func writableDir(dir string) bool {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return false
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return true
+}
+
+// NodeName is the file-name-safe name of a target node URL, e.g.
+// "127.0.0.1_25984" for http://127.0.0.1:25984: one state file and one
+// lock per node, whatever selection a run uses.
+func NodeName(nodeURL string) string {
+	u, err := url.Parse(nodeURL)
+	name := nodeURL
+	if err == nil && u.Host != "" {
+		name = u.Host + strings.TrimSuffix(u.Path, "/")
+	}
+	return unsafeChars.ReplaceAllString(name, "_")
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// Store is the state of one target node: a JSON file of History per
+// replication key, guarded by an flock so concurrent runs (two Nagios
+// handlers, a handler and cron) never restart the same job twice.
+type Store struct {
+	Dir  string // the handler's folder in the state dir
+	Node string // NodeName
+	// Suffix separates the state of dry runs, which must neither spend the
+	// real runs' rate limit nor count their failures.
+	Suffix string
+
+	lock *os.File
+}
+
+// File is the state file's path.
+func (s *Store) File() string { return filepath.Join(s.Dir, s.Node+s.Suffix+".json") }
+
+// LockFile is the lock's path.
+func (s *Store) LockFile() string { return filepath.Join(s.Dir, s.Node+".lock") }
+
+// BackupDir is where rewritten documents are saved.
+func (s *Store) BackupDir() string { return filepath.Join(s.Dir, "backups", s.Node) }
+
+// lockPoll is how often a waiting run retries a held lock.
+const lockPoll = 20 * time.Millisecond
+
+// Lock takes the node's lock, waiting no longer than ctx allows. flock
+// locks go with the process, so a handler killed by Nagios's
+// event_handler_timeout never wedges the next one.
+func (s *Store) Lock(ctx context.Context) error {
+	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
+		return fmt.Errorf("state dir %s: %w", s.Dir, unwrapPath(err))
+	}
+	f, err := os.OpenFile(s.LockFile(), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", s.LockFile(), unwrapPath(err))
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			s.lock = f
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return fmt.Errorf("flock %s: %w", s.LockFile(), err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return fmt.Errorf("lock %s is held by another restart_couch_replication run for this node: %w", s.LockFile(), context.Cause(ctx))
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+// Unlock releases the lock.
+func (s *Store) Unlock() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+// State is the content of a state file.
+type State struct {
+	Node         string             `json:"node"`
+	Replications map[string]History `json:"replications"`
+}
+
+// Load reads the state file; a missing file is an empty state.
+func (s *Store) Load() (State, error) {
+	st := State{Replications: map[string]History{}}
+	b, err := os.ReadFile(s.File())
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("state file %s: %w", s.File(), unwrapPath(err))
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		// A damaged state file must not stop remediation for good, but
+		// forgetting the rate limit silently would be worse than saying so.
+		return State{Replications: map[string]History{}}, fmt.Errorf("state file %s is not valid JSON (%v); move it away to start afresh", s.File(), err)
+	}
+	if st.Replications == nil {
+		st.Replications = map[string]History{}
+	}
+	return st, nil
+}
+
+// Save writes the state file atomically, leaving out empty histories.
+func (s *Store) Save(st State) error {
+	for k, h := range st.Replications {
+		if h.IsZero() {
+			delete(st.Replications, k)
+		}
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(s.File(), append(b, '\n'), 0o640)
+}
+
+// writeAtomic writes data to path through a temporary file and a rename,
+// so a reader never sees half a file.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("%s: %w", dir, unwrapPath(err))
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, unwrapPath(err))
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, unwrapPath(err))
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
