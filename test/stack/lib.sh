@@ -1,0 +1,137 @@
+# Shared helpers for test/stack/stack and test/stack/services/*.sh (sourced, not run).
+# Every service lives under $STACK_DIR/<service>/ and is started directly (no
+# systemd on CI machines), with its PID in $STACK_DIR/<service>/<service>.pid.
+
+STACK_DIR="${REGISTRY_CHECKS_STACK_DIR:-${TMPDIR:-/tmp}/registry-checks-stack}"
+# Installs that must survive "stack down" (which removes $STACK_DIR) so that
+# the second "up" is fast: the npm prefix of the CouchDB-protocol servers.
+STACK_CACHE="${REGISTRY_CHECKS_CACHE_DIR:-/var/cache/registry-checks}"
+STACK_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$STACK_SRC/../.." && pwd)"
+EXAMPLES="$REPO_ROOT/packaging/examples"
+
+# Fixed loopback ports (see /work/brief/STACK.md and the README).
+COUCH_PRIMARY_PORT=15984
+COUCH_REPLICA1_PORT=25984
+COUCH_REPLICA2_PORT=35984
+ORIGIN1_PORT=18081
+ORIGIN2_PORT=18082
+CDN_PORT=18080
+CDN_ADMIN_PORT=18089
+NRPE_PORT=15666
+
+log() { printf '%s [stack] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# now_ms prints the wall clock in milliseconds, for the timings "up" prints.
+now_ms() { date +%s%3N; }
+
+# apt_ensure BINARY PACKAGE...: installs the Debian packages unless BINARY
+# already exists. Package scripts must not start daemons here (no systemd, and
+# the stack starts its own copies on its own ports), hence the policy-rc.d.
+apt_ensure() {
+	local bin="$1"
+	shift
+	if [ -x "$bin" ] || command -v "$bin" >/dev/null 2>&1; then
+		return 0
+	fi
+	log "installing $* (apt-get; needed for $bin)"
+	local made_policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	local rc=0
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y --no-install-recommends "$@" >"$STACK_DIR/apt.log" 2>&1; then
+		apt-get update -qq >>"$STACK_DIR/apt.log" 2>&1 || true
+		apt-get install -y --no-install-recommends "$@" >>"$STACK_DIR/apt.log" 2>&1 || rc=$?
+	fi
+	[ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+	[ "$rc" = 0 ] || die "apt-get install $* failed (see $STACK_DIR/apt.log)"
+}
+
+# pid_alive PIDFILE: true when the file names a live process.
+pid_alive() {
+	local pid
+	[ -s "$1" ] || return 1
+	pid="$(cat "$1" 2>/dev/null)"
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# stop_pidfile NAME PIDFILE: TERM, wait (bounded), then KILL; removes the file.
+stop_pidfile() {
+	local name="$1" pidfile="$2" pid i
+	if ! pid_alive "$pidfile"; then
+		rm -f "$pidfile"
+		return 0
+	fi
+	pid="$(cat "$pidfile")"
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "$name (pid $pid) ignored TERM for 10s: killing"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidfile"
+	log "stopped $name (pid $pid)"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+wait_until() {
+	local secs="$1" what="$2" deadline
+	shift 2
+	deadline=$(($(date +%s) + secs))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			log "timed out after ${secs}s waiting for $what"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# http_ok URL [CURL ARGS...]: true on a 2xx answer.
+http_ok() {
+	local url="$1"
+	shift
+	curl -fsS -o /dev/null -m 2 "$@" "$url"
+}
+
+# render TEMPLATE OUT KEY=VALUE...: replaces @@KEY@@ placeholders, so the
+# stack runs the very files shipped in packaging/examples.
+render() {
+	local tpl="$1" out="$2" kv k v script=""
+	shift 2
+	for kv in "$@"; do
+		k="${kv%%=*}"
+		v="${kv#*=}"
+		v="${v//\\/\\\\}"
+		v="${v//|/\\|}"
+		v="${v//&/\\&}"
+		script+="s|@@${k}@@|${v}|g;"
+	done
+	sed "$script" "$tpl" >"$out"
+	if grep -n '@@[A-Z0-9_]*@@' "$out" >&2; then
+		die "$out: placeholders left unreplaced (from $tpl)"
+	fi
+}
+
+# couch_credentials: creates (once) and reads the admin "user:password" file.
+couch_credentials() {
+	local f="$STACK_DIR/couch-credentials"
+	if [ ! -s "$f" ]; then
+		(
+			umask 077
+			printf 'admin:%s\n' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')" >"$f"
+		)
+	fi
+	chmod 600 "$f"
+	COUCH_CREDENTIALS_FILE="$f"
+	COUCH_ADMIN_USER="$(cut -d: -f1 "$f")"
+	COUCH_ADMIN_PASSWORD="$(cut -d: -f2- "$f" | tr -d '\n')"
+}

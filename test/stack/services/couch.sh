@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# couch.sh install|start|stop|status primary|replica1|replica2
+#
+# CouchDB-protocol nodes: pouchdb-server 4.2.0 on LevelDB (pinned by
+# test/stack/couch/package-lock.json, installed with --omit=optional so the
+# sqlite3 adapter, which has to be compiled here, is left out). The primary
+# holds the seeded "registry" database; each replica pulls it through a
+# continuous replication defined in its own _replicator database.
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+
+cmd="${1:?usage: couch.sh install|start|stop|status primary|replica1|replica2}"
+inst="${2:?usage: couch.sh $cmd primary|replica1|replica2}"
+case "$inst" in
+primary) port=$COUCH_PRIMARY_PORT key=COUCH_PRIMARY_URL ;;
+replica1) port=$COUCH_REPLICA1_PORT key=COUCH_REPLICA1_URL ;;
+replica2) port=$COUCH_REPLICA2_PORT key=COUCH_REPLICA2_URL ;;
+*) die "couch.sh: unknown instance $inst (primary, replica1, replica2)" ;;
+esac
+name="couch-$inst"
+dir="$STACK_DIR/$name"
+pidfile="$dir/$name.pid"
+url="http://127.0.0.1:$port"
+npm_prefix="$STACK_CACHE/npm"
+server="$npm_prefix/node_modules/pouchdb-server/bin/pouchdb-server"
+
+install() {
+	local stamp="$npm_prefix/.installed-lock.sha256" want
+	want="$(sha256sum "$STACK_SRC/couch/package-lock.json" | cut -d' ' -f1)"
+	if [ -x "$server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+		return 0
+	fi
+	command -v npm >/dev/null || die "npm is missing: install node 20 and npm first"
+	log "installing pouchdb-server into $npm_prefix (npm ci, pinned by test/stack/couch/package-lock.json)"
+	mkdir -p "$npm_prefix"
+	cp "$STACK_SRC/couch/package.json" "$STACK_SRC/couch/package-lock.json" "$npm_prefix/"
+	(cd "$npm_prefix" && npm ci --omit=optional --no-audit --no-fund --loglevel=error >"$npm_prefix/npm-ci.log" 2>&1) ||
+		die "npm ci in $npm_prefix failed (see $npm_prefix/npm-ci.log)"
+	echo "$want" >"$stamp"
+}
+
+# api METHOD PATH [JSON]: an admin request to this node; prints the body.
+api() {
+	local data=()
+	[ $# -ge 3 ] && data=(-H 'Content-Type: application/json' --data-binary "$3")
+	curl -sS -m 10 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" -X "$1" "${data[@]}" "$url$2"
+}
+
+ensure_replication() {
+	local doc primary="127.0.0.1:$COUCH_PRIMARY_PORT"
+	# Unauthenticated writes make pouchdb-server hang instead of answering
+	# 401, so every call here carries the admin credentials.
+	api PUT /_replicator >/dev/null
+	if api GET /_replicator/registry-from-primary | grep -q '"source"'; then
+		return 0
+	fi
+	# Credentials in the source URL, as CouchDB 1.x/2.x registries commonly
+	# store them: the checks must redact them wherever they print a source.
+	doc=$(printf '{"source":"http://%s:%s@%s/registry","target":"registry","continuous":true,"create_target":true}' \
+		"$COUCH_ADMIN_USER" "$COUCH_ADMIN_PASSWORD" "$primary")
+	api PUT /_replicator/registry-from-primary "$doc" | grep -q '"ok":true' ||
+		die "$name: could not create _replicator/registry-from-primary at $url"
+}
+
+start() {
+	install
+	mkdir -p "$dir/data"
+	couch_credentials
+	if pid_alive "$pidfile"; then
+		log "$name already running (pid $(cat "$pidfile")) on $url"
+	else
+		if [ ! -s "$dir/config.json" ]; then
+			# pouchdb-server hashes the plain password on first start, as CouchDB does.
+			printf '{"admins":{"%s":"%s"},"log":{"file":"%s/log.txt","level":"info"}}\n' \
+				"$COUCH_ADMIN_USER" "$COUCH_ADMIN_PASSWORD" "$dir" >"$dir/config.json"
+			chmod 600 "$dir/config.json"
+		fi
+		# --unhandled-rejections=warn: deleting a _replicator doc whose
+		# replication is retrying would otherwise crash the node.
+		NODE_OPTIONS=--unhandled-rejections=warn setsid nohup node "$server" \
+			-p "$port" -o 127.0.0.1 -d "$dir/data" -c "$dir/config.json" -n --no-color \
+			>"$dir/stdout.log" 2>&1 </dev/null &
+		echo $! >"$pidfile"
+		wait_until 60 "$name at $url/" http_ok "$url/" ||
+			die "$name did not answer GET $url/ (see $dir/stdout.log)"
+		log "$name ready on $url (pid $(cat "$pidfile"))"
+	fi
+	case "$inst" in
+	primary) "$STACK_SRC/seed/seed.sh" couch ;;
+	*) ensure_replication ;;
+	esac
+	{
+		echo "$key=$url"
+		if [ "$inst" = primary ]; then
+			echo "COUCH_ADMIN_USER=$COUCH_ADMIN_USER"
+			echo "COUCH_ADMIN_PASSWORD=$COUCH_ADMIN_PASSWORD"
+			echo "COUCH_CREDENTIALS_FILE=$COUCH_CREDENTIALS_FILE"
+		fi
+	} >"$STACK_DIR/$name.env"
+	chmod 600 "$STACK_DIR/$name.env"
+}
+
+stop() {
+	stop_pidfile "$name" "$pidfile"
+	rm -f "$STACK_DIR/$name.env"
+}
+
+status() {
+	if pid_alive "$pidfile" && http_ok "$url/"; then
+		echo "$name: up, $url, pid $(cat "$pidfile")"
+	elif pid_alive "$pidfile"; then
+		echo "$name: running (pid $(cat "$pidfile")) but GET $url/ fails"
+		return 1
+	else
+		echo "$name: down"
+		return 1
+	fi
+}
+
+mkdir -p "$STACK_DIR"
+"$cmd"
