@@ -55,8 +55,12 @@ func (s SourceCheck) String() string {
 // Replication is what the check logic (lib/replication) says about one
 // replication, reduced to what a decision needs.
 type Replication struct {
-	Key         string // stable name, e.g. "_replicator/registry-from-primary"
-	State       string // normalized state
+	Key   string // stable name, e.g. "_replicator/registry-from-primary"
+	State string // normalized state, as the check shows it
+	// Class is what a restart would be fixing: failed, crashing, stalled
+	// (running or triggered but CRITICAL by its lag), vanished (a
+	// transient job gone from the node); "" when nothing a restart fixes.
+	Class       string
 	Status      nagios.Status
 	Reason      string
 	SourceGone  bool // the check saw the source database missing
@@ -104,7 +108,7 @@ type Policy struct {
 // DefaultPolicy is the policy: restart on the second failure, at
 // most 3 times an hour, only failed, crashing or stalled replications.
 func DefaultPolicy() Policy {
-	return Policy{Failures: 2, HandlerAttempt: 2, MaxRestarts: 3, Window: time.Hour, States: []string{"failed", "crashing", "stalled"}}
+	return Policy{Failures: 2, HandlerAttempt: 2, MaxRestarts: 3, Window: time.Hour, States: []string{"failed", "crashing", "stalled", "vanished"}}
 }
 
 // Kind is what to do.
@@ -143,7 +147,7 @@ func Decide(ev Event, h History, p Policy) Action {
 	if r.Status != nagios.CRITICAL {
 		return Action{Nothing, "not_critical", fmt.Sprintf("%s is %s, not CRITICAL: a restart is only for a confirmed failure", state(r), r.Status), nagios.OK}
 	}
-	if !p.restartable(r.State) {
+	if !p.restartable(r.Class) {
 		return Action{Human, "not_restartable", fmt.Sprintf("%s: a restart does not fix this state; needs a human", state(r)), nagios.CRITICAL}
 	}
 	if r.SourceGone || ev.Source == SourceGone {
@@ -263,7 +267,7 @@ func (h History) IsZero() bool {
 
 func (p Policy) restartable(st string) bool {
 	for _, s := range p.States {
-		if strings.EqualFold(s, st) {
+		if st != "" && strings.EqualFold(s, st) {
 			return true
 		}
 	}

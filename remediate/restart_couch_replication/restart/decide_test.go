@@ -12,7 +12,7 @@ import (
 var t0 = time.Date(2025, 11, 26, 3, 0, 0, 0, time.UTC)
 
 func crashing() *Replication {
-	return &Replication{Key: "registry-from-primary", State: "crashing", Status: nagios.CRITICAL, Reason: "source unreachable", Restartable: true}
+	return &Replication{Key: "registry-from-primary", State: "crashing", Class: "crashing", Status: nagios.CRITICAL, Reason: "source unreachable", Restartable: true}
 }
 
 func with(r *Replication, f func(*Replication)) *Replication { f(r); return r }
@@ -78,15 +78,16 @@ func TestDecideReplication(t *testing.T) {
 		{"error (missing filter) is not restartable", ev(ModeHandler, soft(2), &Replication{Key: "bad-filter", State: "error", Status: nagios.CRITICAL, Reason: "filter not found", Restartable: true}, SourceUp), History{}, Human, "not_restartable", nagios.CRITICAL, "bad-filter error (filter not found)"},
 		{"continuous completed is not restartable", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "completed", Status: nagios.CRITICAL, Restartable: true}, SourceUp), History{}, Human, "not_restartable", nagios.CRITICAL, ""},
 		{"missing replication doc", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "missing", Status: nagios.CRITICAL}, SourceUnchecked), History{}, Human, "not_restartable", nagios.CRITICAL, ""},
-		{"failed with source db gone (check saw it)", ev(ModeHandler, soft(2), &Replication{Key: "missing-source-db", State: "failed", Status: nagios.CRITICAL, Reason: "db_not_found", SourceGone: true, Restartable: true}, SourceUnchecked), History{}, Human, "source_gone", nagios.CRITICAL, "source database is gone"},
+		{"failed with source db gone (check saw it)", ev(ModeHandler, soft(2), &Replication{Key: "missing-source-db", State: "failed", Class: "failed", Status: nagios.CRITICAL, Reason: "db_not_found", SourceGone: true, Restartable: true}, SourceUnchecked), History{}, Human, "source_gone", nagios.CRITICAL, "source database is gone"},
 		{"crashing with source db gone (probe saw it)", ev(ModeStandalone, NagiosEvent{}, crashing(), SourceGone), History{ConsecutiveFailures: 1}, Human, "source_gone", nagios.CRITICAL, "not restarting"},
+		{"vanished transient with spec: check source", ev(ModeHandler, soft(2), &Replication{Key: "transient:a->b", State: "missing", Class: "vanished", Status: nagios.CRITICAL, Restartable: true}, SourceUnchecked), History{}, CheckSource, "check_source", nagios.OK, ""},
 		{"transient without spec", ev(ModeHandler, soft(2), with(crashing(), func(r *Replication) { r.Restartable = false }), SourceUnchecked), History{}, Human, "no_definition", nagios.CRITICAL, "--transient-spec"},
 
 		// Handler mode: once per problem.
 		{"SOFT 2 crashing: check source first", ev(ModeHandler, soft(2), crashing(), SourceUnchecked), History{}, CheckSource, "check_source", nagios.OK, ""},
 		{"SOFT 2 crashing, source up: restart", ev(ModeHandler, soft(2), crashing(), SourceUp), History{}, Restart, "restart", nagios.OK, "registry-from-primary crashing (source unreachable)"},
-		{"SOFT 2 failed (duplicate), source up: restart", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "failed", Status: nagios.CRITICAL, Restartable: true}, SourceUp), History{}, Restart, "restart", nagios.OK, ""},
-		{"SOFT 2 stalled, source up: restart", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "stalled", Status: nagios.CRITICAL, Reason: "heartbeat 120s old", Restartable: true}, SourceUp), History{}, Restart, "restart", nagios.OK, ""},
+		{"SOFT 2 failed (duplicate), source up: restart", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "failed", Class: "failed", Status: nagios.CRITICAL, Restartable: true}, SourceUp), History{}, Restart, "restart", nagios.OK, ""},
+		{"SOFT 2 stalled, source up: restart", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "triggered", Class: "stalled", Status: nagios.CRITICAL, Reason: "heartbeat 120s old", Restartable: true}, SourceUp), History{}, Restart, "restart", nagios.OK, ""},
 		{"SOFT 2 source still down: wait, report", ev(ModeHandler, soft(2), crashing(), SourceDown), History{}, Wait, "source_down", nagios.WARNING, "source still down"},
 		{"HARD 3 after a missed SOFT 2: restart", ev(ModeHandler, hard(3), crashing(), SourceUp), History{}, Restart, "restart", nagios.OK, ""},
 		{"HARD 3 after restart at SOFT 2: not again", ev(ModeHandler, hard(3), crashing(), SourceUnchecked), History{ActedThisProblem: true, Restarts: []time.Time{t0.Add(-2 * time.Second)}}, Human, "already_acted", nagios.CRITICAL, "already restarted once"},

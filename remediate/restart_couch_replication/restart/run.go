@@ -1,0 +1,304 @@
+package restart
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/registry-checks/registry-checks/lib/nagios"
+)
+
+// Measurement is the line-protocol measurement of decision events.
+const Measurement = "couch_replication_restart"
+
+// Observed is one replication as the check logic sees it, with what a
+// restart would need.
+type Observed struct {
+	Replication
+	Target Target
+	// Source is the source database URL without credentials, for the
+	// source check ("" when unknown: then the source cannot be checked
+	// and counts as answering, since the check saw it fail for another
+	// reason than a dead source).
+	Source string
+}
+
+// Config is one run.
+type Config struct {
+	Mode   Mode
+	Event  NagiosEvent
+	Policy Policy
+	DryRun bool
+	Node   string // target node URL, no credentials
+}
+
+// Deps are the run's side effects.
+type Deps struct {
+	// Assess runs the check logic and returns every selected replication.
+	Assess func(ctx context.Context) ([]Observed, error)
+	// CheckSource looks at a replication's source just before a restart.
+	CheckSource func(ctx context.Context, o Observed) (SourceCheck, string)
+	Exec        Executor
+	Store       *Store
+	Log         Logger   // nil: no decision log
+	Webhook     *Webhook // nil: no chat message
+	Step        func(format string, args ...any)
+	Now         func() time.Time
+}
+
+// Run decides about every replication, acts, records and logs, and
+// returns the handler's result: one sub-result (one line-protocol point)
+// per decision.
+func Run(ctx context.Context, cfg Config, d Deps) nagios.Result {
+	r := runner{cfg: cfg, d: d, now: d.Now()}
+	return r.run(ctx)
+}
+
+type runner struct {
+	cfg   Config
+	d     Deps
+	now   time.Time
+	subs  []nagios.Result
+	notes []string
+	// top carries the point of a decision about the whole run (no
+	// replication): the top-level result's Measurement and Tags.
+	top *nagios.Result
+}
+
+func (r *runner) step(format string, args ...any) {
+	if r.d.Step != nil {
+		r.d.Step(format, args...)
+	}
+}
+
+func (r *runner) run(ctx context.Context) nagios.Result {
+	gateEv := Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Now: r.now}
+	gate := Decide(gateEv, History{}, r.cfg.Policy)
+
+	r.step("lock %s", r.d.Store.LockFile())
+	if err := r.d.Store.Lock(ctx); err != nil {
+		// Another run acts on this node now; it will have done what this
+		// one would.
+		res := nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+		r.decision(ctx, "", Action{Kind: Nothing, Code: "locked", Why: err.Error(), Status: nagios.UNKNOWN}, "skipped", nil)
+		return r.result(res)
+	}
+	defer r.d.Store.Unlock()
+
+	st, err := r.d.Store.Load()
+	if err != nil {
+		r.notes = append(r.notes, err.Error())
+	}
+	if r.cfg.Mode == ModeHandler && NewProblem(r.cfg.Event) {
+		for k, h := range st.Replications {
+			h.ActedThisProblem = false
+			st.Replications[k] = h
+		}
+	}
+	st.Node = r.cfg.Node
+
+	if gate.Kind != Assess {
+		r.decision(ctx, "", gate, string(gate.Kind), nil)
+		r.save(st)
+		return r.result(nagios.Result{Status: gate.Status, Summary: gate.Why})
+	}
+
+	r.step("assessing the replications of %s", r.cfg.Node)
+	obs, err := r.d.Assess(ctx)
+	if err != nil {
+		p := nagios.AsProblem(err)
+		a := Action{Kind: Nothing, Code: "assess_failed", Why: "cannot see the replications, not acting: " + p.Msg, Status: p.Status}
+		if p.Status == nagios.OK || p.Status == nagios.WARNING {
+			a.Status = nagios.UNKNOWN
+		}
+		r.decision(ctx, "", a, "skipped", nil)
+		r.save(st)
+		return r.result(nagios.Result{Status: a.Status, Summary: a.Why})
+	}
+
+	seen := map[string]bool{}
+	healthy := 0
+	var acted, waiting, human, failed []string
+	for i := range obs {
+		o := &obs[i]
+		seen[o.Key] = true
+		h := st.Replications[o.Key]
+		ev := Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Replication: &o.Replication, Now: r.now}
+		a := Decide(ev, h, r.cfg.Policy)
+		if a.Kind == CheckSource {
+			r.step("checking the source %s of %s", o.Source, o.Key)
+			ev.Source, ev.SourceWhy = r.d.CheckSource(ctx, *o)
+			a = Decide(ev, h, r.cfg.Policy)
+		}
+		restarted := false
+		action := string(a.Kind)
+		switch a.Kind {
+		case Nothing:
+			if a.Code == "healthy" {
+				healthy++
+				st.Replications[o.Key] = Record(h, ev, a, false, r.cfg.Policy)
+				continue // a healthy replication is no decision worth a line
+			}
+		case Restart:
+			r.step("restarting %s", o.Target.where())
+			t := o.Target
+			t.Reason = o.Reason
+			if t.Reason == "" {
+				t.Reason = o.State
+			}
+			out, err := r.d.Exec.Restart(ctx, t)
+			switch {
+			case err != nil:
+				p := nagios.AsProblem(err)
+				a = Action{Kind: Restart, Code: "restart_failed", Why: fmt.Sprintf("restart of %s failed: %s", o.Key, p.Msg), Status: nagios.CRITICAL}
+				action = "restart_failed"
+				failed = append(failed, a.Why)
+				// A delete that went through counts against the rate
+				// limit: the replication was touched.
+				restarted = out.Backup != ""
+			case r.cfg.DryRun:
+				action = "would_restart"
+				a.Why = fmt.Sprintf("%s: %s", out.Detail, summaryOf(o))
+				acted = append(acted, "would restart "+summaryOf(o))
+			default:
+				action = "restarted"
+				restarted = true
+				a.Why = fmt.Sprintf("restarted %s: %s", summaryOf(o), out.Detail)
+				if out.Backup != "" {
+					a.Why += "; backup " + out.Backup
+				}
+				acted = append(acted, "restarted "+summaryOf(o))
+			}
+		case Wait:
+			if a.Code == "source_down" {
+				waiting = append(waiting, fmt.Sprintf("%s: source still down", o.Key))
+			}
+		case Human:
+			human = append(human, a.Why)
+		}
+		st.Replications[o.Key] = Record(h, ev, a, restarted, r.cfg.Policy)
+		r.decision(ctx, o.Key, a, action, &o.Replication)
+	}
+	// Replications no longer reported (healthy again elsewhere, or their
+	// doc was removed) end their streak.
+	for k, h := range st.Replications {
+		if !seen[k] {
+			st.Replications[k] = Record(h, Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Now: r.now}, Action{Kind: Nothing}, false, r.cfg.Policy)
+		}
+	}
+	r.save(st)
+
+	res := nagios.Result{Status: nagios.OK}
+	for _, s := range r.subs {
+		res.Status = nagios.Worse(res.Status, s.Status)
+	}
+	if len(r.subs) > 0 {
+		// The run's own point says what it did as a whole.
+		r.top = &nagios.Result{Measurement: Measurement, Tags: map[string]string{"node": r.cfg.Node, "mode": string(r.cfg.Mode), "action": "assessed", "code": "assessed"}}
+	}
+	var parts []string
+	parts = append(parts, failed...)
+	parts = append(parts, acted...)
+	parts = append(parts, human...)
+	parts = append(parts, waiting...)
+	if len(parts) == 0 {
+		res.Summary = fmt.Sprintf("nothing to restart: %d of %d replications healthy", healthy, len(obs))
+		if len(r.subs) > 0 {
+			res.Summary = fmt.Sprintf("nothing to restart yet: %s", r.subs[0].Summary)
+		}
+		if len(obs) == 0 {
+			res.Summary = "nothing to restart: no replication selected"
+		}
+		if len(r.subs) == 0 {
+			r.decision(ctx, "", Action{Kind: Nothing, Code: "all_healthy", Why: res.Summary, Status: nagios.OK}, string(Nothing), nil)
+		}
+	} else {
+		res.Summary = strings.Join(parts, "; ")
+	}
+	return r.result(res)
+}
+
+func summaryOf(o *Observed) string {
+	s := o.Key
+	if o.Target.DocID != "" {
+		s = o.Target.DocID
+	}
+	if o.Reason != "" {
+		return fmt.Sprintf("%s (%s: %s)", s, o.State, o.Reason)
+	}
+	return fmt.Sprintf("%s (%s)", s, o.State)
+}
+
+// decision logs one decision three ways (log line, line-protocol point
+// through a sub-result, chat message) and keeps it for the output.
+func (r *runner) decision(ctx context.Context, key string, a Action, action string, rep *Replication) {
+	d := Decision{Node: r.cfg.Node, Key: key, Mode: r.cfg.Mode, Action: action, Code: a.Code, Message: a.Why, DryRun: r.cfg.DryRun}
+	if r.cfg.Mode == ModeHandler {
+		d.Event = r.cfg.Event.String()
+	}
+	if r.d.Log != nil {
+		if err := r.d.Log.Log(d.Line()); err != nil {
+			r.notes = append(r.notes, "decision log: "+err.Error())
+		}
+	}
+	tags := map[string]string{"node": r.cfg.Node, "mode": string(r.cfg.Mode), "action": action, "code": a.Code}
+	if key != "" {
+		tags["replication"] = key
+	}
+	if r.cfg.DryRun {
+		tags["dry_run"] = "true"
+	}
+	sub := nagios.Result{Name: key, Status: a.Status, Summary: a.Why, Measurement: Measurement, Tags: tags}
+	if key != "" {
+		did := 0.0
+		if action == "restarted" {
+			did = 1
+		}
+		sub.Perf = []nagios.Perf{{Label: key + " restarted", Field: "restarted", Value: did, Integer: true}}
+	}
+	if key == "" {
+		r.top = &sub
+	} else {
+		r.subs = append(r.subs, sub)
+	}
+	if r.d.Webhook != nil && chatWorthy(a, action) {
+		text := fmt.Sprintf("restart_couch_replication on %s: %s", r.cfg.Node, a.Why)
+		if r.cfg.Mode == ModeHandler {
+			text += " (Nagios " + r.cfg.Event.String() + ")"
+		}
+		r.step("POST chat webhook")
+		if err := r.d.Webhook.Post(ctx, text); err != nil {
+			r.notes = append(r.notes, err.Error())
+		}
+	}
+}
+
+// chatWorthy: the chat channel gets what an operator would act on or
+// want on record (restarts, failures, a human needed, a source still
+// down), not the quiet decisions of every event.
+func chatWorthy(a Action, action string) bool {
+	switch a.Kind {
+	case Restart, Human:
+		return true
+	case Wait:
+		return a.Code == "source_down"
+	}
+	return false
+}
+
+func (r *runner) save(st State) {
+	if err := r.d.Store.Save(st); err != nil {
+		r.notes = append(r.notes, "state file not saved (the rate limit may not count this run): "+err.Error())
+	}
+}
+
+// result adds the decisions and notes to res.
+func (r *runner) result(res nagios.Result) nagios.Result {
+	res.Subs = r.subs
+	if r.top != nil {
+		res.Measurement, res.Tags = r.top.Measurement, r.top.Tags
+	}
+	res.Long = append(res.Long, r.notes...)
+	return res
+}
