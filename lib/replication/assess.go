@@ -1,0 +1,273 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+)
+
+// Assess reads the replications of the node c talks to, keeps the selected
+// ones and judges each by its state alone (no request leaves the node).
+// See AssessWith for the lags. The error is a *nagios.Problem when the node
+// cannot be read at all.
+func Assess(ctx context.Context, c *couch.Client, sel Selection, th Thresholds, now time.Time) (Report, error) {
+	return AssessWith(ctx, c, sel, th, Probes{}, now)
+}
+
+// AssessWith is Assess plus the lag probes p asks for: sequence lag and
+// checkpoint age (requests to each source and target) and the heartbeat
+// (a write on the source, a wait on the target).
+func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Thresholds, p Probes, now time.Time) (Report, error) {
+	th = th.withDefaults()
+	rep := Report{Expect: sel.Expect, Node: c.URL(), th: th}
+	p.step("GET %s/_scheduler/docs", c.URL())
+	sdocs, err := c.SchedulerDocs(ctx)
+	var all []Replication
+	switch {
+	case err == nil:
+		rep.Scheduler = true
+		rep.Server = "CouchDB 2.1+ (_scheduler)"
+		p.step("GET %s/_scheduler/jobs", c.URL())
+		jobs, err := c.SchedulerJobs(ctx)
+		if err != nil {
+			return rep, err
+		}
+		all = fromScheduler(sdocs.Docs, jobs.Jobs)
+		docs, err := fetchAllDocs(ctx, c, sel, p)
+		if err != nil {
+			// The states are known without the documents; only the
+			// handler's rewrite and the documents' credentials are lost.
+			rep.Notes = append(rep.Notes, "replication documents not read: "+nagios.AsProblem(err).Msg)
+		}
+		attachDocs(all, docs)
+	case noScheduler(err):
+		all, err = assessLegacy(ctx, c, sel, p, &rep)
+		if err != nil {
+			return rep, err
+		}
+	default:
+		return rep, err
+	}
+	all = selectReplications(all, sel)
+	for i := range all {
+		judgeState(&all[i], th, now)
+	}
+	rep.Found = 0
+	for i := range all {
+		if all[i].State != Missing {
+			rep.Found++
+		}
+		rep.Secrets = append(rep.Secrets, all[i].sourceAuth.Secrets()...)
+		rep.Secrets = append(rep.Secrets, all[i].targetAuth.Secrets()...)
+	}
+	rep.Replications = all
+	if p.enabled() {
+		p.run(ctx, c, &rep, now)
+	}
+	for i := range rep.Replications {
+		judgeLags(&rep.Replications[i], th)
+	}
+	return rep, nil
+}
+
+// noScheduler reports the answer of a server without /_scheduler (1.x
+// takes it for a database with an illegal name, 2.0 and PouchDB Server
+// answer 404).
+func noScheduler(err error) bool {
+	var se *httpclient.StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case http.StatusNotFound, http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+func fetchAllDocs(ctx context.Context, c *couch.Client, sel Selection, p Probes) ([]replDoc, error) {
+	var all []replDoc
+	for _, db := range sel.replicatorDBs() {
+		p.step("GET %s/%s/_all_docs", c.URL(), db)
+		docs, err := fetchDocs(ctx, c, db)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, docs...)
+	}
+	return all, nil
+}
+
+// attachDocs gives each doc-based replication its document: the raw
+// definition, the continuous flag and the endpoints' credentials (and the
+// URLs, which an "error" state leaves out of _scheduler/docs).
+func attachDocs(all []Replication, docs []replDoc) {
+	if len(docs) == 0 {
+		return
+	}
+	byKey := make(map[string]*replDoc, len(docs))
+	for i := range docs {
+		byKey[docs[i].db+"/"+docs[i].id] = &docs[i]
+	}
+	for i := range all {
+		r := &all[i]
+		d := byKey[r.Key]
+		if r.Transient || d == nil {
+			continue
+		}
+		r.attachDoc(d)
+	}
+}
+
+func (r *Replication) attachDoc(d *replDoc) {
+	r.Doc = d.raw
+	r.Continuous = r.Continuous || d.parsed.Continuous
+	r.sourceAuth, r.targetAuth = d.sourceAuth, d.targetAuth
+	if r.sourceURL == "" && d.sourceURL != "" {
+		r.setEndpoints(d.sourceURL, r.targetURL)
+	}
+	if r.targetURL == "" && d.targetURL != "" {
+		r.setEndpoints(r.sourceURL, d.targetURL)
+	}
+}
+
+// assessLegacy reads a node without _scheduler: the _replicator
+// documents carry the state (_replication_state triggered, error,
+// completed) and _active_tasks the progress of what really runs.
+func assessLegacy(ctx context.Context, c *couch.Client, sel Selection, p Probes, rep *Report) ([]Replication, error) {
+	p.step("GET %s/", c.URL())
+	root, err := c.Root(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pouch := isPouch(root)
+	switch {
+	case pouch:
+		rep.Server = strings.TrimSpace("PouchDB Server " + root.Version)
+	default:
+		rep.Server = strings.TrimSpace("CouchDB " + root.Version)
+	}
+	docs, err := fetchAllDocs(ctx, c, sel, p)
+	if err != nil {
+		return nil, err
+	}
+	p.step("GET %s/_active_tasks", c.URL())
+	tasks, err := c.ActiveTasks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return fromLegacy(docs, tasks, !pouch, c.URL()), nil
+}
+
+// isPouch recognises PouchDB Server (express-pouchdb), whose _active_tasks
+// never lists replications.
+func isPouch(root *couch.Root) bool {
+	return strings.Contains(strings.ToLower(root.Vendor.Name), "pouchdb") || root.CouchDB == ""
+}
+
+// fromLegacy maps _replicator documents and replication tasks.
+// tasksListed is false on PouchDB Server, which lists no tasks: there a
+// "triggered" document is all the server says, and only the heartbeat
+// tells whether it is true. base resolves a local database name (1.x
+// allows "target": "registry") into a URL.
+func fromLegacy(docs []replDoc, tasks []couch.ActiveTask, tasksListed bool, base string) []Replication {
+	byDoc := map[string]*couch.ActiveTask{}
+	var transient []*couch.ActiveTask
+	for i := range tasks {
+		t := &tasks[i]
+		if t.Type != "replication" {
+			continue
+		}
+		if t.DocID == "" {
+			transient = append(transient, t)
+			continue
+		}
+		byDoc[t.DocID] = t
+	}
+	out := make([]Replication, 0, len(docs)+len(transient))
+	for i := range docs {
+		d := &docs[i]
+		pd := &d.parsed
+		r := Replication{
+			Key:      d.db + "/" + d.id,
+			DocID:    d.id,
+			Database: d.db,
+			ID:       pd.ReplicationID,
+			Since:    pd.ReplicationStateTime.Time,
+		}
+		r.setEndpoints(absolute(d.sourceURL, base), absolute(d.targetURL, base))
+		r.attachDoc(d)
+		switch state := strings.ToLower(pd.ReplicationState); state {
+		case "triggered", "running":
+			if t := byDoc[d.id]; t != nil {
+				r.State = Running
+				r.setTask(t)
+			} else {
+				r.State = Triggered
+				r.noTask = tasksListed
+				r.heartbeatOnly = !tasksListed
+			}
+		case "error", "crashing":
+			r.State = Error
+			r.LastError = pd.ReplicationStateReason.Line()
+		case "failed":
+			r.State = Failed
+			r.LastError = pd.ReplicationStateReason.Line()
+		case "completed":
+			r.State = Completed
+			if pd.ReplicationStats != nil {
+				r.setInfo(pd.ReplicationStats)
+			}
+		case "":
+			r.State = Initializing
+		default:
+			r.State = state
+		}
+		out = append(out, r)
+	}
+	for _, t := range transient {
+		r := Replication{
+			Key:        "transient:" + t.ReplicationID,
+			ID:         t.ReplicationID,
+			Transient:  true,
+			Continuous: t.Continuous,
+			State:      Running,
+			Since:      t.StartedOn.Time,
+		}
+		r.setEndpoints(absolute(t.Source, base), absolute(t.Target, base))
+		r.setTask(t)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (r *Replication) setTask(t *couch.ActiveTask) {
+	r.HasStats = true
+	r.DocsWritten = t.DocsWritten
+	r.DocWriteFailures = t.DocWriteFailures
+	r.ChangesPending = t.ChangesPending
+	r.Continuous = r.Continuous || t.Continuous
+	if r.ID == "" {
+		r.ID = t.ReplicationID
+	}
+	switch {
+	case !t.ThroughSeq.IsZero():
+		r.through = t.ThroughSeq
+	case !t.CheckpointedSourceSeq.IsZero():
+		r.through = t.CheckpointedSourceSeq
+	}
+}
+
+// absolute turns a 1.x local database name into a URL on the node.
+func absolute(u, base string) string {
+	if u == "" || strings.Contains(u, "://") {
+		return u
+	}
+	return strings.TrimSuffix(base, "/") + "/" + u
+}

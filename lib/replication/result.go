@@ -1,0 +1,206 @@
+package replication
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/registry-checks/registry-checks/lib/nagios"
+)
+
+// judgeLags makes the verdict worse when a lag crosses its thresholds or a
+// probe showed what the state hides: a source the checker cannot reach, a
+// heartbeat that does not arrive.
+func judgeLags(r *Replication, th Thresholds) {
+	worsen := func(st nagios.Status, reason string) {
+		if st == nagios.OK {
+			return
+		}
+		switch {
+		case nagios.Worse(r.Status, st) != r.Status || r.Status == nagios.OK:
+			r.Status, r.Reason = st, reason
+		case st == r.Status && reason != "" && !strings.Contains(r.Reason, reason):
+			if r.Reason == "" {
+				r.Reason = reason
+			} else {
+				r.Reason += "; " + reason
+			}
+		}
+	}
+	if !alive(r) {
+		return
+	}
+	if r.sourceUnreachable != "" {
+		if r.heartbeatOnly {
+			// PouchDB Server says "triggered" whatever happens: a source
+			// nobody can reach is all there is to know.
+			r.SourceDown = true
+			worsen(nagios.CRITICAL, "source unreachable ("+r.sourceUnreachable+")")
+		} else {
+			worsen(nagios.WARNING, "source unreachable from the checker ("+r.sourceUnreachable+")")
+		}
+	}
+	if r.SeqLag.Known {
+		worsen(th.SeqLag.Status(r.SeqLag.Value), fmt.Sprintf("%d changes behind", int64(r.SeqLag.Value)))
+	}
+	if r.CheckpointAge.Known && r.SeqLag.Known && r.SeqLag.Value > 0 {
+		worsen(th.CheckpointAge.Status(r.CheckpointAge.Value), fmt.Sprintf("no checkpoint for %s while changes are pending", age(secs(r.CheckpointAge.Value))))
+	}
+	if h := r.HeartbeatLag; h.Known {
+		st := th.HeartbeatLag.Status(h.Value)
+		if h.AtLeast {
+			reason := fmt.Sprintf("heartbeat not arriving (none for %s)", age(secs(h.Value)))
+			if r.State == Triggered {
+				// Nothing but the heartbeat says whether a triggered
+				// replication moves data, and it does not.
+				reason = "triggered but " + reason
+				st = nagios.CRITICAL
+			}
+			worsen(nagios.Worse(st, nagios.WARNING), reason)
+		} else {
+			worsen(st, fmt.Sprintf("heartbeat lag %s", seconds(h.Value)))
+		}
+	}
+}
+
+// stateCodes number the normalized states for perfdata and line protocol.
+var stateCodes = map[string]int{
+	Running: 0, Completed: 1, Triggered: 2, Pending: 3, Initializing: 4,
+	Crashing: 5, Error: 6, Failed: 7, Missing: 8, Unknown: 9,
+}
+
+// StateCode is the number a state is graphed as: 0 running, 1 completed,
+// 2 triggered, 3 pending, 4 initializing, 5 crashing, 6 error, 7 failed,
+// 8 missing, 9 anything else.
+func StateCode(state string) int {
+	if c, ok := stateCodes[state]; ok {
+		return c
+	}
+	return 9
+}
+
+// Name is how a replication is named in output: its doc id, or for a
+// transient one "transient <source db>-><target db>".
+func (r Replication) Name() string {
+	if !r.Transient {
+		return r.DocID
+	}
+	return "transient " + dbOf(r.sourceURL) + "->" + dbOf(r.targetURL)
+}
+
+// Summary is the one-line verdict: the state, then the reason.
+func (r Replication) Summary() string {
+	s := r.State
+	if r.Reason != "" {
+		s += " (" + r.Reason + ")"
+	}
+	return s
+}
+
+// Result is the Nagios result of the report: one sub-result per
+// replication (worst first in the summary), CRITICAL when fewer than
+// Expect replications exist.
+func (rep Report) Result() nagios.Result {
+	th := rep.th
+	subs := make([]nagios.Result, 0, len(rep.Replications))
+	for i := range rep.Replications {
+		subs = append(subs, rep.Replications[i].result(th, rep.Node))
+	}
+	res := nagios.Aggregate("replications", subs)
+	res.Long = append(res.Long, rep.Notes...)
+	if rep.Server != "" {
+		res.Long = append(res.Long, "server: "+rep.Server)
+	}
+	var pre []string
+	if rep.Expect > 0 && rep.Found < rep.Expect {
+		res.Status = nagios.CRITICAL
+		pre = append(pre, fmt.Sprintf("only %d of %d expected replications", rep.Found, rep.Expect))
+	}
+	if rep.heartbeatUnmatched {
+		res.Status = nagios.Worse(res.Status, nagios.UNKNOWN)
+		pre = append(pre, "no selected replication reads the heartbeat database")
+	}
+	if len(pre) > 0 {
+		if len(subs) == 0 {
+			res.Summary = strings.Join(pre, "; ")
+		} else {
+			res.Summary = strings.Join(pre, "; ") + "; " + res.Summary
+		}
+	}
+	if rep.Expect > 0 {
+		zero := 0.0
+		res.Perf = append(res.Perf, nagios.Perf{Label: "replications", Field: "replications", Value: float64(rep.Found), Integer: true, Crit: strconv.Itoa(rep.Expect) + ":", Min: &zero})
+		res.Measurement = "couch_replications"
+		res.Tags = map[string]string{"node": rep.Node}
+	}
+	return res
+}
+
+func (r Replication) result(th Thresholds, node string) nagios.Result {
+	name := r.Name()
+	res := nagios.Result{
+		Name:        name,
+		Status:      r.Status,
+		Summary:     r.Summary(),
+		Measurement: "couch_replication",
+		Tags: map[string]string{
+			"node":      node,
+			"key":       r.Key,
+			"source":    r.Source,
+			"target":    r.Target,
+			"transient": strconv.FormatBool(r.Transient),
+		},
+	}
+	if r.DocID != "" {
+		res.Tags["doc_id"] = r.DocID
+		res.Tags["replicator_db"] = r.Database
+	}
+	for k, v := range res.Tags {
+		if v == "" {
+			delete(res.Tags, k)
+		}
+	}
+	if r.Source != "" || r.Target != "" {
+		res.Long = append(res.Long, fmt.Sprintf("%s -> %s", r.Source, r.Target))
+	}
+	if r.ErrorCount > 0 || r.LastError != "" {
+		line := fmt.Sprintf("error_count %d", r.ErrorCount)
+		if r.LastError != "" {
+			line += ", last error: " + clip(r.LastError, 300)
+		}
+		res.Long = append(res.Long, line)
+	}
+	for _, l := range []struct {
+		what string
+		lag  Lag
+	}{{"seq lag", r.SeqLag}, {"checkpoint age", r.CheckpointAge}, {"heartbeat lag", r.HeartbeatLag}} {
+		if l.lag.Note != "" {
+			res.Long = append(res.Long, l.what+": "+l.lag.Note)
+		}
+	}
+	res.Long = append(res.Long, r.Notes...)
+
+	label := func(what string) string { return name + " " + what }
+	zero := 0.0
+	res.Perf = append(res.Perf,
+		nagios.Perf{Label: label("state"), Field: "state_code", Value: float64(StateCode(r.State)), Integer: true, Min: &zero},
+		nagios.Perf{Label: label("error_count"), Field: "error_count", Value: float64(r.ErrorCount), Integer: true, Min: &zero},
+	)
+	pending := nagios.Perf{Label: label("changes_pending"), Field: "changes_pending", Integer: true, Min: &zero, Unknown: r.ChangesPending == nil}
+	if r.ChangesPending != nil {
+		pending.Value = float64(*r.ChangesPending)
+	}
+	res.Perf = append(res.Perf, pending,
+		th.SeqLag.Apply(lagPerf(label("seq_lag"), "seq_lag", "", r.SeqLag, true)),
+		th.CheckpointAge.Apply(lagPerf(label("checkpoint_age"), "checkpoint_age", "s", r.CheckpointAge, false)),
+		th.HeartbeatLag.Apply(lagPerf(label("heartbeat_lag"), "heartbeat_lag", "s", r.HeartbeatLag, false)),
+		nagios.Perf{Label: label("docs_written"), Field: "docs_written", Value: float64(r.DocsWritten), UOM: "c", Integer: true, Unknown: !r.HasStats},
+		nagios.Perf{Label: label("doc_write_failures"), Field: "doc_write_failures", Value: float64(r.DocWriteFailures), UOM: "c", Integer: true, Unknown: !r.HasStats},
+	)
+	return res
+}
+
+func lagPerf(label, field, uom string, l Lag, integer bool) nagios.Perf {
+	zero := 0.0
+	return nagios.Perf{Label: label, Field: field, Value: l.Value, Unknown: !l.Known, UOM: uom, Integer: integer, Min: &zero}
+}

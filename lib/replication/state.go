@@ -1,0 +1,265 @@
+package replication
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// fromScheduler builds the replications of a 2.1+ node from
+// _scheduler/docs and _scheduler/jobs. The doc gives the state; the job
+// gives the history, which is what tells a recovered job from a crashing
+// one, since error_count never resets.
+func fromScheduler(docs []couch.SchedulerDoc, jobs []couch.SchedulerJob) []Replication {
+	byID := make(map[string]*couch.SchedulerJob, len(jobs))
+	for i := range jobs {
+		if jobs[i].ID != "" {
+			byID[jobs[i].ID] = &jobs[i]
+		}
+	}
+	out := make([]Replication, 0, len(docs)+2)
+	seen := make(map[string]bool, len(docs))
+	for i := range docs {
+		d := &docs[i]
+		r := Replication{
+			Key:        d.Database + "/" + d.DocID,
+			DocID:      d.DocID,
+			Database:   d.Database,
+			ID:         d.ID,
+			Continuous: strings.Contains(d.ID, "+continuous"),
+			State:      strings.ToLower(d.State),
+			ErrorCount: d.ErrorCount,
+			Since:      d.LastUpdated.Time,
+		}
+		r.setEndpoints(d.Source, d.Target)
+		r.setInfo(d.Info)
+		if j := byID[d.ID]; j != nil {
+			seen[d.ID] = true
+			r.applyJob(j)
+		}
+		out = append(out, r)
+	}
+	for i := range jobs {
+		j := &jobs[i]
+		if seen[j.ID] || j.DocID != "" {
+			// A doc-based job without its doc in _scheduler/docs is a
+			// race between the two requests; the next run sees it.
+			continue
+		}
+		r := Replication{
+			Key:        "transient:" + j.ID,
+			ID:         j.ID,
+			Transient:  true,
+			Continuous: strings.Contains(j.ID, "+continuous"),
+			State:      Running,
+			Since:      j.StartTime.Time,
+		}
+		r.setEndpoints(j.Source, j.Target)
+		r.setInfo(j.Info)
+		r.applyJob(j)
+		if j.PID == "" && r.State == Running {
+			r.State = Pending
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// setEndpoints keeps the URLs without credentials and trailing slash.
+func (r *Replication) setEndpoints(source, target string) {
+	r.sourceURL = cleanURL(source)
+	r.targetURL = cleanURL(target)
+	r.Source = secret.RedactURL(r.sourceURL)
+	r.Target = secret.RedactURL(r.targetURL)
+}
+
+func cleanURL(raw string) string {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return ""
+	}
+	if clean, _, err := secret.SplitURL(raw); err == nil {
+		raw = clean
+	} else {
+		raw = secret.RedactURL(raw)
+	}
+	return strings.TrimSuffix(raw, "/")
+}
+
+// setInfo takes the counters or the error of an info object.
+func (r *Replication) setInfo(info *couch.ReplicationInfo) {
+	if info == nil {
+		return
+	}
+	if info.Error != "" {
+		r.LastError = info.Error.Line()
+		return
+	}
+	r.HasStats = true
+	r.DocsWritten = info.DocsWritten
+	r.DocWriteFailures = info.DocWriteFailures
+	r.ChangesPending = info.ChangesPending
+	switch {
+	case !info.ThroughSeq.IsZero():
+		r.through = info.ThroughSeq
+	case !info.CheckpointedSourceSeq.IsZero():
+		r.through = info.CheckpointedSourceSeq
+	}
+}
+
+// applyJob reads the job's history (newest first) and, when the doc had
+// none, its counters: a crashing job keeps its stats in _scheduler/jobs.
+func (r *Replication) applyJob(j *couch.SchedulerJob) {
+	if !r.HasStats && j.Info != nil && j.Info.Error == "" {
+		err := r.LastError
+		r.setInfo(j.Info)
+		r.LastError = err
+	}
+	for _, ev := range j.History {
+		if ev.Type == "started" {
+			r.LastStart = ev.Timestamp.Time
+			break
+		}
+	}
+	if reason, at, ok := lastCrash(j); ok {
+		r.recentCrash, r.recentCrashAt = reason, at
+	}
+	if len(j.History) == 0 {
+		return
+	}
+	newest := j.History[0]
+	if newest.Type == "crashed" {
+		if r.LastError == "" {
+			r.LastError = newest.Reason.Line()
+		}
+		// CouchDB can show a job that just crashed as pending (or, for a
+		// moment, still running): the history is the truth.
+		if r.State == Pending || r.State == Running {
+			r.State = Crashing
+			r.Since = newest.Timestamp.Time
+		}
+	}
+}
+
+// lastCrash returns the reason and time of the crash that preceded the
+// newest start, if any: a job running again after a crash.
+func lastCrash(j *couch.SchedulerJob) (string, time.Time, bool) {
+	if len(j.History) < 2 || j.History[0].Type != "started" {
+		return "", time.Time{}, false
+	}
+	for _, ev := range j.History[1:] {
+		switch ev.Type {
+		case "crashed":
+			return ev.Reason.Line(), ev.Timestamp.Time, true
+		case "started", "added":
+			return "", time.Time{}, false
+		}
+	}
+	return "", time.Time{}, false
+}
+
+// judgeState gives the verdict the state alone supports; lags are judged
+// afterwards (judgeLags) and can only make it worse.
+func judgeState(r *Replication, th Thresholds, now time.Time) {
+	errs := ""
+	if r.ErrorCount > 0 {
+		errs = fmt.Sprintf(", %d %s", r.ErrorCount, plural(r.ErrorCount, "error", "errors"))
+	}
+	explainErr := func() string {
+		if r.LastError == "" {
+			return "no reason given"
+		}
+		reason, down := explain(r.LastError, r.sourceURL, r.targetURL)
+		r.SourceDown = down
+		return reason
+	}
+	switch r.State {
+	case Running:
+		r.Status, r.Reason = nagios.OK, ""
+		if !r.recentCrashAt.IsZero() && !r.LastStart.IsZero() && now.Sub(r.LastStart) < th.CrashGrace {
+			reason, down := explain(r.recentCrash, r.sourceURL, r.targetURL)
+			r.SourceDown = down
+			r.Status = nagios.WARNING
+			r.Reason = fmt.Sprintf("restarted %s ago after a crash: %s", age(now.Sub(r.LastStart)), reason)
+		}
+	case Pending:
+		r.Status = nagios.OK
+		if !r.Since.IsZero() && now.Sub(r.Since) > th.PendingAge {
+			r.Status = nagios.WARNING
+			r.Reason = fmt.Sprintf("pending for %s (more jobs than max_jobs?)", age(now.Sub(r.Since)))
+		}
+	case Initializing:
+		r.Status = nagios.OK
+		if !r.Since.IsZero() && now.Sub(r.Since) > th.InitializingAge {
+			r.Status = nagios.WARNING
+			r.Reason = fmt.Sprintf("initializing for %s", age(now.Sub(r.Since)))
+		}
+	case Crashing:
+		r.Status = nagios.CRITICAL
+		r.Reason = explainErr() + errs
+	case Error:
+		r.Status = nagios.CRITICAL
+		r.Reason = explainErr() + errs
+	case Failed:
+		r.Status = nagios.CRITICAL
+		r.Reason = explainErr() + "; will not retry: restart needed"
+	case Completed:
+		r.Status = nagios.OK
+		if r.Continuous || th.Continuous {
+			r.Status = nagios.CRITICAL
+			r.Reason = "completed, but should be continuous: restart needed"
+		}
+	case Triggered:
+		// What the server believes; the probes (a task, the heartbeat)
+		// say whether it is true.
+		r.Status = nagios.OK
+		if r.noTask {
+			r.Status = nagios.WARNING
+			r.Reason = "triggered, but no replication task runs for it"
+		}
+	case Missing:
+		r.Status = nagios.CRITICAL
+		if r.Reason == "" {
+			r.Reason = "no such replication (document deleted?)"
+		}
+	default:
+		r.Status = nagios.UNKNOWN
+		r.Reason = fmt.Sprintf("state %q is unknown to this check", r.State)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// age prints a duration the way an operator reads it: 45s, 3m10s, 2h5m.
+func age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
+
+func secs(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+
+// seconds prints a lag in seconds with a precision that fits its size.
+func seconds(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.2fs", v)
+	}
+	return age(secs(v))
+}
