@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha1" //nolint:gosec // npm's shasum
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const password = "tarball-Secret-99"
+
+type pkgVersion struct {
+	name, version string
+	body          []byte
+	published     time.Time
+}
+
+func tgz(name, version string) []byte {
+	return bytes.Repeat([]byte(name+"@"+version+"\n"), 400)
+}
+
+var seed = []pkgVersion{
+	{"left-pad-lite", "1.0.0", tgz("left-pad-lite", "1.0.0"), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)},
+	{"left-pad-lite", "1.2.0", tgz("left-pad-lite", "1.2.0"), time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)},
+	{"is-odd-number", "2.0.0", tgz("is-odd-number", "2.0.0"), time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)},
+	{"@scope/tiny", "0.1.0", tgz("@scope/tiny", "0.1.0"), time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)},
+}
+
+func tarballPath(name, version string) string {
+	base := name
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		base = name[i+1:]
+	}
+	return "/" + name + "/-/" + base + "-" + version + ".tgz"
+}
+
+func sri(b []byte) string {
+	s := sha512.Sum512(b)
+	return "sha512-" + base64.StdEncoding.EncodeToString(s[:])
+}
+
+func shasum(b []byte) string {
+	s := sha1.Sum(b) //nolint:gosec // npm's shasum
+	return hex.EncodeToString(s[:])
+}
+
+// packuments builds the registry documents of seed, npm-shaped, with the
+// tarballs as attachment stubs.
+func packuments() map[string]map[string]any {
+	docs := map[string]map[string]any{}
+	for _, pv := range seed {
+		d, ok := docs[pv.name]
+		if !ok {
+			d = map[string]any{"_id": pv.name, "_rev": "1-abc", "name": pv.name, "dist-tags": map[string]string{},
+				"versions": map[string]any{}, "time": map[string]string{"created": "2023-01-01T00:00:00.000Z"}, "_attachments": map[string]any{}}
+			docs[pv.name] = d
+		}
+		d["dist-tags"].(map[string]string)["latest"] = pv.version
+		p := tarballPath(pv.name, pv.version)
+		d["versions"].(map[string]any)[pv.version] = map[string]any{"name": pv.name, "version": pv.version,
+			"dist": map[string]string{"tarball": "https://registry.example.com" + p, "shasum": shasum(pv.body), "integrity": sri(pv.body)}}
+		d["time"].(map[string]string)[pv.version] = pv.published.Format(time.RFC3339Nano)
+		d["time"].(map[string]string)["modified"] = pv.published.Format(time.RFC3339Nano)
+		d["_attachments"].(map[string]any)[p[strings.LastIndex(p, "/")+1:]] = map[string]any{"content_type": "application/octet-stream", "length": len(pv.body), "stub": true, "digest": "md5-x"}
+	}
+	return docs
+}
+
+func findBody(path string) []byte {
+	for _, pv := range seed {
+		if tarballPath(pv.name, pv.version) == path {
+			return pv.body
+		}
+	}
+	return nil
+}
+
+// fakeCouch serves the registry database; attachmentHandler overrides the
+// attachment answer when set.
+type fakeCouch struct {
+	attachmentStatus int
+	sawAuth          atomic.Bool
+}
+
+func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if u, p, ok := r.BasicAuth(); ok && u == "monitor" && p == password {
+		f.sawAuth.Store(true)
+	}
+	docs := packuments()
+	path := strings.TrimPrefix(r.URL.EscapedPath(), "/registry/")
+	w.Header().Set("Content-Type", "application/json")
+	if path == "_changes" {
+		rows := []map[string]any{
+			{"seq": "9-x", "id": "@scope/tiny", "changes": []map[string]string{{"rev": "1-a"}}},
+			{"seq": "8-x", "id": "_design/app", "changes": []map[string]string{{"rev": "1-a"}}},
+			{"seq": "7-x", "id": "gone", "deleted": true, "changes": []map[string]string{{"rev": "2-a"}}},
+			{"seq": "6-x", "id": "left-pad-lite", "changes": []map[string]string{{"rev": "1-a"}}},
+			{"seq": "5-x", "id": "is-odd-number", "changes": []map[string]string{{"rev": "1-a"}}},
+		}
+		json.NewEncoder(w).Encode(map[string]any{"results": rows, "last_seq": "9-x", "pending": 0})
+		return
+	}
+	parts := strings.Split(path, "/")
+	for i := range parts {
+		parts[i] = unescape(parts[i])
+	}
+	switch len(parts) {
+	case 1:
+		if d, ok := docs[parts[0]]; ok {
+			json.NewEncoder(w).Encode(d)
+			return
+		}
+	case 2:
+		if _, ok := docs[parts[0]]; ok {
+			if f.attachmentStatus != 0 {
+				w.WriteHeader(f.attachmentStatus)
+				fmt.Fprintf(w, `{"error":"not_found","reason":"Document is missing attachment"}`)
+				return
+			}
+			ver := strings.TrimSuffix(parts[1][strings.LastIndex(parts[1], "-")+1:], ".tgz")
+			if b := findBody(tarballPath(parts[0], ver)); b != nil {
+				w.Header().Set("Content-Type", "application/octet-stream")
+				w.Header().Set("ETag", `"`+shasum(b)+`"`)
+				w.Write(b)
+				return
+			}
+		}
+	}
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprint(w, `{"error":"not_found","reason":"missing"}`)
+}
+
+func unescape(s string) string {
+	u, _ := url.PathUnescape(s)
+	return u
+}
+
+// origin is one nginx-like origin.
+type origin struct {
+	source  string // X-Tarball-Source value; "" sends none
+	corrupt bool
+	status  int
+	host    atomic.Value
+}
+
+func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.host.Store(r.Host)
+	b := findBody(r.URL.Path)
+	if o.status != 0 {
+		w.WriteHeader(o.status)
+		return
+	}
+	if b == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if o.corrupt {
+		b = append([]byte(nil), b...)
+		b[100] ^= 0xff
+	}
+	if o.source != "" {
+		w.Header().Set("X-Tarball-Source", o.source)
+	}
+	w.Write(b)
+}
+
+func credsFile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "creds")
+	require.NoError(t, os.WriteFile(p, []byte("monitor:"+password+"\n"), 0o600))
+	return p
+}
+
+func runCheck(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	code := run(append(args, "--spool-dir="+t.TempDir()), &buf)
+	out := buf.String()
+	assert.NotContains(t, out, password)
+	return code, out
+}
+
+func TestCheck(t *testing.T) {
+	fs := func() *origin { return &origin{source: "filesystem"} }
+	tests := []struct {
+		name       string
+		o1, o2     *origin
+		down       int // origins to close before the run: 1 or 2
+		couch      *fakeCouch
+		args       []string
+		wantCode   int
+		wantLine1  []string
+		wantOutput []string
+	}{
+		{name: "both origins serve from the filesystem", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite"},
+			wantCode: 0, wantLine1: []string{"TARBALL_ORIGIN OK - left-pad-lite@1.2.0 OK on 2 origins and CouchDB |"}},
+		{name: "named version", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite@1.0.0", "-p", "@scope/tiny@0.1.0"},
+			wantCode: 0, wantLine1: []string{"2 tarballs OK on 2 origins and CouchDB"}},
+		{name: "fallback is WARNING", o1: &origin{source: "couchdb"}, o2: fs(), args: []string{"-p", "is-odd-number"},
+			wantCode: 1, wantLine1: []string{"is-odd-number@2.0.0 served by the CouchDB fallback at 127.0.0.1:"}},
+		{name: "fallback told fine", o1: &origin{source: "couchdb"}, o2: fs(), args: []string{"-p", "is-odd-number", "--fallback-ok"},
+			wantCode: 0},
+		{name: "no source header", o1: &origin{}, o2: fs(), args: []string{"-p", "is-odd-number"},
+			wantCode: 1, wantOutput: []string{"no X-Tarball-Source header"}},
+		{name: "source header not looked at", o1: &origin{}, o2: &origin{}, args: []string{"-p", "is-odd-number", "--source-header="},
+			wantCode: 0},
+		{name: "corrupt tarball is CRITICAL naming everything", o1: fs(), o2: &origin{source: "filesystem", corrupt: true}, args: []string{"-p", "left-pad-lite@1.0.0"},
+			wantCode: 2, wantLine1: []string{"CORRUPT left-pad-lite@1.0.0 from 127.0.0.1:", "sha512 expected " + sri(seed[0].body) + " got sha512-", "sha1 expected " + shasum(seed[0].body) + " got "}},
+		{name: "one origin 404", o1: &origin{status: 404}, o2: fs(), args: []string{"-p", "left-pad-lite"},
+			wantCode: 1, wantLine1: []string{"/left-pad-lite/-/left-pad-lite-1.2.0.tgz: 404 Not Found"}},
+		{name: "one origin down", o1: fs(), o2: fs(), down: 1, args: []string{"-p", "left-pad-lite"},
+			wantCode: 1, wantLine1: []string{"connection refused"}},
+		{name: "both origins down", o1: fs(), o2: fs(), down: 2, args: []string{"-p", "left-pad-lite"},
+			wantCode: 2, wantLine1: []string{"connection refused"}},
+		{name: "broken attachment is WARNING", o1: fs(), o2: fs(), couch: &fakeCouch{attachmentStatus: 404}, args: []string{"-p", "left-pad-lite"},
+			wantCode: 1, wantLine1: []string{"CouchDB attachment:", "not found", "(the origins' fallback would fail too)"}},
+		{name: "recent publishes from the changes feed", o1: fs(), o2: fs(), args: []string{"--recent", "2"},
+			wantCode: 0, wantLine1: []string{"2 tarballs OK"}, wantOutput: []string{"@scope/tiny@0.1.0", "left-pad-lite@1.2.0"}},
+		{name: "unknown package", o1: fs(), o2: fs(), args: []string{"-p", "nope"},
+			wantCode: 3, wantLine1: []string{"nope GET http://127.0.0.1:", "/registry/nope: not found"}},
+		{name: "unknown version", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite@9.9.9"},
+			wantCode: 3, wantLine1: []string{"package left-pad-lite has no version 9.9.9"}},
+		{name: "bigger than --max-bytes", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite", "--max-bytes", "100"},
+			wantCode: 3, wantLine1: []string{"larger than --max-bytes 100; integrity not verified"}},
+		{name: "nothing to test", o1: fs(), o2: fs(), args: nil,
+			wantCode: 3, wantLine1: []string{"no tarball to test"}},
+		{name: "time thresholds in perfdata", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite", "-w", "5", "-c", "10"},
+			wantCode: 0, wantOutput: []string{"'left-pad-lite@1.2.0 127.0.0.1:", " time'=", "s;5;10;0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.couch == nil {
+				tt.couch = &fakeCouch{}
+			}
+			couchSrv := httptest.NewServer(tt.couch)
+			defer couchSrv.Close()
+			s1, s2 := httptest.NewServer(tt.o1), httptest.NewServer(tt.o2)
+			defer s1.Close()
+			defer s2.Close()
+			if tt.down >= 1 {
+				s1.Close()
+			}
+			if tt.down >= 2 {
+				s2.Close()
+			}
+			args := append([]string{"--url", couchSrv.URL, "--credentials-file", credsFile(t), "--origin", s1.URL, "--origin", s2.URL}, tt.args...)
+			code, out := runCheck(t, args...)
+			line1 := strings.SplitN(out, "\n", 2)[0]
+			assert.Equal(t, tt.wantCode, code, out)
+			for _, w := range tt.wantLine1 {
+				assert.Contains(t, line1, w)
+			}
+			for _, w := range tt.wantOutput {
+				assert.Contains(t, out, w)
+			}
+			if tt.wantCode != 3 || strings.Contains(tt.name, "max-bytes") {
+				assert.True(t, tt.couch.sawAuth.Load(), "the credentials file is used")
+			}
+		})
+	}
+}
+
+func TestHostHeader(t *testing.T) {
+	couchSrv := httptest.NewServer(&fakeCouch{})
+	defer couchSrv.Close()
+	o := &origin{source: "filesystem"}
+	srv := httptest.NewServer(o)
+	defer srv.Close()
+	code, out := runCheck(t, "--url", couchSrv.URL, "--origin", srv.URL, "--host-header", "registry.example.com", "-p", "left-pad-lite", "--no-attachment")
+	assert.Equal(t, 0, code, out)
+	assert.Equal(t, "registry.example.com", o.host.Load())
+	assert.Contains(t, out, "left-pad-lite@1.2.0 OK on 1 origin |")
+}
+
+// A slow origin ends at -t with the step named: headers that never come,
+// or a body that trickles.
+func TestSlowOriginTimeout(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{name: "headers never finish", handler: func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+			want: "waiting for response headers of GET http://127.0.0.1:"},
+		{name: "body trickles", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100000")
+			for {
+				if _, err := w.Write([]byte("x")); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}, want: "waiting for the body of GET http://127.0.0.1:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			couchSrv := httptest.NewServer(&fakeCouch{})
+			defer couchSrv.Close()
+			slow := httptest.NewServer(tt.handler)
+			defer slow.Close()
+			fast := httptest.NewServer(&origin{source: "filesystem"})
+			defer fast.Close()
+			code, out := runCheck(t, "-t", "1s", "--url", couchSrv.URL, "--origin", fast.URL, "--origin", slow.URL, "-p", "left-pad-lite")
+			assert.Equal(t, 1, code, "one origin failing is WARNING: %s", out)
+			assert.Contains(t, out, "timeout after ")
+			assert.Contains(t, out, tt.want)
+			assert.Contains(t, out, "/left-pad-lite/-/left-pad-lite-1.2.0.tgz")
+
+			code, out = runCheck(t, "-t", "1s", "--timeout-state", "unknown", "--url", couchSrv.URL, "--origin", slow.URL, "-p", "left-pad-lite", "--no-attachment")
+			assert.Equal(t, 3, code, "every origin timing out takes --timeout-state: %s", out)
+			assert.Contains(t, out, tt.want)
+		})
+	}
+}

@@ -1,0 +1,437 @@
+// Package tarball is the logic of check_tarball_origin: fetch the tarballs
+// the registry lists from each origin and from the CouchDB attachment,
+// verify status, length and digests while streaming, and tell the
+// filesystem from the CouchDB fallback.
+package tarball
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/registry-checks/registry-checks/lib/httpprobe"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// Values of the source header the shipped nginx example sets.
+const (
+	SourceFilesystem = "filesystem"
+	SourceCouchDB    = "couchdb"
+)
+
+// Config is what the operator asked for.
+type Config struct {
+	Origins      []string // origin base URLs (the nginx pair)
+	Host         string   // Host header for the origins; "" sends the origin URL's
+	Packages     []string // "name" or "name@version"
+	Recent       int      // also test the latest publish of the N most recently changed packages
+	MaxBytes     int64    // bound on each tarball read
+	SourceHeader string   // response header naming the source; "" does not look
+	FallbackOK   bool     // a tarball served by the CouchDB fallback is OK, not WARNING
+	Attachment   bool     // also fetch each tarball from the CouchDB attachment
+	Parallel     int      // fetches in flight at once
+	Time         nagios.Thresholds
+}
+
+// Registry is the write primary's registry database.
+type Registry interface {
+	// Where names the database in messages ("http://db1:5984/registry").
+	Where() string
+	Packument(ctx context.Context, name string) (*Packument, error)
+	// Recent returns the names of the n packages changed last, newest first.
+	Recent(ctx context.Context, n int) ([]string, error)
+	// Attachment streams the tarball attachment of t into w, reading at
+	// most maxBytes (Truncated set when there was more).
+	Attachment(ctx context.Context, t Target, w io.Writer, maxBytes int64) (*httpprobe.Response, error)
+}
+
+// Prober sends one timed HTTP request (httpprobe.Prober).
+type Prober interface {
+	Do(ctx context.Context, r httpprobe.Request) (*httpprobe.Response, error)
+}
+
+// Deps are the check's connections to the world.
+type Deps struct {
+	Registry Registry
+	Probe    Prober
+	// Problem maps an error to its state and message (plugin.Env.Problem:
+	// --timeout-state applies).
+	Problem func(error) (nagios.Status, string)
+	// Step names what the check waits for, for the -t message.
+	Step func(string)
+}
+
+// outcome is what one fetch of a tarball says about its source.
+type outcome int
+
+const (
+	fetchOK outcome = iota
+	fetchFallback
+	fetchUnverified // bigger than --max-bytes, or no source header
+	fetchFailed
+	fetchCorrupt
+)
+
+// fetch is one tarball from one source, judged.
+type fetch struct {
+	res     nagios.Result
+	outcome outcome
+	fail    nagios.Status // state of the failure, for "every origin failing"
+}
+
+// Check tests every tarball named or sampled and returns one sub-result per
+// tarball, each with one sub-result per origin and one for the attachment.
+func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
+	if cfg.Parallel < 1 {
+		cfg.Parallel = 1
+	}
+	step := deps.Step
+	if step == nil {
+		step = func(string) {}
+	}
+	specs := append([]string(nil), cfg.Packages...)
+	var notes []string
+	if cfg.Recent > 0 {
+		step("GET the changes feed of " + deps.Registry.Where())
+		names, err := deps.Registry.Recent(ctx, cfg.Recent)
+		if err != nil {
+			st, msg := deps.Problem(err)
+			return nagios.Result{Status: st, Summary: "cannot read the recent publishes: " + msg}
+		}
+		if len(names) == 0 {
+			notes = append(notes, "the changes feed of "+deps.Registry.Where()+" has no package yet")
+		}
+		specs = append(specs, names...)
+	}
+	specs = dedupe(specs)
+	if len(specs) == 0 {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: "no tarball to test: name packages or give --recent N"}
+	}
+
+	sem := make(chan struct{}, cfg.Parallel)
+	subs := make([]nagios.Result, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			subs[i] = checkTarball(ctx, cfg, deps, step, spec, sem)
+		}()
+	}
+	wg.Wait()
+
+	top := nagios.Aggregate("tarballs", subs)
+	if top.Status == nagios.OK {
+		where := fmt.Sprintf("%d origins", len(cfg.Origins))
+		if len(cfg.Origins) == 1 {
+			where = "1 origin"
+		}
+		if cfg.Attachment {
+			where += " and CouchDB"
+		}
+		top.Summary = fmt.Sprintf("%d tarballs OK on %s", len(subs), where)
+		if len(subs) == 1 {
+			top.Summary = fmt.Sprintf("%s OK on %s", subs[0].Name, where)
+		}
+	}
+	top.Long = append(top.Long, notes...)
+	return top
+}
+
+func dedupe(specs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range specs {
+		s = strings.TrimSpace(s)
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	return out
+}
+
+// checkTarball reads the packument and fetches the tarball from every
+// source concurrently (bounded by sem).
+func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string), spec string, sem chan struct{}) nagios.Result {
+	name, version := ParseSpec(spec)
+	res := nagios.Result{Name: spec, Measurement: "tarball", Tags: map[string]string{"package": name}}
+	if version != "" {
+		res.Tags["version"] = version
+	}
+	sem <- struct{}{}
+	step("GET the packument of " + name + " from " + deps.Registry.Where())
+	doc, err := deps.Registry.Packument(ctx, name)
+	<-sem
+	if err != nil {
+		res.Status, res.Summary = deps.Problem(err)
+		return res
+	}
+	if version == "" && cfg.Recent > 0 && !contains(cfg.Packages, spec) {
+		version = doc.latestPublished()
+	}
+	target, err := doc.Target(name, version)
+	if err != nil {
+		res.Status, res.Summary = nagios.UNKNOWN, err.Error()
+		return res
+	}
+	res.Name = target.String()
+	res.Tags["version"] = target.Version
+
+	fetches := make([]fetch, len(cfg.Origins), len(cfg.Origins)+1)
+	var wg sync.WaitGroup
+	for i, origin := range cfg.Origins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			fetches[i] = fetchOrigin(ctx, cfg, deps, target, origin)
+		}()
+	}
+	if cfg.Attachment {
+		fetches = append(fetches, fetch{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			fetches[len(fetches)-1] = fetchAttachment(ctx, cfg, deps, target)
+		}()
+	}
+	wg.Wait()
+	return judgeTarball(cfg, target, res, fetches)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.TrimSpace(x) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// judgeTarball derives the tarball's state from its fetches: a corrupt copy
+// anywhere is CRITICAL; every origin failing is CRITICAL (or the state of
+// its failures, a timeout's --timeout-state), one failing WARNING; a broken
+// attachment or a fallback is WARNING.
+func judgeTarball(cfg Config, t Target, res nagios.Result, fetches []fetch) nagios.Result {
+	res.Status = nagios.OK
+	var failing, corrupt, fallback []string
+	originsFailed, originsOK := 0, 0
+	attachmentFailed := false
+	allFail := nagios.OK
+	for i, f := range fetches {
+		isOrigin := i < len(cfg.Origins)
+		res.Subs = append(res.Subs, f.res)
+		switch f.outcome {
+		case fetchCorrupt:
+			corrupt = append(corrupt, f.res.Summary)
+		case fetchFailed:
+			failing = append(failing, f.res.Name+": "+f.res.Summary)
+			if isOrigin {
+				originsFailed++
+				allFail = nagios.Worse(allFail, f.fail)
+			} else {
+				attachmentFailed = true
+			}
+		case fetchFallback:
+			fallback = append(fallback, f.res.Name)
+		}
+		if isOrigin && f.outcome != fetchFailed && f.outcome != fetchCorrupt {
+			originsOK++
+		}
+		// Threshold and unverified states of single fetches count as they are.
+		if f.outcome == fetchOK || f.outcome == fetchUnverified {
+			res.Status = nagios.Worse(res.Status, f.res.Status)
+		}
+	}
+	var parts []string
+	switch {
+	case len(corrupt) > 0:
+		res.Status = nagios.CRITICAL
+		parts = append(parts, corrupt...)
+	case originsFailed > 0 && originsFailed == len(cfg.Origins):
+		// Nothing serves it: the failures' own state, CRITICAL for a
+		// refusal, --timeout-state for a timeout.
+		res.Status = nagios.Worse(res.Status, allFail)
+	case originsFailed > 0:
+		res.Status = nagios.Worse(res.Status, nagios.WARNING)
+	}
+	if attachmentFailed && originsFailed < len(cfg.Origins) {
+		res.Status = nagios.Worse(res.Status, nagios.WARNING)
+	}
+	parts = append(parts, failing...)
+	if len(fallback) > 0 && !cfg.FallbackOK {
+		res.Status = nagios.Worse(res.Status, nagios.WARNING)
+		parts = append(parts, "served by the CouchDB fallback at "+strings.Join(fallback, ", ")+": the filesystem lacks it")
+	}
+	if res.Status != nagios.OK && len(parts) == 0 {
+		for _, s := range res.Subs {
+			if s.Status != nagios.OK {
+				parts = append(parts, s.Name+": "+s.Summary)
+			}
+		}
+	}
+	res.Summary = strings.Join(parts, "; ")
+	if res.Status == nagios.OK {
+		res.Summary = fmt.Sprintf("OK on %d of %d origins", originsOK, len(cfg.Origins))
+	}
+	res.Perf = []nagios.Perf{
+		{Label: t.String() + " origins_ok", Field: "origins_ok", Value: float64(originsOK), Integer: true, Min: zero(), Max: ptr(float64(len(cfg.Origins)))},
+		{Label: t.String() + " corrupt", Field: "corrupt", Value: float64(len(corrupt)), Integer: true, Min: zero()},
+	}
+	return res
+}
+
+// originName is how an origin is named in output and tags: its host:port.
+func originName(origin string) string {
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return secret.RedactURL(origin)
+}
+
+func fetchOrigin(ctx context.Context, cfg Config, deps Deps, t Target, origin string) fetch {
+	u := strings.TrimSuffix(origin, "/") + t.Path
+	dig := newDigests(t.Dist)
+	req := httpprobe.Request{URL: u, Host: cfg.Host, MaxBytes: cfg.MaxBytes, Body: dig, Step: deps.Step}
+	resp, err := deps.Probe.Do(ctx, req)
+	name := originName(origin)
+	res := nagios.Result{Name: name, Measurement: "tarball_origin",
+		Tags: map[string]string{"package": t.Package, "version": t.Version, "origin": name, "kind": "origin"}}
+	source := ""
+	if resp != nil && cfg.SourceHeader != "" && resp.Header != nil {
+		source = strings.ToLower(strings.TrimSpace(resp.Header.Get(cfg.SourceHeader)))
+	}
+	f := judgeFetch(cfg, deps, t, secret.RedactURL(u), resp, err, dig, res)
+	if f.outcome == fetchOK || f.outcome == fetchUnverified {
+		f = judgeSource(cfg, f, source)
+	}
+	fallback := 0.0
+	if source == SourceCouchDB {
+		fallback = 1
+	}
+	if source != "" {
+		f.res.Tags["source"] = source
+	}
+	if resp != nil && resp.Status != 0 {
+		f.res.Perf = append(f.res.Perf, nagios.Perf{Label: perfLabel(t, name, "fallback"), Field: "fallback", Value: fallback, Integer: true, Min: zero(), Max: ptr(1)})
+	}
+	return f
+}
+
+// judgeSource applies the source header to a fetch whose bytes were right.
+func judgeSource(cfg Config, f fetch, source string) fetch {
+	switch {
+	case cfg.SourceHeader == "" || source == SourceFilesystem:
+	case source == SourceCouchDB:
+		f.outcome = fetchFallback
+		if !cfg.FallbackOK {
+			f.res.Status = nagios.Worse(f.res.Status, nagios.WARNING)
+		}
+		f.res.Summary += ", served by the CouchDB fallback"
+	case source == "":
+		f.outcome = fetchUnverified
+		f.res.Status = nagios.Worse(f.res.Status, nagios.WARNING)
+		f.res.Summary += fmt.Sprintf(", no %s header: cannot tell the filesystem from the fallback (see the nginx example, or --source-header '')", cfg.SourceHeader)
+	default:
+		f.outcome = fetchUnverified
+		f.res.Status = nagios.Worse(f.res.Status, nagios.WARNING)
+		f.res.Summary += fmt.Sprintf(", unexpected %s: %q (want %s or %s)", cfg.SourceHeader, source, SourceFilesystem, SourceCouchDB)
+	}
+	return f
+}
+
+func fetchAttachment(ctx context.Context, cfg Config, deps Deps, t Target) fetch {
+	dig := newDigests(t.Dist)
+	resp, err := deps.Registry.Attachment(ctx, t, dig, cfg.MaxBytes)
+	res := nagios.Result{Name: "CouchDB attachment", Measurement: "tarball_origin",
+		Tags: map[string]string{"package": t.Package, "version": t.Version, "origin": "couchdb", "kind": "couchdb", "source": SourceCouchDB}}
+	where := deps.Registry.Where() + "/" + url.PathEscape(t.Package) + "/" + url.PathEscape(t.File)
+	f := judgeFetch(cfg, deps, t, where, resp, err, dig, res)
+	if f.outcome == fetchFailed {
+		// The fallback the origins need is broken: seen now, before a
+		// filesystem miss needs it.
+		f.res.Summary += " (the origins' fallback would fail too)"
+	}
+	return f
+}
+
+// judgeFetch judges status, length, digests and time of one fetch.
+func judgeFetch(cfg Config, deps Deps, t Target, where string, resp *httpprobe.Response, err error, dig *digests, res nagios.Result) fetch {
+	label := res.Tags["origin"]
+	f := fetch{res: res}
+	if resp != nil && resp.Status != 0 {
+		f.res.Perf = append(f.res.Perf,
+			nagios.Perf{Label: perfLabel(t, label, "status"), Field: "http_status", Value: float64(resp.Status), Integer: true},
+			nagios.Perf{Label: perfLabel(t, label, "bytes"), Field: "bytes", Value: float64(resp.Bytes), UOM: "B", Integer: true, Min: zero()},
+			nagios.Perf{Label: perfLabel(t, label, "ttfb"), Field: "first_byte", Value: resp.Timings.FirstByte.Seconds(), UOM: "s", Min: zero()},
+			cfg.Time.Apply(nagios.Perf{Label: perfLabel(t, label, "time"), Field: "total", Value: resp.Timings.Total.Seconds(), UOM: "s", Min: zero()}),
+		)
+	}
+	integrity := func(ok bool) {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		f.res.Perf = append(f.res.Perf, nagios.Perf{Label: perfLabel(t, label, "integrity"), Field: "integrity_ok", Value: v, Integer: true, Min: zero(), Max: ptr(1)})
+	}
+	switch {
+	case err != nil:
+		f.outcome = fetchFailed
+		f.fail, f.res.Summary = deps.Problem(err)
+		f.res.Status = f.fail
+		return f
+	case resp.Status != http.StatusOK:
+		f.outcome = fetchFailed
+		f.fail = nagios.CRITICAL
+		f.res.Status = nagios.CRITICAL
+		f.res.Summary = fmt.Sprintf("GET %s: %d %s", where, resp.Status, http.StatusText(resp.Status))
+		if src := resp.Header.Get(cfg.SourceHeader); cfg.SourceHeader != "" && src != "" {
+			f.res.Summary += fmt.Sprintf(" (%s: %s)", cfg.SourceHeader, src)
+		}
+		return f
+	case resp.Truncated:
+		f.outcome = fetchUnverified
+		f.res.Status = nagios.UNKNOWN
+		f.res.Summary = fmt.Sprintf("GET %s: larger than --max-bytes %d; integrity not verified", where, cfg.MaxBytes)
+		return f
+	}
+	if m := dig.mismatch(t.Dist); m != "" {
+		f.outcome = fetchCorrupt
+		f.res.Status = nagios.CRITICAL
+		f.res.Summary = fmt.Sprintf("CORRUPT %s from %s (GET %s, %d bytes): %s", t, res.Name, where, resp.Bytes, m)
+		if t.Length >= 0 && resp.Bytes != t.Length {
+			f.res.Summary += fmt.Sprintf("; length %d, the attachment has %d", resp.Bytes, t.Length)
+		}
+		integrity(false)
+		return f
+	}
+	integrity(true)
+	f.res.Status = cfg.Time.Status(resp.Timings.Total.Seconds())
+	f.res.Summary = fmt.Sprintf("%d, %d bytes, integrity ok, first byte %s, total %s", resp.Status, resp.Bytes, ms(resp.Timings.FirstByte), ms(resp.Timings.Total))
+	if f.res.Status != nagios.OK {
+		f.res.Summary += fmt.Sprintf(" (time thresholds %s/%s s)", cfg.Time.WarnText(), cfg.Time.CritText())
+	}
+	return f
+}
+
+func perfLabel(t Target, source, what string) string {
+	return t.String() + " " + source + " " + what
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+}
+
+func zero() *float64         { return ptr(0) }
+func ptr(v float64) *float64 { return &v }

@@ -1,0 +1,98 @@
+package tarball
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	kivik "github.com/go-kivik/kivik/v4"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/httpprobe"
+)
+
+// CouchRegistry is the Registry of a CouchDB database, through kivik.
+type CouchRegistry struct {
+	Client *couch.Client
+	DB     string
+}
+
+// Where is the database URL (no credentials).
+func (r *CouchRegistry) Where() string { return r.Client.URL() + "/" + url.PathEscape(r.DB) }
+
+func (r *CouchRegistry) path(parts ...string) string {
+	p := "/" + url.PathEscape(r.DB)
+	for _, s := range parts {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// Packument reads the package document (attachment stubs included).
+func (r *CouchRegistry) Packument(ctx context.Context, name string) (*Packument, error) {
+	var p Packument
+	if err := r.Client.Doc(ctx, r.DB, name, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Recent reads the changes feed newest first and returns the names of the
+// last n packages changed, skipping design documents and deletions.
+func (r *CouchRegistry) Recent(ctx context.Context, n int) ([]string, error) {
+	start := time.Now()
+	// Design documents and deletions are skipped, so ask for a few more
+	// rows than packages wanted.
+	ch := r.Client.Kivik().DB(r.DB).Changes(ctx, kivik.Params(map[string]any{"descending": true, "limit": n + 10}))
+	defer ch.Close()
+	var names []string
+	seen := map[string]bool{}
+	for ch.Next() {
+		id := ch.ID()
+		if ch.Deleted() || strings.HasPrefix(id, "_design/") || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if len(names) < n {
+			names = append(names, id)
+		}
+	}
+	if err := ch.Err(); err != nil {
+		return nil, r.Client.Problem(http.MethodGet, r.path("_changes"), start, err)
+	}
+	return names, nil
+}
+
+// Attachment streams the tarball attachment into w. The time to the
+// answer's headers stands for the first byte: kivik returns then.
+func (r *CouchRegistry) Attachment(ctx context.Context, t Target, w io.Writer, maxBytes int64) (*httpprobe.Response, error) {
+	start := time.Now()
+	out := &httpprobe.Response{ContentLength: -1}
+	path := r.path(t.Package, t.File)
+	att, err := r.Client.Kivik().DB(r.DB).GetAttachment(ctx, t.Package, t.File)
+	out.Timings.FirstByte = time.Since(start)
+	if err != nil {
+		out.Timings.Total = out.Timings.FirstByte
+		return out, r.Client.Problem(http.MethodGet, path, start, err)
+	}
+	defer att.Content.Close()
+	out.Status = http.StatusOK
+	out.ContentLength = att.Size
+	n, err := io.Copy(w, io.LimitReader(att.Content, maxBytes))
+	out.Bytes = n
+	if err == nil && n == maxBytes {
+		var one [1]byte
+		if m, _ := io.ReadFull(att.Content, one[:]); m > 0 {
+			out.Truncated = true
+		}
+	}
+	out.Timings.Total = time.Since(start)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return out, r.Client.Problem(http.MethodGet, path, start, err)
+	}
+	return out, nil
+}
