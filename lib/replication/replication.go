@@ -8,6 +8,7 @@ package replication
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
@@ -102,7 +103,8 @@ type Lag struct {
 	Note    string
 }
 
-func knownLag(v float64) Lag     { return Lag{Value: v, Known: true} }
+// knownLag rounds to milliseconds: perfdata needs no more.
+func knownLag(v float64) Lag     { return Lag{Value: math.Round(v*1000) / 1000, Known: true} }
 func unknownLag(note string) Lag { return Lag{Note: note} }
 func (l Lag) valueOr(d float64) float64 {
 	if !l.Known {
