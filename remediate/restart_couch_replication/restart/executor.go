@@ -9,12 +9,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/replication"
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
@@ -75,9 +76,10 @@ type Couch struct {
 	Now           func() time.Time
 }
 
-// RestartedBy is the field recorded in a recreated document. Besides the
-// audit trail it makes the new body differ from the old one, which
-// PouchDB Server needs to start a new replication.
+// RestartedBy is the field recorded in a recreated document: {"at",
+// "by", "reason"}. Besides the audit trail it makes the new body differ
+// from the old one, which PouchDB Server needs to start a new replication
+// (it takes an identical document for the replication it already has).
 const RestartedBy = "restarted_by"
 
 // Restart implements Executor.
@@ -95,24 +97,29 @@ func (c *Couch) restartDoc(ctx context.Context, t Target) (Outcome, error) {
 	db := c.Client.Kivik().DB(t.Database)
 	path := "/" + url.PathEscape(t.Database) + "/" + url.PathEscape(t.DocID)
 	start := time.Now()
-	var doc map[string]json.RawMessage
-	if err := db.Get(ctx, t.DocID).ScanDoc(&doc); err != nil {
+	var raw json.RawMessage
+	if err := db.Get(ctx, t.DocID).ScanDoc(&raw); err != nil {
 		return Outcome{}, c.Client.Problem(http.MethodGet, path, start, err)
 	}
-	var rev string
-	if err := json.Unmarshal(doc["_rev"], &rev); err != nil || rev == "" {
+	var meta struct {
+		Rev string `json:"_rev"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil || meta.Rev == "" {
 		return Outcome{}, nagios.Problemf(nagios.UNKNOWN, "GET %s%s: the document has no _rev", c.Client.URL(), path)
 	}
 	now := c.now()
-	backup, err := c.backup(t, doc, now)
+	backup, err := c.backup(t, raw, now)
 	if err != nil {
 		return Outcome{}, nagios.Problemf(nagios.UNKNOWN, "not restarting %s: could not save a backup first: %v", t.where(), err)
 	}
-	body := Definition(doc)
-	body[RestartedBy] = mustJSON(map[string]string{"at": now.UTC().Format(time.RFC3339Nano), "by": c.By, "reason": t.Reason})
+	body, err := replication.Definition(raw)
+	if err != nil {
+		return Outcome{}, nagios.Problemf(nagios.UNKNOWN, "GET %s%s: not a JSON object: %v", c.Client.URL(), path, err)
+	}
+	body[RestartedBy] = map[string]string{"at": now.UTC().Format(time.RFC3339Nano), "by": c.By, "reason": t.Reason}
 
 	start = time.Now()
-	if _, err := db.Delete(ctx, t.DocID, rev); err != nil {
+	if _, err := db.Delete(ctx, t.DocID, meta.Rev); err != nil {
 		return Outcome{Backup: backup}, c.Client.Problem(http.MethodDelete, path, start, err)
 	}
 	var putErr error
@@ -134,33 +141,15 @@ func (c *Couch) restartDoc(ctx context.Context, t Target) (Outcome, error) {
 	return c.confirm(ctx, t, out)
 }
 
-// Definition is a replication document without what the server adds or
-// owns: _rev, the _replication_* state fields, any other underscore field
-// but _id, and the previous restart record. What remains is what the
-// operator wrote.
-func Definition(doc map[string]json.RawMessage) map[string]json.RawMessage {
-	out := maps.Clone(doc)
-	for k := range out {
-		if (strings.HasPrefix(k, "_") && k != "_id") || k == RestartedBy {
-			delete(out, k)
-		}
-	}
-	return out
-}
-
 // backup saves the document as read, credentials included (mode 600),
 // before anything is changed.
-func (c *Couch) backup(t Target, doc map[string]json.RawMessage, now time.Time) (string, error) {
+func (c *Couch) backup(t Target, doc json.RawMessage, now time.Time) (string, error) {
 	dir := filepath.Join(c.BackupDir, NodeName(t.Database))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("%s: %w", dir, unwrapPath(err))
 	}
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return "", err
-	}
 	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", NodeName(t.DocID), now.UTC().Format("20060102T150405.000000000Z")))
-	if err := writeAtomic(name, append(b, '\n'), 0o600); err != nil {
+	if err := writeAtomic(name, append(slices.Clip(doc), '\n'), 0o600); err != nil {
 		return "", err
 	}
 	return name, nil
@@ -251,12 +240,4 @@ func (c *Couch) now() time.Time {
 		return c.Now()
 	}
 	return time.Now()
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

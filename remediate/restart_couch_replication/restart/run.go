@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // Measurement is the line-protocol measurement of decision events.
@@ -21,7 +22,8 @@ type Observed struct {
 	// source check ("" when unknown: then the source cannot be checked
 	// and counts as answering, since the check saw it fail for another
 	// reason than a dead source).
-	Source string
+	Source      string
+	SourceCreds secret.Credentials // the replication's own, zero when none
 }
 
 // Config is one run.

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/plugin"
+	"github.com/registry-checks/registry-checks/lib/replication"
+	"github.com/registry-checks/registry-checks/lib/secret"
+	"github.com/registry-checks/registry-checks/remediate/restart_couch_replication/restart"
+)
+
+type options struct {
+	plugin.Common
+	couch.Options
+
+	Event struct {
+		State     string `long:"state" value-name:"$SERVICESTATE$" description:"Nagios event handler mode: the service state (OK, WARNING, CRITICAL, UNKNOWN); without it the handler runs standalone"`
+		StateType string `long:"state-type" value-name:"$SERVICESTATETYPE$" description:"SOFT or HARD (with --state)"`
+		Attempt   int    `long:"attempt" value-name:"$SERVICEATTEMPT$" description:"the check attempt (with --state)"`
+	} `group:"Nagios event handler"`
+
+	Select struct {
+		DocIDs        []string `long:"doc-id" value-name:"ID" description:"only this _replicator document (repeatable)"`
+		Source        string   `long:"source" value-name:"GLOB" description:"only replications whose source URL (or database name) matches"`
+		Target        string   `long:"target" value-name:"GLOB" description:"only replications whose target URL (or database name) matches"`
+		ReplicatorDBs []string `long:"replicator-db" value-name:"DB" description:"replicator database (repeatable; default _replicator)"`
+		NoTransient   bool     `long:"no-transient" description:"leave out transient (POST /_replicate) replications"`
+		Continuous    bool     `long:"continuous" description:"every selected replication should be continuous: a completed one is restarted"`
+	} `group:"Which replications (as check_couch_replication)"`
+
+	Lag struct {
+		HeartbeatDB       string          `long:"heartbeat-db" value-name:"DB" description:"source database for the heartbeat document; the only way to see a stalled replication on PouchDB Server"`
+		HeartbeatWait     plugin.Duration `long:"heartbeat-wait" default:"5s" value-name:"SECONDS" description:"bound on the wait for the heartbeat on the target"`
+		WarningHeartbeat  *nagios.Range   `long:"warning-heartbeat" value-name:"RANGE" description:"heartbeat lag in seconds"`
+		CriticalHeartbeat *nagios.Range   `long:"critical-heartbeat" value-name:"RANGE" description:"heartbeat lag in seconds; CRITICAL here counts as stalled"`
+		WarningSeqLag     *nagios.Range   `long:"warning-seq-lag" value-name:"RANGE" description:"changes behind the source"`
+		CriticalSeqLag    *nagios.Range   `long:"critical-seq-lag" value-name:"RANGE" description:"changes behind the source; CRITICAL here counts as stalled"`
+	} `group:"Stalled replications (as check_couch_replication)"`
+
+	Policy struct {
+		Failures       int             `long:"failures" default:"2" value-name:"N" description:"standalone: restart on the Nth consecutive failed run"`
+		MaxRestarts    int             `long:"max-restarts" default:"3" value-name:"N" description:"restarts of one replication per --rate-window, then it stops and asks for a human"`
+		RateWindow     plugin.Duration `long:"rate-window" default:"1h" value-name:"DURATION" description:"window of --max-restarts"`
+		ConfirmTimeout plugin.Duration `long:"confirm-timeout" default:"5s" value-name:"SECONDS" description:"bound on the wait for the new job to run after a restart"`
+		DryRun         bool            `long:"dry-run" description:"decide and log, but restart nothing (its state is kept apart from real runs')"`
+		TransientSpec  string          `long:"transient-spec" value-name:"FILE" description:"JSON body of a transient POST /_replicate to keep running (mode 600: it holds credentials)"`
+	} `group:"Restart policy"`
+
+	Out struct {
+		StateDir       string `long:"state-dir" default:"/var/lib/registry-checks" value-name:"DIR" description:"state files, locks and document backups (falls back to a per-user temp folder when the default is not writable)"`
+		LogFile        string `long:"log-file" default:"syslog" value-name:"PATH" description:"where each decision is logged: syslog, a file, or - for stderr (without a syslog daemon: decisions.log in the state dir)"`
+		WebhookURLFile string `long:"webhook-url-file" value-name:"FILE" description:"file (mode 600) with a chat incoming-webhook URL; restarts and problems are posted as {\"text\": ...}"`
+	} `group:"Logging and state"`
+}
+
+func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
+	cfg, err := config(o)
+	if err != nil {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: "bad arguments: " + err.Error()}
+	}
+	base, creds, err := o.Options.Resolve(os.LookupEnv)
+	if err != nil {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+	}
+	env.Secrets.AddCredentials(creds)
+	client, err := couch.New(base, creds, env.HTTP)
+	if err != nil {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+	}
+	defer client.Close()
+	cfg.Node = base
+
+	var spec *restart.TransientSpec
+	if o.Policy.TransientSpec != "" {
+		if spec, err = restart.LoadTransientSpec(o.Policy.TransientSpec); err != nil {
+			return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+		}
+		for _, s := range spec.Secrets {
+			env.Secrets.Add(s)
+		}
+	}
+
+	dir, err := restart.StateDir(o.Out.StateDir, o.Out.StateDir != restart.DefaultStateDir)
+	if err != nil {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+	}
+	dir = filepath.Join(dir, "restart_couch_replication")
+	store := &restart.Store{Dir: dir, Node: restart.NodeName(base)}
+	if o.Policy.DryRun {
+		store.Suffix = ".dry-run"
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: fmt.Sprintf("state dir %s: %v", dir, err)}
+	}
+	logger, _, err := restart.OpenLogger(o.Out.LogFile, filepath.Join(dir, "decisions.log"), time.Now)
+	if err != nil {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+	}
+	defer logger.Close()
+
+	var hook *restart.Webhook
+	if o.Out.WebhookURLFile != "" {
+		u, err := secret.LoadValueFile(o.Out.WebhookURLFile)
+		if err != nil {
+			return nagios.Result{Status: nagios.UNKNOWN, Summary: "--webhook-url-file: " + err.Error()}
+		}
+		env.Secrets.Add(u)
+		if i := strings.Index(u, "://"); i >= 0 {
+			if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+				env.Secrets.Add(u[i+3+j:]) // the path is the credential
+			}
+		}
+		hook = &restart.Webhook{URL: u, From: o.Out.WebhookURLFile, HTTP: env.HTTP}
+	}
+
+	sel := replication.Selection{DocIDs: o.Select.DocIDs, Source: o.Select.Source, Target: o.Select.Target,
+		ReplicatorDBs: o.Select.ReplicatorDBs, NoTransient: o.Select.NoTransient}
+	th := replication.Thresholds{
+		HeartbeatLag: nagios.Thresholds{Warn: o.Lag.WarningHeartbeat, Crit: o.Lag.CriticalHeartbeat},
+		SeqLag:       nagios.Thresholds{Warn: o.Lag.WarningSeqLag, Crit: o.Lag.CriticalSeqLag},
+		Continuous:   o.Select.Continuous,
+	}
+	probes := replication.Probes{HTTP: env.HTTP, NodeCredentials: creds, Step: env.Step,
+		SeqLag:      th.SeqLag.Warn != nil || th.SeqLag.Crit != nil,
+		HeartbeatDB: o.Lag.HeartbeatDB, HeartbeatWait: o.Lag.HeartbeatWait.D(),
+		// Its own heartbeat document: the check on this host may run at
+		// the same time and must not see its write conflict.
+		HeartbeatID: replication.DefaultHeartbeatID() + "-restart"}
+
+	host, _ := os.Hostname()
+	var exec restart.Executor = restart.DryRun{}
+	if !o.Policy.DryRun {
+		exec = &restart.Couch{Client: client, HTTP: env.HTTP, Creds: creds, BackupDir: store.BackupDir(),
+			By: "restart_couch_replication@" + host, ConfirmWithin: o.Policy.ConfirmTimeout.D(),
+			Confirm: func(ctx context.Context, t restart.Target) (string, bool, error) {
+				one := replication.Selection{DocIDs: []string{t.DocID}, ReplicatorDBs: []string{t.Database}}
+				rep, err := replication.Assess(ctx, client, one, th, time.Now())
+				if err != nil {
+					return "", false, err
+				}
+				for _, r := range rep.Replications {
+					if r.DocID == t.DocID {
+						return r.State, r.State == replication.Running || r.State == replication.Triggered, nil
+					}
+				}
+				return replication.Missing, false, nil
+			}}
+	}
+
+	deps := restart.Deps{
+		Assess: func(ctx context.Context) ([]restart.Observed, error) {
+			rep, err := replication.AssessWith(ctx, client, sel, th, probes, time.Now())
+			for _, s := range rep.Secrets {
+				env.Secrets.Add(s)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return restart.Observe(rep, spec), nil
+		},
+		CheckSource: restart.SourceChecker{HTTP: env.HTTP, NodeCreds: creds}.Check,
+		Exec:        exec,
+		Store:       store,
+		Log:         logger,
+		Webhook:     hook,
+		Step:        env.Step,
+		Now:         time.Now,
+	}
+	return restart.Run(ctx, cfg, deps)
+}
+
+// config checks the options that go-flags cannot.
+func config(o *options) (restart.Config, error) {
+	p := restart.DefaultPolicy()
+	p.Failures, p.MaxRestarts, p.Window = o.Policy.Failures, o.Policy.MaxRestarts, o.Policy.RateWindow.D()
+	if p.Failures < 1 {
+		return restart.Config{}, fmt.Errorf("--failures must be at least 1, not %d", p.Failures)
+	}
+	if p.MaxRestarts < 1 {
+		return restart.Config{}, fmt.Errorf("--max-restarts must be at least 1, not %d", p.MaxRestarts)
+	}
+	cfg := restart.Config{Mode: restart.ModeStandalone, Policy: p, DryRun: o.Policy.DryRun}
+	e := o.Event
+	if e.State == "" {
+		if e.StateType != "" || e.Attempt != 0 {
+			return cfg, fmt.Errorf("--state-type and --attempt need --state (Nagios event handler mode)")
+		}
+		return cfg, nil
+	}
+	cfg.Mode = restart.ModeHandler
+	st, ok := map[string]nagios.Status{"OK": nagios.OK, "WARNING": nagios.WARNING, "CRITICAL": nagios.CRITICAL, "UNKNOWN": nagios.UNKNOWN}[strings.ToUpper(e.State)]
+	if !ok {
+		return cfg, fmt.Errorf("--state %q: want OK, WARNING, CRITICAL or UNKNOWN ($SERVICESTATE$)", e.State)
+	}
+	typ := strings.ToUpper(e.StateType)
+	if typ != "SOFT" && typ != "HARD" {
+		return cfg, fmt.Errorf("--state-type %q: want SOFT or HARD ($SERVICESTATETYPE$)", e.StateType)
+	}
+	if e.Attempt < 1 {
+		return cfg, fmt.Errorf("--attempt %d: want the check attempt, 1 or more ($SERVICEATTEMPT$)", e.Attempt)
+	}
+	cfg.Event = restart.NagiosEvent{State: st, Type: typ, Attempt: e.Attempt}
+	return cfg, nil
+}
