@@ -52,12 +52,21 @@ apt_ensure() {
 	[ "$rc" = 0 ] || die "apt-get install $* failed (see $STACK_DIR/apt.log)"
 }
 
+# proc_alive PID: a process that has not exited. A zombie does not count: a
+# container's init may never reap the daemons this script detached.
+proc_alive() {
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+	stat="${stat##*) }"
+	[ "${stat%% *}" != Z ]
+}
+
 # pid_alive PIDFILE: true when the file names a live process.
 pid_alive() {
 	local pid
 	[ -s "$1" ] || return 1
 	pid="$(cat "$1" 2>/dev/null)"
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+	[[ "$pid" =~ ^[0-9]+$ ]] && proc_alive "$pid"
 }
 
 # stop_pidfile NAME PIDFILE: TERM, wait (bounded), then KILL; removes the file.
@@ -70,10 +79,10 @@ stop_pidfile() {
 	pid="$(cat "$pidfile")"
 	kill -TERM "$pid" 2>/dev/null || true
 	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
+		proc_alive "$pid" || break
 		sleep 0.1
 	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if proc_alive "$pid"; then
 		log "$name (pid $pid) ignored TERM for 10s: killing"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi

@@ -56,8 +56,11 @@ ensure_replication() {
 	fi
 	# Credentials in the source URL, as CouchDB 1.x/2.x registries commonly
 	# store them: the checks must redact them wherever they print a source.
-	doc=$(printf '{"source":"http://%s:%s@%s/registry","target":"registry","continuous":true,"create_target":true}' \
-		"$COUCH_ADMIN_USER" "$COUCH_ADMIN_PASSWORD" "$primary")
+	# "created_at" makes each doc unique: pouchdb-replicator keeps the body
+	# of a deleted doc's replication as a live signature and silently ignores
+	# a recreated doc with the same body (it never starts replicating again).
+	doc=$(printf '{"source":"http://%s:%s@%s/registry","target":"registry","continuous":true,"create_target":true,"created_at":"%s"}' \
+		"$COUCH_ADMIN_USER" "$COUCH_ADMIN_PASSWORD" "$primary" "$(date -u +%FT%T.%NZ)")
 	api PUT /_replicator/registry-from-primary "$doc" | grep -q '"ok":true' ||
 		die "$name: could not create _replicator/registry-from-primary at $url"
 }
@@ -118,4 +121,4 @@ status() {
 }
 
 mkdir -p "$STACK_DIR"
-"$cmd"
+case "${1:-}" in install | start | stop | status) "$1" ;; *) die "usage: $(basename "$0") install|start|stop|status" ;; esac

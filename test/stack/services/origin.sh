@@ -83,4 +83,4 @@ status() {
 }
 
 mkdir -p "$STACK_DIR"
-"$cmd"
+case "${1:-}" in install | start | stop | status) "$1" ;; *) die "usage: $(basename "$0") install|start|stop|status" ;; esac

@@ -63,4 +63,4 @@ status() {
 }
 
 mkdir -p "$STACK_DIR"
-"${1:?usage: varnish.sh install|start|stop|status}"
+case "${1:-}" in install | start | stop | status) "$1" ;; *) die "usage: $(basename "$0") install|start|stop|status" ;; esac
