@@ -87,7 +87,7 @@ sub vcl_recv {
     # credentials and cookies must neither reach the origin nor split the cache.
     unset req.http.Authorization;
     unset req.http.Cookie;
-    if (req.url ~ "^/[^/@][^/]*/-/[^/]+\.tgz$") {
+    if (req.url ~ "^/[^/@][^/]*/-/[^/?]+\.tgz(\?.*)?$") {
         set req.backend_hint = tarballs.backend();
     } else if (req.url ~ "^/[^/_?][^/?]*(\?.*)?$") {
         # /<name> -> /<db>/<name> on the primary.
@@ -115,7 +115,7 @@ sub vcl_backend_response {
         set beresp.ttl = 0s;
         return (deliver);
     }
-    if (bereq.url ~ "\.tgz$") {
+    if (bereq.url ~ "\.tgz(\?.*)?$") {
         if (beresp.status == 200) {
             set beresp.ttl = @@TARBALL_TTL@@;
         } else {
