@@ -1,0 +1,13 @@
+//go:build !linux
+
+package disk
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// Statfs is implemented for Linux only, where CouchDB runs in production.
+func Statfs(path string) (FS, error) {
+	return FS{}, fmt.Errorf("statfs %s: --data-dir is supported on Linux only, not %s", path, runtime.GOOS)
+}
