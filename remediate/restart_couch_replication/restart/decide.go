@@ -197,10 +197,10 @@ func gate(ev Event, p Policy) Action {
 		}
 		return Action{Nothing, "event_ok", fmt.Sprintf("service is OK (%s %s): nothing to do", strings.ToLower(what), e.Type), nagios.OK}
 	case nagios.WARNING:
-		return Action{Nothing, "event_warning", fmt.Sprintf("service is WARNING (%s): only CRITICAL is acted on; nothing to do", e), nagios.OK}
+		return Action{Nothing, "event_warning", fmt.Sprintf("service is WARNING (%s %d): only CRITICAL is acted on; nothing to do", e.Type, e.Attempt), nagios.OK}
 	case nagios.CRITICAL:
 	default:
-		return Action{Nothing, "event_unknown", fmt.Sprintf("service is UNKNOWN (%s): the check could not tell; never acting on UNKNOWN", e), nagios.OK}
+		return Action{Nothing, "event_unknown", fmt.Sprintf("service is UNKNOWN (%s %d): the check could not tell, never acting on UNKNOWN; nothing to do", e.Type, e.Attempt), nagios.OK}
 	}
 	switch {
 	case e.Type == "HARD":
