@@ -102,10 +102,12 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.sawAuth.Store(true)
 	}
 	docs := packuments()
+	docs["converge-1"] = map[string]any{"_id": "converge-1", "_rev": "1-a", "n": 1}
 	path := strings.TrimPrefix(r.URL.EscapedPath(), "/registry/")
 	w.Header().Set("Content-Type", "application/json")
 	if path == "_changes" {
 		rows := []map[string]any{
+			{"seq": "10-x", "id": "converge-1", "changes": []map[string]string{{"rev": "1-a"}}},
 			{"seq": "9-x", "id": "@scope/tiny", "changes": []map[string]string{{"rev": "1-a"}}},
 			{"seq": "8-x", "id": "_design/app", "changes": []map[string]string{{"rev": "1-a"}}},
 			{"seq": "7-x", "id": "gone", "deleted": true, "changes": []map[string]string{{"rev": "2-a"}}},
@@ -228,8 +230,8 @@ func TestCheck(t *testing.T) {
 			wantCode: 2, wantLine1: []string{"connection refused"}},
 		{name: "broken attachment is WARNING", o1: fs(), o2: fs(), couch: &fakeCouch{attachmentStatus: 404}, args: []string{"-p", "left-pad-lite"},
 			wantCode: 1, wantLine1: []string{"CouchDB attachment:", "not found", "(the origins' fallback would fail too)"}},
-		{name: "recent publishes from the changes feed", o1: fs(), o2: fs(), args: []string{"--recent", "2"},
-			wantCode: 0, wantLine1: []string{"2 tarballs OK"}, wantOutput: []string{"@scope/tiny@0.1.0", "left-pad-lite@1.2.0"}},
+		{name: "recent publishes from the changes feed", o1: fs(), o2: fs(), args: []string{"--recent", "3", "-v"},
+			wantCode: 0, wantLine1: []string{"2 tarballs OK"}, wantOutput: []string{"@scope/tiny@0.1.0", "left-pad-lite@1.2.0", "skipped converge-1 from the changes feed: not a package (no versions)"}},
 		{name: "unknown package", o1: fs(), o2: fs(), args: []string{"-p", "nope"},
 			wantCode: 3, wantLine1: []string{"nope GET http://127.0.0.1:", "/registry/nope: not found"}},
 		{name: "unknown version", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite@9.9.9"},

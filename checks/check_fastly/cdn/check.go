@@ -246,9 +246,12 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 
 func timingPerf(cfg Config, name string, resp *httpprobe.Response) []nagios.Perf {
 	t := resp.Timings
+	// A request that got no answer may have stopped before a phase ended:
+	// its zero would read as "instant", so it is unknown instead.
+	failed := resp.Status == 0
 	p := []nagios.Perf{
-		{Label: name + " dns", Field: "dns", Value: t.DNS.Seconds(), UOM: "s", Min: zero()},
-		{Label: name + " connect", Field: "connect", Value: t.Connect.Seconds(), UOM: "s", Min: zero()},
+		{Label: name + " dns", Field: "dns", Value: t.DNS.Seconds(), UOM: "s", Min: zero(), Unknown: failed && t.DNS == 0},
+		{Label: name + " connect", Field: "connect", Value: t.Connect.Seconds(), UOM: "s", Min: zero(), Unknown: failed && t.Connect == 0},
 	}
 	if resp.TLS != nil || t.TLS > 0 {
 		p = append(p, nagios.Perf{Label: name + " tls", Field: "tls", Value: t.TLS.Seconds(), UOM: "s", Min: zero()})

@@ -115,16 +115,25 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	}
 
 	sem := make(chan struct{}, cfg.Parallel)
-	subs := make([]nagios.Result, len(specs))
+	all := make([]nagios.Result, len(specs))
+	skipped := make([]bool, len(specs))
 	var wg sync.WaitGroup
 	for i, spec := range specs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			subs[i] = checkTarball(ctx, cfg, deps, step, spec, sem)
+			all[i], skipped[i] = checkTarball(ctx, cfg, deps, step, spec, sem)
 		}()
 	}
 	wg.Wait()
+	var subs []nagios.Result
+	for i, r := range all {
+		if skipped[i] {
+			notes = append(notes, "skipped "+specs[i]+" from the changes feed: "+r.Summary)
+			continue
+		}
+		subs = append(subs, r)
+	}
 
 	top := nagios.Aggregate("tarballs", subs)
 	if top.Status == nagios.OK {
@@ -160,7 +169,10 @@ func dedupe(specs []string) []string {
 
 // checkTarball reads the packument and fetches the tarball from every
 // source concurrently (bounded by sem).
-func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string), spec string, sem chan struct{}) nagios.Result {
+//
+// A document of the changes-feed sample that is no package (no versions:
+// a test document, an unpublished name) is skipped, not judged.
+func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string), spec string, sem chan struct{}) (nagios.Result, bool) {
 	name, version := ParseSpec(spec)
 	res := nagios.Result{Name: spec, Measurement: "tarball", Tags: map[string]string{"package": name}}
 	if version != "" {
@@ -172,15 +184,20 @@ func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string),
 	<-sem
 	if err != nil {
 		res.Status, res.Summary = deps.Problem(err)
-		return res
+		return res, false
 	}
-	if version == "" && cfg.Recent > 0 && !contains(cfg.Packages, spec) {
+	sampled := version == "" && cfg.Recent > 0 && !contains(cfg.Packages, spec)
+	if sampled {
+		if len(doc.Versions) == 0 {
+			res.Summary = "not a package (no versions)"
+			return res, true
+		}
 		version = doc.latestPublished()
 	}
 	target, err := doc.Target(name, version)
 	if err != nil {
 		res.Status, res.Summary = nagios.UNKNOWN, err.Error()
-		return res
+		return res, false
 	}
 	res.Name = target.String()
 	res.Tags["version"] = target.Version
@@ -207,7 +224,7 @@ func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string),
 		}()
 	}
 	wg.Wait()
-	return judgeTarball(cfg, target, res, fetches)
+	return judgeTarball(cfg, target, res, fetches), false
 }
 
 func contains(list []string, s string) bool {

@@ -45,9 +45,11 @@ func (r *CouchRegistry) Packument(ctx context.Context, name string) (*Packument,
 // last n packages changed, skipping design documents and deletions.
 func (r *CouchRegistry) Recent(ctx context.Context, n int) ([]string, error) {
 	start := time.Now()
-	// Design documents and deletions are skipped, so ask for a few more
-	// rows than packages wanted.
-	ch := r.Client.Kivik().DB(r.DB).Changes(ctx, kivik.Params(map[string]any{"descending": true, "limit": n + 10}))
+	// Design documents and deletions are skipped, so ask for many more
+	// rows than packages wanted: a burst of unpublishes must not hide the
+	// publishes before it. One page; the changes feed has no cheap way to
+	// page backwards on every CouchDB version.
+	ch := r.Client.Kivik().DB(r.DB).Changes(ctx, kivik.Params(map[string]any{"descending": true, "limit": max(50, 10*n)}))
 	defer ch.Close()
 	var names []string
 	seen := map[string]bool{}
