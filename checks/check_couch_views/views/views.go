@@ -1,0 +1,480 @@
+// Package views is check_couch_views: per design document of a database,
+// the index's size, fragmentation, updater and compaction state and how
+// far it is behind the database, and the time one small query per view
+// takes without triggering an index build.
+package views
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+)
+
+// DesignDoc is a design document of the database: its views and whether
+// each reduces.
+type DesignDoc struct {
+	ID       string // "_design/app"
+	Language string
+	Views    []View // sorted by name
+}
+
+// Name is the ID without "_design/".
+func (d DesignDoc) Name() string { return strings.TrimPrefix(d.ID, "_design/") }
+
+// View is one view of a design document.
+type View struct {
+	Name   string
+	Reduce bool
+}
+
+// Couch is what the check reads from the node; NewCouch adapts a
+// *couch.Client.
+type Couch interface {
+	DBInfo(ctx context.Context, db string) (*couch.DBInfo, error)
+	DesignDocs(ctx context.Context, db string) ([]DesignDoc, error)
+	ViewInfo(ctx context.Context, db, ddoc string) (*couch.ViewInfo, error)
+	// Query runs a view query and reads every row of the answer.
+	Query(ctx context.Context, db, ddoc, view string, params map[string]any) (rows int, err error)
+}
+
+// Deps are the check's connections to the world.
+type Deps struct {
+	Couch   Couch
+	Now     func() time.Time
+	Step    func(format string, args ...any)
+	Problem func(err error) (nagios.Status, string)
+}
+
+// Query modes: how a query asks not to trigger an index build.
+const (
+	ModeAuto        = "auto"         // from the shape of the database's update_seq
+	ModeUpdateFalse = "update-false" // update=false: CouchDB 2.x, 3.x
+	ModeStaleOK     = "stale-ok"     // stale=ok: CouchDB 1.x, PouchDB (2.x/3.x accept it too, deprecated)
+)
+
+// Config is what the options ask for.
+type Config struct {
+	URL   string // the node, without credentials: the url tag
+	DB    string
+	DDocs []string // names with or without "_design/"; all when empty
+
+	Lag            nagios.Thresholds // changes the index has not processed
+	Fragmentation  nagios.Thresholds // percent of the index file compaction would reclaim
+	MinSize        int64             // indexes with a smaller file are never alerted on for fragmentation
+	WaitingClients nagios.Thresholds
+
+	QueryTime   nagios.Thresholds // ms of the query that does not build the index
+	QueryMode   string
+	NoQuery     bool              // skip the per-view queries
+	UpdateQuery bool              // also time one query per design document that brings the index up to date
+	UpdateTime  nagios.Thresholds // ms of that query
+}
+
+// Measurements of the line protocol.
+const (
+	MeasurementIndex = "couch_view_index"
+	MeasurementView  = "couch_view"
+)
+
+// Check measures the design documents of cfg.DB.
+func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
+	deps.Step("GET %s/%s", cfg.URL, cfg.DB)
+	db, err := deps.Couch.DBInfo(ctx, cfg.DB)
+	if err != nil {
+		return fail(deps, err, "database "+cfg.DB)
+	}
+	mode := cfg.QueryMode
+	if mode == "" || mode == ModeAuto {
+		mode = modeFor(db.UpdateSeq)
+	}
+	deps.Step("GET %s/%s/_all_docs (design documents)", cfg.URL, cfg.DB)
+	ddocs, err := deps.Couch.DesignDocs(ctx, cfg.DB)
+	if err != nil {
+		return fail(deps, err, "")
+	}
+	ddocs, missing, skipped := selectDDocs(ddocs, cfg.DDocs)
+
+	var subs []nagios.Result
+	for _, name := range missing {
+		subs = append(subs, nagios.Result{Name: "_design/" + name, Status: nagios.CRITICAL, Summary: "design document not found",
+			Measurement: MeasurementIndex, Tags: tags(cfg, name, "")})
+	}
+	for _, d := range ddocs {
+		subs = append(subs, checkDDoc(ctx, cfg, deps, db, d, mode))
+	}
+	if cfg.UpdateQuery {
+		// Last, after every cheap measurement: an index build can take
+		// longer than -t, and what was measured must survive that.
+		for i := range subs {
+			if i < len(missing) {
+				continue
+			}
+			updateQuery(ctx, cfg, deps, ddocs[i-len(missing)], &subs[i])
+		}
+	}
+
+	res := nagios.Aggregate("design documents", subs)
+	if len(subs) == 0 {
+		res.Summary = fmt.Sprintf("no design documents with views in %s", cfg.DB)
+	} else if res.Status == nagios.OK {
+		res.Summary = fmt.Sprintf("%d design documents of %s OK", len(subs), cfg.DB)
+	}
+	if n, err := db.UpdateSeq.Number(); err == nil {
+		res.Long = append(res.Long, fmt.Sprintf("database %s: update_seq %d, %d docs; queries timed with %s", cfg.DB, n, db.DocCount, modeParam(mode)))
+	}
+	if len(skipped) > 0 {
+		res.Long = append(res.Long, fmt.Sprintf("not checked: %s (Mango indexes or no views)", strings.Join(skipped, ", ")))
+	}
+	return res
+}
+
+// fail is the result of a check that could not read the database or its
+// design documents. A database the operator named that does not exist is
+// CRITICAL: the registry without its database is down.
+func fail(deps Deps, err error, what string) nagios.Result {
+	st, msg := deps.Problem(err)
+	var se *httpclient.StatusError
+	if what != "" && errors.As(err, &se) && se.Code == http.StatusNotFound {
+		return nagios.Result{Status: nagios.CRITICAL, Summary: what + " not found: " + msg}
+	}
+	return nagios.Result{Status: st, Summary: msg}
+}
+
+// modeFor picks the query parameter that reads an index without building
+// it: 2.x and 3.x (opaque string or [N, "..."] sequences) take
+// update=false; 1.x and PouchDB (integer sequences) know only stale=ok,
+// and PouchDB would build the index on an update=false it ignores.
+func modeFor(seq couch.Seq) string {
+	s := strings.TrimSpace(string(seq))
+	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "[") {
+		return ModeUpdateFalse
+	}
+	return ModeStaleOK
+}
+
+func modeParam(mode string) string {
+	if mode == ModeUpdateFalse {
+		return "update=false"
+	}
+	return "stale=ok"
+}
+
+// selectDDocs keeps the named design documents (all when none are named),
+// and those with views whose language is not Mango's "query": Mango
+// indexes are read through _find, not _view.
+func selectDDocs(all []DesignDoc, named []string) (keep []DesignDoc, missing, skipped []string) {
+	want := map[string]bool{}
+	for _, n := range named {
+		want[strings.TrimPrefix(n, "_design/")] = true
+	}
+	found := map[string]bool{}
+	for _, d := range all {
+		if len(want) > 0 && !want[d.Name()] {
+			continue
+		}
+		found[d.Name()] = true
+		if len(d.Views) == 0 || d.Language == "query" {
+			skipped = append(skipped, d.ID)
+			continue
+		}
+		keep = append(keep, d)
+	}
+	for _, n := range named {
+		n = strings.TrimPrefix(n, "_design/")
+		if !found[n] && !slices.Contains(missing, n) {
+			missing = append(missing, n)
+		}
+	}
+	return keep, missing, skipped
+}
+
+func tags(cfg Config, ddoc, view string) map[string]string {
+	t := map[string]string{"url": cfg.URL, "db": cfg.DB, "ddoc": ddoc}
+	if view != "" {
+		t["view"] = view
+	}
+	return t
+}
+
+// checkDDoc is the sub-result of one design document: its index from
+// _info, and one sub-result per view with the query time.
+func checkDDoc(ctx context.Context, cfg Config, deps Deps, db *couch.DBInfo, d DesignDoc, mode string) nagios.Result {
+	name := d.Name()
+	r := nagios.Result{Name: d.ID, Status: nagios.OK, Measurement: MeasurementIndex, Tags: tags(cfg, name, "")}
+	lbl := func(s string) string { return name + " " + s }
+
+	deps.Step("GET %s/%s/%s/_info", cfg.URL, cfg.DB, d.ID)
+	vi, err := deps.Couch.ViewInfo(ctx, cfg.DB, name)
+	var facts []string
+	switch {
+	case err != nil:
+		st, msg := deps.Problem(err)
+		r.Status = st
+		facts = append(facts, "_info: "+msg)
+		r.Perf = unknownIndexPerf(lbl)
+	case vi.Unsupported != "":
+		r.Perf = unknownIndexPerf(lbl)
+		r.Long = append(r.Long, fmt.Sprintf("index size, fragmentation, lag, updater and compaction state not measurable: the server has no design-document _info (view_index: %q; pouchdb-server)", vi.Unsupported))
+		facts = append(facts, "index state not measurable")
+	default:
+		st, f, perf, long := judgeIndex(cfg, db, vi.ViewIndex, lbl)
+		r.Status, facts, r.Perf, r.Long = st, f, perf, long
+	}
+
+	if !cfg.NoQuery {
+		for _, v := range d.Views {
+			r.Subs = append(r.Subs, queryView(ctx, cfg, deps, d, v, mode))
+		}
+		var failing []string
+		for _, s := range r.Subs {
+			r.Status = nagios.Worse(r.Status, s.Status)
+			if s.Status != nagios.OK {
+				failing = append(failing, s.Name+" "+s.Summary)
+			}
+		}
+		if len(failing) > 0 {
+			// The views that fail come first: they are the news.
+			facts = append([]string{fmt.Sprintf("%d of %d views failing: %s", len(failing), len(r.Subs), strings.Join(failing, ", "))}, facts...)
+		}
+	}
+	r.Summary = strings.Join(facts, ", ")
+	return r
+}
+
+func unknownIndexPerf(lbl func(string) string) []nagios.Perf {
+	var out []nagios.Perf
+	for _, f := range indexFields {
+		out = append(out, nagios.Perf{Label: lbl(f.label), Field: f.field, UOM: f.uom, Unknown: true, Integer: f.uom != "%"})
+	}
+	return out
+}
+
+var indexFields = []struct{ label, field, uom string }{
+	{"lag", "lag", ""},
+	{"file", "file_bytes", "B"},
+	{"active", "active_bytes", "B"},
+	{"fragmentation", "fragmentation_pct", "%"},
+	{"updater_running", "updater_running", ""},
+	{"compact_running", "compact_running", ""},
+	{"waiting_clients", "waiting_clients", ""},
+}
+
+// IndexLag is how many database changes the index has not processed yet,
+// and where the number comes from:
+//
+//   - 3.x reports it: updates_pending.total, summed over the shards.
+//   - Otherwise it is the database's update_seq minus the index's. In 1.x
+//     both are plain integers and the difference is exact. In 2.x the
+//     database's is an opaque string whose numeric prefix is the sum of
+//     its shards' sequences, and the index's is an integer, the sum over
+//     the same shards: the difference counts the same kind of thing, but
+//     when shard copies disagree (n > 1, after a node was down) it is an
+//     estimate, and is floored at 0.
+//
+// The database is read before the index, so writes in between make the
+// lag look smaller, never larger.
+func IndexLag(db *couch.DBInfo, vi couch.ViewIndex) (lag int64, how string, err error) {
+	if vi.UpdatesPending != nil {
+		return vi.UpdatesPending.Total, "updates_pending.total", nil
+	}
+	dbSeq, err := db.UpdateSeq.Number()
+	if err != nil {
+		return 0, "", fmt.Errorf("database update_seq: %w", err)
+	}
+	viewSeq, err := vi.UpdateSeq.Number()
+	if err != nil {
+		return 0, "", fmt.Errorf("index update_seq: %w", err)
+	}
+	return max(dbSeq-viewSeq, 0), fmt.Sprintf("database update_seq %d - index update_seq %d", dbSeq, viewSeq), nil
+}
+
+// judgeIndex judges what _info says about one design document's index.
+func judgeIndex(cfg Config, db *couch.DBInfo, vi couch.ViewIndex, lbl func(string) string) (nagios.Status, []string, []nagios.Perf, []string) {
+	st := nagios.OK
+	var facts, long []string
+
+	lagPerf := nagios.Perf{Label: lbl("lag"), Field: "lag", Integer: true}
+	if lag, how, err := IndexLag(db, vi); err != nil {
+		lagPerf.Unknown = true
+		long = append(long, "index lag unknown: "+err.Error())
+	} else {
+		lagPerf.Value = float64(lag)
+		lagPerf = cfg.Lag.Apply(lagPerf)
+		st = nagios.Worse(st, cfg.Lag.Status(float64(lag)))
+		facts = append(facts, fmt.Sprintf("lag %d", lag))
+		long = append(long, "lag: "+how)
+	}
+
+	file, active, known := vi.DiskSize, vi.DataSize, vi.DiskSize > 0
+	if vi.Sizes != nil {
+		file, active, known = vi.Sizes.File, vi.Sizes.Active, true
+	}
+	zero := 0.0
+	fragPerf := nagios.Perf{Label: lbl("fragmentation"), Field: "fragmentation_pct", UOM: "%", Unknown: !known || file <= 0, Min: &zero}
+	if !fragPerf.Unknown {
+		frag := float64(max(file-active, 0)) * 100 / float64(file)
+		fragPerf.Value = float64(int64(frag*10+0.5)) / 10
+		text := fmt.Sprintf("%s%% fragmented (%s of %s)", pctText(frag), couch.FormatBytes(max(file-active, 0)), couch.FormatBytes(file))
+		if file >= cfg.MinSize {
+			fragPerf = cfg.Fragmentation.Apply(fragPerf)
+			st = nagios.Worse(st, cfg.Fragmentation.Status(frag))
+		} else if cfg.Fragmentation.Status(frag) != nagios.OK {
+			text += fmt.Sprintf(" (below --min-size %s: not alerted on)", couch.FormatBytes(cfg.MinSize))
+		}
+		facts = append(facts, text)
+	} else {
+		facts = append(facts, "size unknown")
+	}
+
+	if vi.UpdaterRunning {
+		facts = append(facts, "updater running")
+	}
+	if vi.CompactRunning {
+		facts = append(facts, "compaction running")
+	}
+	if vi.WaitingClients > 0 || cfg.WaitingClients.Warn != nil || cfg.WaitingClients.Crit != nil {
+		wst := cfg.WaitingClients.Status(float64(vi.WaitingClients))
+		st = nagios.Worse(st, wst)
+		if vi.WaitingClients > 0 || wst != nagios.OK {
+			facts = append(facts, fmt.Sprintf("%d clients waiting", vi.WaitingClients))
+		}
+	}
+	perf := []nagios.Perf{
+		lagPerf,
+		{Label: lbl("file"), Field: "file_bytes", Value: float64(file), Unknown: !known, UOM: "B", Integer: true},
+		{Label: lbl("active"), Field: "active_bytes", Value: float64(active), Unknown: !known, UOM: "B", Integer: true},
+		fragPerf,
+		{Label: lbl("updater_running"), Field: "updater_running", Value: b2f(vi.UpdaterRunning), Integer: true},
+		{Label: lbl("compact_running"), Field: "compact_running", Value: b2f(vi.CompactRunning), Integer: true},
+		cfg.WaitingClients.Apply(nagios.Perf{Label: lbl("waiting_clients"), Field: "waiting_clients", Value: float64(vi.WaitingClients), Integer: true}),
+	}
+	return st, facts, perf, long
+}
+
+// queryView times one query of the view that must not build the index:
+// limit=1, reduce=false for a reducing view (one row, not the reduction),
+// and update=false or stale=ok.
+func queryView(ctx context.Context, cfg Config, deps Deps, d DesignDoc, v View, mode string) nagios.Result {
+	r := nagios.Result{Name: v.Name, Status: nagios.OK, Measurement: MeasurementView, Tags: tags(cfg, d.Name(), v.Name)}
+	params := map[string]any{"limit": 1}
+	if v.Reduce {
+		params["reduce"] = false
+	}
+	if mode == ModeUpdateFalse {
+		params["update"] = false
+	} else {
+		params["stale"] = "ok"
+	}
+	deps.Step("GET %s/%s/%s/_view/%s?%s", cfg.URL, cfg.DB, d.ID, v.Name, modeParam(mode))
+	start := deps.Now()
+	rows, err := deps.Couch.Query(ctx, cfg.DB, d.Name(), v.Name, params)
+	ms := float64(deps.Now().Sub(start).Microseconds()) / 1000
+	perf := nagios.Perf{Label: d.Name() + "/" + v.Name + " ms", Field: "query_ms", UOM: "ms"}
+	if err != nil {
+		r.Status, r.Summary = viewError(deps, err)
+		perf.Unknown = true
+		r.Perf = []nagios.Perf{perf}
+		return r
+	}
+	perf.Value = round3(ms)
+	perf = cfg.QueryTime.Apply(perf)
+	r.Perf = []nagios.Perf{perf, {Label: d.Name() + "/" + v.Name + " rows", Field: "rows", Value: float64(rows), Integer: true}}
+	r.Status = cfg.QueryTime.Status(ms)
+	r.Summary = fmt.Sprintf("%s ms (%s)", msText(ms), modeParam(mode))
+	return r
+}
+
+// viewError is the state of a view query that failed: CRITICAL with the
+// server's error (a broken map function, a missing view, a crashed query
+// server), except for the check's own trouble: a timeout follows
+// --timeout-state and a refused login stays UNKNOWN.
+func viewError(deps Deps, err error) (nagios.Status, string) {
+	st, msg := deps.Problem(err)
+	var p *nagios.Problem
+	if errors.As(err, &p) && p.Timeout || errors.Is(err, context.DeadlineExceeded) {
+		return st, msg
+	}
+	var se *httpclient.StatusError
+	if errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden) {
+		return st, msg
+	}
+	return nagios.CRITICAL, msg
+}
+
+// updateQuery times one query of the design document's first view without
+// update=false/stale=ok: it waits for the index to catch up (every view of
+// a design document shares one index), which is what a client without
+// those parameters waits for.
+func updateQuery(ctx context.Context, cfg Config, deps Deps, d DesignDoc, r *nagios.Result) {
+	v := d.Views[0]
+	params := map[string]any{"limit": 1}
+	if v.Reduce {
+		params["reduce"] = false
+	}
+	deps.Step("GET %s/%s/%s/_view/%s (index update)", cfg.URL, cfg.DB, d.ID, v.Name)
+	start := deps.Now()
+	_, err := deps.Couch.Query(ctx, cfg.DB, d.Name(), v.Name, params)
+	ms := float64(deps.Now().Sub(start).Microseconds()) / 1000
+	perf := nagios.Perf{Label: d.Name() + " update ms", Field: "update_query_ms", UOM: "ms"}
+	var fact string
+	st := nagios.OK
+	if err != nil {
+		perf.Unknown = true
+		var msg string
+		st, msg = viewError(deps, err)
+		fact = "updating query of " + v.Name + " failed: " + msg
+	} else {
+		perf.Value = round3(ms)
+		perf = cfg.UpdateTime.Apply(perf)
+		st = cfg.UpdateTime.Status(ms)
+		fact = fmt.Sprintf("updating query %s ms", msText(ms))
+	}
+	r.Perf = append(r.Perf, perf)
+	r.Status = nagios.Worse(r.Status, st)
+	if st != nagios.OK {
+		r.Summary = joinNonEmpty(fact, r.Summary)
+	} else {
+		r.Summary = joinNonEmpty(r.Summary, fact)
+	}
+}
+
+func joinNonEmpty(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + ", " + b
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+func msText(ms float64) string {
+	if ms >= 100 {
+		return fmt.Sprintf("%.0f", ms)
+	}
+	return fmt.Sprintf("%.1f", ms)
+}
+
+func pctText(v float64) string {
+	if v >= 10 || v == 0 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
