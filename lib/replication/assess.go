@@ -26,26 +26,27 @@ func Assess(ctx context.Context, c *couch.Client, sel Selection, th Thresholds, 
 func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Thresholds, p Probes, now time.Time) (Report, error) {
 	th = th.withDefaults()
 	rep := Report{Expect: sel.Expect, Node: c.URL(), th: th}
-	p.step("GET %s/_scheduler/docs", c.URL())
+	p.step("GET %s/_scheduler/docs and /_scheduler/jobs", c.URL())
+	// Both at once: on a node with thousands of replications each is a
+	// few megabytes, and the wait is most of the run.
+	var jobs *couch.SchedulerJobs
+	var jobsErr error
+	jobsDone := make(chan struct{})
+	go func() {
+		defer close(jobsDone)
+		jobs, jobsErr = c.SchedulerJobs(ctx)
+	}()
 	sdocs, err := c.SchedulerDocs(ctx)
+	<-jobsDone
 	var all []Replication
 	switch {
 	case err == nil:
 		rep.Scheduler = true
 		rep.Server = "CouchDB 2.1+ (_scheduler)"
-		p.step("GET %s/_scheduler/jobs", c.URL())
-		jobs, err := c.SchedulerJobs(ctx)
-		if err != nil {
-			return rep, err
+		if jobsErr != nil {
+			return rep, jobsErr
 		}
 		all = fromScheduler(sdocs.Docs, jobs.Jobs)
-		docs, err := fetchAllDocs(ctx, c, sel, p)
-		if err != nil {
-			// The states are known without the documents; only the
-			// handler's rewrite and the documents' credentials are lost.
-			rep.Notes = append(rep.Notes, "replication documents not read: "+nagios.AsProblem(err).Msg)
-		}
-		attachDocs(all, docs)
 	case noScheduler(err):
 		all, err = assessLegacy(ctx, c, sel, p, &rep)
 		if err != nil {
@@ -63,8 +64,6 @@ func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Threshol
 		if all[i].State != Missing {
 			rep.Found++
 		}
-		rep.Secrets = append(rep.Secrets, all[i].sourceAuth.Secrets()...)
-		rep.Secrets = append(rep.Secrets, all[i].targetAuth.Secrets()...)
 	}
 	rep.Replications = all
 	if p.enabled() {
@@ -73,7 +72,51 @@ func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Threshol
 	for i := range rep.Replications {
 		judgeLags(&rep.Replications[i], th)
 	}
+	if rep.Scheduler {
+		if err := attachNeededDocs(ctx, c, all, p); err != nil {
+			// The verdicts stand without the documents; only the
+			// handler's rewrite needs them.
+			rep.Notes = append(rep.Notes, "replication documents not read: "+nagios.AsProblem(err).Msg)
+		}
+		for i := range all {
+			if all[i].State == Completed && all[i].Doc != nil {
+				// Only the document says whether it was continuous.
+				judgeState(&all[i], th, now)
+			}
+		}
+	}
+	for i := range all {
+		rep.Secrets = append(rep.Secrets, all[i].secrets...)
+	}
 	return rep, nil
+}
+
+// attachNeededDocs reads the documents of the replications that are not
+// OK, and of completed ones, in one POST _all_docs per replicator database.
+func attachNeededDocs(ctx context.Context, c *couch.Client, all []Replication, p Probes) error {
+	keys := map[string][]string{}
+	var dbs []string
+	for i := range all {
+		r := &all[i]
+		if r.Transient || r.State == Missing || r.Doc != nil || (r.Status == nagios.OK && r.State != Completed) {
+			continue
+		}
+		if keys[r.Database] == nil {
+			dbs = append(dbs, r.Database)
+		}
+		keys[r.Database] = append(keys[r.Database], r.DocID)
+	}
+	var docs []replDoc
+	for _, db := range dbs {
+		p.step("POST %s/%s/_all_docs (%d documents)", c.URL(), db, len(keys[db]))
+		d, err := fetchDocs(ctx, c, db, keys[db]...)
+		if err != nil {
+			return err
+		}
+		docs = append(docs, d...)
+	}
+	attachDocs(all, docs)
+	return nil
 }
 
 // noScheduler reports the answer of a server without /_scheduler (1.x
@@ -128,7 +171,7 @@ func attachDocs(all []Replication, docs []replDoc) {
 func (r *Replication) attachDoc(d *replDoc) {
 	r.Doc = d.raw
 	r.Continuous = r.Continuous || d.parsed.Continuous
-	r.sourceAuth, r.targetAuth = d.sourceAuth, d.targetAuth
+	r.sourceAuth, r.secrets = d.sourceAuth, d.secrets
 	if r.sourceURL == "" && d.sourceURL != "" {
 		r.setEndpoints(d.sourceURL, r.targetURL)
 	}

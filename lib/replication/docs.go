@@ -24,30 +24,36 @@ type replDoc struct {
 	sourceURL  string
 	targetURL  string
 	sourceAuth secret.Credentials
-	targetAuth secret.Credentials
 	secrets    []string
 }
 
-// fetchDocs reads every document of a replicator database (design docs
-// left out) in one _all_docs?include_docs=true. A missing database yields
-// no documents: a node without replications is for the selection to judge.
-func fetchDocs(ctx context.Context, c *couch.Client, db string) ([]replDoc, error) {
+// fetchDocs reads the documents of a replicator database (design docs
+// left out) in one _all_docs?include_docs=true: all of them, or those of
+// ids (a POST). A missing database yields no documents: a node without
+// replications is for the selection to judge.
+func fetchDocs(ctx context.Context, c *couch.Client, db string, ids ...string) ([]replDoc, error) {
 	start := time.Now()
 	path := "/" + url.PathEscape(db) + "/_all_docs"
-	rows := c.Kivik().DB(db).AllDocs(ctx, kivik.Param("include_docs", true))
+	method := http.MethodGet
+	opts := kivik.Params(map[string]any{"include_docs": true})
+	if len(ids) > 0 {
+		method = http.MethodPost
+		opts = kivik.Params(map[string]any{"include_docs": true, "keys": ids})
+	}
+	rows := c.Kivik().DB(db).AllDocs(ctx, opts)
 	defer rows.Close()
 	var out []replDoc
 	for rows.Next() {
 		id, err := rows.ID()
-		if err != nil {
-			return nil, c.Problem(http.MethodGet, path, start, err)
+		if err != nil || id == "" {
+			continue // a key without a document (deleted since)
 		}
 		if strings.HasPrefix(id, "_design/") {
 			continue
 		}
 		var raw json.RawMessage
-		if err := rows.ScanDoc(&raw); err != nil {
-			return nil, c.Problem(http.MethodGet, path, start, err)
+		if err := rows.ScanDoc(&raw); err != nil || len(raw) == 0 || string(raw) == "null" {
+			continue
 		}
 		out = append(out, parseDoc(db, id, raw))
 	}
@@ -55,7 +61,7 @@ func fetchDocs(ctx context.Context, c *couch.Client, db string) ([]replDoc, erro
 		if kivik.HTTPStatus(err) == http.StatusNotFound {
 			return nil, nil
 		}
-		return nil, c.Problem(http.MethodGet, path, start, err)
+		return nil, c.Problem(method, path, start, err)
 	}
 	return out, nil
 }
@@ -70,7 +76,7 @@ func parseDoc(db, id string, raw json.RawMessage) replDoc {
 	_ = json.Unmarshal(raw, &ends)
 	var s1, s2 []string
 	d.sourceURL, d.sourceAuth, s1 = endpointOf(ends.Source)
-	d.targetURL, d.targetAuth, s2 = endpointOf(ends.Target)
+	d.targetURL, _, s2 = endpointOf(ends.Target)
 	d.secrets = append(s1, s2...)
 	return d
 }

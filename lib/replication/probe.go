@@ -26,13 +26,12 @@ type Probes struct {
 	// disables every probe.
 	HTTP *httpclient.Client
 	// NodeCredentials authenticate requests to the targets (the node
-	// checked, for pull replications) and, failing anything better, to
-	// the sources.
+	// checked, for pull replications) and, unless SourceCredentials is
+	// set, to the sources: CouchDB strips credentials from _scheduler
+	// output, and reading every replication document for its own would
+	// cost a request as big as _scheduler/docs on every run.
 	NodeCredentials secret.Credentials
-	// SourceCredentials, when set, authenticate every request to a
-	// source. Otherwise each replication's own source credentials (from
-	// its _replicator document) are used, and the node's when the
-	// document has none (CouchDB strips them from _scheduler output).
+	// SourceCredentials, when set, authenticate every request to a source.
 	SourceCredentials *secret.Credentials
 
 	SeqLag        bool // GET each source database for its update_seq
@@ -109,22 +108,14 @@ func isHTTP(u string) bool {
 	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
 }
 
-func (p Probes) sourceCreds(r *Replication) secret.Credentials {
-	switch {
-	case p.SourceCredentials != nil:
+func (p Probes) sourceCreds(*Replication) secret.Credentials {
+	if p.SourceCredentials != nil {
 		return *p.SourceCredentials
-	case !r.sourceAuth.IsZero():
-		return r.sourceAuth
 	}
 	return p.NodeCredentials
 }
 
-func (p Probes) targetCreds(r *Replication) secret.Credentials {
-	if !r.targetAuth.IsZero() {
-		return r.targetAuth
-	}
-	return p.NodeCredentials
-}
+func (p Probes) targetCreds(*Replication) secret.Credentials { return p.NodeCredentials }
 
 // run measures the lags of rep's replications in place.
 func (p Probes) run(ctx context.Context, c *couch.Client, rep *Report, now time.Time) {

@@ -145,8 +145,11 @@ type Replication struct {
 	HeartbeatLag  Lag // seconds
 
 	// Doc is the _replicator document as stored (credentials included,
-	// never print it), nil for a transient replication or when the
-	// document could not be read. Definition strips it for a rewrite.
+	// never print it). On 2.1+ it is read only for replications that are
+	// not OK (and completed ones, to learn whether they were continuous):
+	// a healthy node costs no document reads. Nil for a transient
+	// replication or when the document could not be read. Definition
+	// strips it for a rewrite.
 	Doc json.RawMessage
 
 	Notes []string // extra long-output lines (-v)
@@ -155,7 +158,7 @@ type Replication struct {
 	sourceURL  string             // without credentials
 	targetURL  string             // without credentials, absolute
 	sourceAuth secret.Credentials // from the document
-	targetAuth secret.Credentials // from the document
+	secrets    []string           // every secret value of the document
 	through    couch.Seq          // the furthest sequence known written to the target
 
 	recentCrash   string    // the crash before the newest start

@@ -84,7 +84,11 @@ func TestStateMappingOverCapturedSituations(t *testing.T) {
 				}
 				assert.Equal(t, w.sourceDown, r.SourceDown, key)
 				assert.Equal(t, w.errorCount, r.ErrorCount, key)
-				if !r.Transient && fixtureExists(tt.node+".replicator-doc."+r.DocID+"."+tt.situation+".json") {
+				switch {
+				case r.Transient:
+				case r.Status == nagios.OK && r.State != Completed:
+					assert.Nil(t, r.Doc, "%s: a healthy replication costs no document read", key)
+				case fixtureExists(tt.node + ".replicator-doc." + r.DocID + "." + tt.situation + ".json"):
 					assert.NotEmpty(t, r.Doc, "%s: the handler needs the document", key)
 					assert.Equal(t, w.state != Completed, r.Continuous, key)
 				}
