@@ -141,6 +141,9 @@ func sameURL(a, b string) bool {
 type SourceChecker struct {
 	HTTP      *httpclient.Client
 	NodeCreds secret.Credentials
+	// SourceCreds, when set, replace every replication's own
+	// (--source-credentials-file, as the check).
+	SourceCreds *secret.Credentials
 }
 
 // Check implements Deps.CheckSource.
@@ -150,7 +153,11 @@ func (s SourceChecker) Check(ctx context.Context, o Observed) (SourceCheck, stri
 		// itself, which answered the assessment.
 		return SourceUp, "local database"
 	}
-	creds := o.SourceCreds
+	own := o.SourceCreds
+	if s.SourceCreds != nil {
+		own = *s.SourceCreds
+	}
+	creds := own
 	if creds.IsZero() {
 		creds = s.NodeCreds
 	}
@@ -164,7 +171,7 @@ func (s SourceChecker) Check(ctx context.Context, o Observed) (SourceCheck, stri
 		switch {
 		case se.Code == http.StatusNotFound:
 			return SourceGone, p.Msg
-		case (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden) && !o.SourceCreds.IsZero():
+		case (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden) && !own.IsZero():
 			return SourceRefused, p.Msg
 		case se.Code < 500:
 			// It answers; what it thinks of our request is not what the
