@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/test/stackenv"
+)
+
+const (
+	testUser     = "monitor"
+	testPassword = "s3cret-Pa55-word"
+)
+
+func testdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return b
+}
+
+// The design documents of the capture's node1/registry, as _all_docs
+// with include_docs returns them.
+const designDocs = `{"total_rows":20054,"offset":0,"rows":[
+{"id":"_design/app","key":"_design/app","value":{"rev":"1-a"},"doc":{"_id":"_design/app","_rev":"1-a","language":"javascript","views":{"by_name":{"map":"function (doc) { if (doc.name) emit(doc.name, null); }"},"by_author":{"map":"function (doc) { if (doc.author) emit(doc.author.name, 1); }","reduce":"_count"}}}},
+{"id":"_design/search","key":"_design/search","value":{"rev":"1-b"},"doc":{"_id":"_design/search","_rev":"1-b","language":"javascript","views":{"by_keyword":{"map":"function (doc) { (doc.keywords || []).forEach(function (k) { emit(k, 1); }); }","reduce":"_count"}}}}
+]}`
+
+// fake3x is node1 of the capture after the bulk load, while _design/search
+// is being built; brokenView answers 500 like a crashed query server.
+type fake3x struct {
+	t          testing.TB
+	brokenView string
+	mu         sync.Mutex
+	queries    []string
+}
+
+func (f *fake3x) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if u, p, ok := r.BasicAuth(); !ok || u != testUser || p != testPassword {
+		w.WriteHeader(401)
+		_, _ = w.Write([]byte(`{"error":"unauthorized","reason":"Name or password is incorrect."}`))
+		return
+	}
+	send := func(code int, body []byte) {
+		w.WriteHeader(code)
+		_, _ = w.Write(body)
+	}
+	switch p := r.URL.Path; {
+	case p == "/registry":
+		send(200, testdata(f.t, "node1.db-info.registry.after-bulk-load.json"))
+	case p == "/registry/_all_docs":
+		assert.Equal(f.t, `"_design/"`, r.URL.Query().Get("startkey"))
+		assert.Equal(f.t, `"_design0"`, r.URL.Query().Get("endkey"))
+		send(200, []byte(designDocs))
+	case p == "/registry/_design/app/_info":
+		send(200, testdata(f.t, "node1.view-info.registry-app.after-bulk-load.json"))
+	case p == "/registry/_design/search/_info":
+		send(200, testdata(f.t, "node1.view-info.registry-search.building.json"))
+	case strings.Contains(p, "/_view/"):
+		f.mu.Lock()
+		f.queries = append(f.queries, p+"?"+r.URL.RawQuery)
+		f.mu.Unlock()
+		if strings.HasSuffix(p, "/"+f.brokenView) && f.brokenView != "" {
+			send(500, []byte(`{"error":"os_process_error","reason":"{exit_status,1}"}`))
+			return
+		}
+		send(200, testdata(f.t, "node1.view-query.registry-search.update-false.json"))
+	default:
+		send(404, []byte(`{"error":"not_found","reason":"missing"}`))
+	}
+}
+
+func credentialsFile(t testing.TB, user, password string) string {
+	p := filepath.Join(t.TempDir(), "couch.cred")
+	require.NoError(t, os.WriteFile(p, []byte(user+":"+password+"\n"), 0o600))
+	return p
+}
+
+func runCheck(t testing.TB, args ...string) (int, string) {
+	var buf bytes.Buffer
+	code := run(append(args, "--spool-dir", t.TempDir()), &buf)
+	return code, buf.String()
+}
+
+func TestRun3x(t *testing.T) {
+	f := &fake3x{t: t}
+	ts := httptest.NewServer(f)
+	defer ts.Close()
+	code, out := runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "registry", "--warning-lag", "10000", "--critical-lag", "50000")
+	assert.Equal(t, 1, code, out)
+	assert.True(t, strings.HasPrefix(out, "COUCH_VIEWS WARNING - 2 of 2 design documents failing: _design/app lag 19500, 48% fragmented (23.1 KiB of 48.4 KiB), _design/search lag 11568"), out)
+	assert.Contains(t, out, "WARNING _design/search: lag 11568, 59% fragmented (716.6 KiB of 1.2 MiB), updater running, 2 clients waiting")
+	assert.Contains(t, out, "lag: updates_pending.total")
+	assert.Contains(t, out, "'search lag'=11568;10000;50000")
+	assert.Contains(t, out, "'search updater_running'=1")
+	assert.ElementsMatch(t, []string{
+		"/registry/_design/app/_view/by_author?limit=1&reduce=false&update=false",
+		"/registry/_design/app/_view/by_name?limit=1&update=false",
+		"/registry/_design/search/_view/by_keyword?limit=1&reduce=false&update=false",
+	}, f.queries)
+	assert.NotContains(t, out, testPassword)
+}
+
+func TestRunBrokenViewAndLineProtocol(t *testing.T) {
+	f := &fake3x{t: t, brokenView: "by_keyword"}
+	ts := httptest.NewServer(f)
+	defer ts.Close()
+	cred := credentialsFile(t, testUser, testPassword)
+	code, out := runCheck(t, "-u", ts.URL, "--credentials-file", cred, "-d", "registry", "--ddoc", "search")
+	assert.Equal(t, 2, code, out)
+	assert.True(t, strings.HasPrefix(out, "COUCH_VIEWS CRITICAL - 1 of 1 design documents failing: _design/search 1 of 1 views failing: by_keyword GET "+ts.URL+
+		"/registry/_design/search/_view/by_keyword?limit=1&reduce=false&update=false: server error 500 Internal Server Error ({exit_status,1})"), out)
+	assert.Contains(t, out, "'search/by_keyword ms'=U")
+
+	code, out = runCheck(t, "-u", ts.URL, "--credentials-file", cred, "-d", "registry", "--ddoc", "app", "--output", "influx")
+	assert.Equal(t, 0, code, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3, out)
+	assert.True(t, strings.HasPrefix(lines[0], "couch_view_index,db=registry,ddoc=app,url=http://127.0.0.1:"), lines[0])
+	for _, field := range []string{"lag=19500i", "file_bytes=49558i", "active_bytes=25912i", "fragmentation_pct=47.7", "updater_running=0i", "compact_running=0i", "waiting_clients=0i", "state=0i"} {
+		assert.Contains(t, lines[0], field)
+	}
+	assert.True(t, strings.HasPrefix(lines[1], "couch_view,db=registry,ddoc=app,url=http://127.0.0.1:"), lines[1])
+	assert.Contains(t, lines[1], ",view=by_author ")
+	assert.Contains(t, lines[1], "query_ms=")
+	assert.Contains(t, lines[1], "rows=0i")
+}
+
+func TestRunErrors(t *testing.T) {
+	ts := httptest.NewServer(&fake3x{t: t})
+	defer ts.Close()
+	code, out := runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, "wrong-"+testPassword), "-d", "registry")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "COUCH_VIEWS UNKNOWN - GET "+ts.URL+"/registry: authentication failed for user monitor")
+	assert.NotContains(t, out, testPassword)
+
+	code, out = runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "npm")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, out, "COUCH_VIEWS CRITICAL - database npm not found: GET "+ts.URL+"/npm: not found")
+
+	code, out = runCheck(t, "-u", ts.URL)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "COUCH_VIEWS UNKNOWN - bad arguments: the required flag `-d, --db' was not specified")
+
+	code, out = runCheck(t, "-d", "registry", "--query-mode", "never")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "--query-mode")
+}
+
+// Against the stack's pouchdb-server primary: it has no design-document
+// _info (view_index "Not implemented."), so the index figures are U and
+// said to be unmeasurable, while both views of _design/app are queried
+// with stale=ok.
+func TestCheckViewsIntegration(t *testing.T) {
+	env := stackenv.Need(t, "COUCH_PRIMARY_URL", "COUCH_CREDENTIALS_FILE")
+	code, out := runCheck(t, "-u", env["COUCH_PRIMARY_URL"], "--credentials-file", env["COUCH_CREDENTIALS_FILE"], "-d", "registry", "--ddoc", "app", "-v")
+	assert.Equal(t, 0, code, out)
+	assert.True(t, strings.HasPrefix(out, "COUCH_VIEWS OK - 1 design documents of registry OK | 'app lag'=U"), out)
+	assert.Contains(t, out, `the server has no design-document _info (view_index: "Not implemented."; pouchdb-server)`)
+	assert.Regexp(t, `OK by_name: [0-9.]+ ms \(stale=ok\)`, out)
+	assert.Regexp(t, `OK by_author: [0-9.]+ ms \(stale=ok\)`, out)
+	assert.Regexp(t, `'app/by_name rows'=1\b`, out, "the seeded registry has packages to read")
+	assert.NotContains(t, out, env["COUCH_ADMIN_PASSWORD"])
+
+	code, out = runCheck(t, "-u", env["COUCH_PRIMARY_URL"], "--credentials-file", env["COUCH_CREDENTIALS_FILE"], "-d", "registry", "--ddoc", "no-such-ddoc")
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "_design/no-such-ddoc design document not found")
+
+	code, out = runCheck(t, "-u", env["COUCH_PRIMARY_URL"], "--credentials-file", env["COUCH_CREDENTIALS_FILE"], "-d", "registry", "--ddoc", "app", "--update-query", "--no-query")
+	assert.Equal(t, 0, code, out)
+	assert.Regexp(t, `updating query [0-9.]+ ms`, out)
+}
