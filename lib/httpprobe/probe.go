@@ -321,7 +321,9 @@ func certFacts(c *x509.Certificate) *TLSFacts {
 }
 
 func seconds(d time.Duration) string {
-	if d < time.Second {
+	// A deadline of 1s ends a hair early or late: say "1s", as the
+	// operator wrote it, not "0.998s".
+	if d < 100*time.Millisecond {
 		d = d.Round(time.Millisecond)
 	} else {
 		d = d.Round(100 * time.Millisecond)
