@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/secret"
+	"github.com/registry-checks/registry-checks/test/stackenv"
+)
+
+// The integration tests break a replication of their own, never the
+// stack's: a private pouchdb-server source (test/stack/fault/couch-source.sh)
+// that they stop and revive, and a _replicator document on replica 2 that
+// pulls from it. Stopping the shared primary would fail the other suites'
+// tests running at the same time.
+
+const faultScript = "../../test/stack/fault/couch-source.sh"
+
+// brokenReplication is one private source, its database and a replication
+// of it on a stack replica.
+type brokenReplication struct {
+	t       *testing.T
+	name    string
+	port    int
+	source  string // http://127.0.0.1:port
+	db      string // source database, also the heartbeat database
+	replica string // replica URL
+	docID   string // _replicator document on the replica
+	target  string // target database on the replica
+	creds   secret.Credentials
+	credsF  string
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func newBrokenReplication(t *testing.T, env map[string]string) *brokenReplication {
+	t.Helper()
+	creds, err := secret.LoadFile(env["COUCH_CREDENTIALS_FILE"])
+	require.NoError(t, err)
+	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	b := &brokenReplication{t: t, name: "restart-it-" + suffix, port: freePort(t), db: "restart-it-src",
+		replica: env["COUCH_REPLICA2_URL"], docID: "restart-it-" + suffix, target: "restart-it-" + suffix,
+		creds: creds, credsF: env["COUCH_CREDENTIALS_FILE"]}
+	b.source = fmt.Sprintf("http://127.0.0.1:%d", b.port)
+	t.Cleanup(func() {
+		var doc struct {
+			Rev string `json:"_rev"`
+		}
+		if b.do(http.MethodGet, b.replica+"/_replicator/"+b.docID, nil, &doc) == nil && doc.Rev != "" {
+			b.do(http.MethodDelete, b.replica+"/_replicator/"+b.docID+"?rev="+doc.Rev, nil, nil)
+		}
+		b.do(http.MethodDelete, b.replica+"/"+b.target, nil, nil)
+		b.fault("clean")
+	})
+	b.fault("start")
+	require.NoError(t, b.do(http.MethodPut, b.source+"/"+b.db, nil, nil))
+	doc := map[string]any{
+		"source":        fmt.Sprintf("http://%s:%s@127.0.0.1:%d/%s", creds.User, creds.Password, b.port, b.db),
+		"target":        b.target,
+		"continuous":    true,
+		"create_target": true,
+	}
+	require.NoError(t, b.do(http.MethodPut, b.replica+"/_replicator/"+b.docID, doc, nil))
+	b.write("first")
+	b.waitArrived("first", 30*time.Second)
+	return b
+}
+
+func (b *brokenReplication) fault(cmd string) {
+	b.t.Helper()
+	out, err := exec.Command(faultScript, cmd, b.name, fmt.Sprint(b.port)).CombinedOutput()
+	require.NoError(b.t, err, "%s %s: %s", faultScript, cmd, out)
+}
+
+// do is an admin request; v receives the JSON answer.
+func (b *brokenReplication) do(method, url string, body, v any) error {
+	var rd io.Reader
+	if body != nil {
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(b.creds.User, b.creds.Password)
+	req.Header.Set("Content-Type", "application/json")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s %s: %d %s", method, secret.RedactURL(url), resp.StatusCode, msg)
+	}
+	if v != nil {
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
+	return nil
+}
+
+func (b *brokenReplication) write(id string) {
+	b.t.Helper()
+	require.NoError(b.t, b.do(http.MethodPut, b.source+"/"+b.db+"/"+id, map[string]any{"at": time.Now().String()}, nil))
+}
+
+func (b *brokenReplication) arrived(id string) bool {
+	return b.do(http.MethodGet, b.replica+"/"+b.target+"/"+id, nil, nil) == nil
+}
+
+func (b *brokenReplication) waitArrived(id string, bound time.Duration) {
+	b.t.Helper()
+	require.Eventually(b.t, func() bool { return b.arrived(id) }, bound, 100*time.Millisecond, "document %s never reached %s/%s", id, b.replica, b.target)
+}
+
+// breakIt stops the source and starts it again: pouchdb-server's
+// replication stays stuck after its source comes back.
+func (b *brokenReplication) breakIt() {
+	b.t.Helper()
+	b.fault("stop")
+	b.fault("start")
+	b.write("after-outage")
+}
+
+func (b *brokenReplication) args(stateDir string, extra ...string) []string {
+	return append([]string{"-t", "25", "-u", b.replica, "--credentials-file", b.credsF, "--doc-id", b.docID,
+		"--heartbeat-db", b.db, "--heartbeat-wait", "3s", "--state-dir", stateDir,
+		"--log-file", filepath.Join(stateDir, "decisions.log")}, extra...)
+}
+
+func TestStandaloneRestartsStuckReplicationIntegration(t *testing.T) {
+	env := stackenv.Need(t, "COUCH_REPLICA2_URL", "COUCH_CREDENTIALS_FILE")
+	b := newBrokenReplication(t, env)
+	dir := t.TempDir()
+
+	var out bytes.Buffer
+	code := run(b.args(dir), &out)
+	assert.Equal(t, 0, code, out.String())
+	assert.Contains(t, out.String(), "RESTART_COUCH_REPLICATION OK - nothing to restart: 1 of 1 replications healthy")
+
+	b.breakIt()
+
+	out.Reset()
+	code = run(b.args(dir), &out)
+	t.Log(out.String())
+	require.Equal(t, 0, code, out.String())
+	assert.Contains(t, out.String(), "nothing to restart yet")
+	assert.Contains(t, out.String(), "failure 1 of 2")
+	assert.False(t, b.arrived("after-outage"), "the replication was not stuck: the test proves nothing")
+
+	out.Reset()
+	code = run(b.args(dir), &out)
+	t.Log(out.String())
+	require.Equal(t, 0, code, out.String())
+	assert.Contains(t, out.String(), "RESTART_COUCH_REPLICATION OK - restarted "+b.docID)
+	b.waitArrived("after-outage", 30*time.Second)
+
+	// The recreated document keeps the definition and records the restart.
+	var doc map[string]any
+	require.NoError(t, b.do(http.MethodGet, b.replica+"/_replicator/"+b.docID, nil, &doc))
+	assert.Equal(t, b.target, doc["target"])
+	assert.Equal(t, true, doc["continuous"])
+	rb, _ := doc["restarted_by"].(map[string]any)
+	require.NotNil(t, rb, "restarted_by missing from %v", doc["_id"])
+	assert.Contains(t, rb["by"], "restart_couch_replication@")
+
+	// Healthy again: the next run does nothing. The log has every decision.
+	out.Reset()
+	code = run(b.args(dir), &out)
+	assert.Equal(t, 0, code, out.String())
+	assert.Contains(t, out.String(), "nothing to restart: 1 of 1 replications healthy")
+	log, err := os.ReadFile(filepath.Join(dir, "decisions.log"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+	require.Len(t, lines, 4, string(log))
+	assert.Contains(t, lines[1], "action=wait code=first_failure")
+	assert.Contains(t, lines[2], "action=restarted code=restart")
+	assert.NotContains(t, string(log), b.creds.Password)
+	assert.NotContains(t, out.String(), b.creds.Password)
+}

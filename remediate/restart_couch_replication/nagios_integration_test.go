@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/test/stackenv"
+)
+
+// TestNagiosEventHandlerIntegration runs the real thing: the stack's
+// Nagios 4 checks a replica's replication with check_couch_replication
+// every second or two (max_check_attempts 3) with this handler as the
+// service's event handler. The replication is broken (its source stopped
+// and revived: pouchdb-server stays stuck) and everything asserted comes
+// from Nagios's own nagios.log and status.dat, plus the handler's
+// decision log: the handler acted exactly once, at CRITICAL SOFT 2, the
+// replication resumed, and the service went back to OK without reaching
+// HARD (so no notification).
+func TestNagiosEventHandlerIntegration(t *testing.T) {
+	env := stackenv.Need(t, "COUCH_REPLICA2_URL", "COUCH_CREDENTIALS_FILE", "NAGIOS_DIR", "NAGIOS_STATUS_FILE", "NAGIOS_LOG_FILE")
+	nagiosBin := "/usr/sbin/nagios4"
+	if _, err := os.Stat(nagiosBin); err != nil {
+		t.Skipf("no %s: the stack's Nagios is not installed", nagiosBin)
+	}
+	pid := nagiosPID(t, env["NAGIOS_DIR"])
+	bin := t.TempDir()
+	for _, p := range []string{"checks/check_couch_replication", "remediate/restart_couch_replication"} {
+		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", filepath.Join(bin, filepath.Base(p)), "../../"+p).CombinedOutput()
+		require.NoError(t, err, "go build %s: %s", p, out)
+	}
+
+	b := newBrokenReplication(t, env)
+	state := t.TempDir()
+	svc := b.name
+	common := fmt.Sprintf("-u %s --credentials-file %s --doc-id %s --heartbeat-db %s --no-seq-lag", b.replica, b.credsF, b.docID, b.db)
+	cfg := fmt.Sprintf(`# written by %s; removed when it ends
+define command {
+    command_name %[2]s-check
+    command_line %[3]s/check_couch_replication -t 20 %[4]s --heartbeat-wait 2s
+}
+define command {
+    command_name %[2]s-handler
+    command_line %[3]s/restart_couch_replication -t 25 %[4]s --heartbeat-wait 1s --state-dir %[5]s --log-file %[5]s/decisions.log --state $SERVICESTATE$ --state-type $SERVICESTATETYPE$ --attempt $SERVICEATTEMPT$
+}
+define service {
+    use                   stack-service
+    host_name             registry-stack
+    service_description   %[2]s
+    check_command         %[2]s-check
+    event_handler         %[2]s-handler
+    event_handler_enabled 1
+    max_check_attempts    3
+    check_interval        2
+    retry_interval        2
+}
+`, t.Name(), svc, bin, common, state)
+	cfgFile := filepath.Join(env["NAGIOS_DIR"], "conf.d", "zz-"+svc+".cfg")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o644))
+	t.Cleanup(func() {
+		os.Remove(cfgFile)
+		reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
+	})
+	reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
+
+	require.Eventually(t, func() bool {
+		s := serviceStatus(env["NAGIOS_STATUS_FILE"], svc)
+		return s["has_been_checked"] == "1" && s["current_state"] == "0"
+	}, 90*time.Second, 200*time.Millisecond, "Nagios never saw %s OK; its log: %s", svc, logTail(env["NAGIOS_LOG_FILE"], svc))
+	start := time.Now().Add(-time.Second)
+
+	b.breakIt()
+
+	// Nagios has to see it CRITICAL, act, and see it OK again.
+	var alerts []string
+	require.Eventually(t, func() bool {
+		alerts = logLines(env["NAGIOS_LOG_FILE"], svc, start, "SERVICE ALERT")
+		return len(alerts) > 0 && strings.Contains(alerts[len(alerts)-1], ";OK;")
+	}, 120*time.Second, 250*time.Millisecond, "no recovery of %s in nagios.log; decisions: %s", svc, readFile(filepath.Join(state, "decisions.log")))
+	handlers := logLines(env["NAGIOS_LOG_FILE"], svc, start, "SERVICE EVENT HANDLER")
+	t.Logf("alerts:\n%s\nevent handlers:\n%s", strings.Join(alerts, "\n"), strings.Join(handlers, "\n"))
+
+	for _, a := range alerts {
+		assert.NotContains(t, a, ";HARD;", "the service reached HARD: the handler did not fix it in time")
+	}
+	require.GreaterOrEqual(t, len(alerts), 3)
+	assert.Contains(t, alerts[0], ";CRITICAL;SOFT;1;")
+	assert.Contains(t, alerts[1], ";CRITICAL;SOFT;2;")
+	assert.Contains(t, alerts[len(alerts)-1], ";OK;SOFT;")
+	assert.Contains(t, strings.Join(handlers, "\n"), ";CRITICAL;SOFT;2;"+svc+"-handler", "Nagios ran the handler at SOFT 2")
+
+	decisions := readFile(filepath.Join(state, "decisions.log"))
+	t.Logf("decisions:\n%s", decisions)
+	assert.Equal(t, 1, strings.Count(decisions, "action=restarted"), "acted exactly once")
+	for _, l := range strings.Split(decisions, "\n") {
+		if strings.Contains(l, "action=restarted") {
+			assert.Contains(t, l, `event="CRITICAL SOFT 2"`)
+		}
+	}
+	assert.Contains(t, decisions, `event="CRITICAL SOFT 1" action=wait code=first_failure`)
+	assert.Regexp(t, `event="OK SOFT \d+" action=nothing code=event_ok`, decisions, "the handler ran on the recovery and did nothing")
+	assert.NotContains(t, decisions, b.creds.Password)
+
+	assert.True(t, b.arrived("after-outage"), "the replication resumed")
+	s := serviceStatus(env["NAGIOS_STATUS_FILE"], svc)
+	assert.Equal(t, "0", s["current_state"])
+	assert.Equal(t, "0", s["last_hard_state"], "never HARD CRITICAL")
+	assert.Equal(t, "0", s["current_notification_number"], "no notification")
+}
+
+func nagiosPID(t *testing.T, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "var", "nagios.lock"))
+	if err != nil {
+		t.Skipf("the stack's Nagios is not running (no lock file in %s): %v", dir, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err, "nagios.lock")
+	require.NoError(t, syscall.Kill(pid, 0), "Nagios pid %d from its lock file", pid)
+	return pid
+}
+
+// reloadNagios verifies the configuration first (a SIGHUP with a broken
+// one stops the shared Nagios), then sends SIGHUP and waits for Nagios to
+// have read it again.
+func reloadNagios(t *testing.T, bin, dir string, pid int) {
+	t.Helper()
+	out, err := exec.Command(bin, "-v", filepath.Join(dir, "nagios.cfg")).CombinedOutput()
+	require.NoError(t, err, "nagios -v: %s", out)
+	status := filepath.Join(dir, "var", "status.dat")
+	before := programStart(status)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGHUP))
+	require.Eventually(t, func() bool { s := programStart(status); return s != "" && s != before },
+		30*time.Second, 100*time.Millisecond, "Nagios did not restart after SIGHUP")
+}
+
+// programStart is programstatus' program_start of status.dat, which a
+// reload changes.
+func programStart(path string) string {
+	for _, blk := range statusBlocks(path, "programstatus") {
+		return blk["program_start"]
+	}
+	return ""
+}
+
+func serviceStatus(path, svc string) map[string]string {
+	for _, blk := range statusBlocks(path, "servicestatus") {
+		if blk["service_description"] == svc {
+			return blk
+		}
+	}
+	return nil
+}
+
+// statusBlocks parses the "kind {\n\tkey=value\n\t}" blocks of status.dat.
+func statusBlocks(path, kind string) []map[string]string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []map[string]string
+	var cur map[string]string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == kind+" {":
+			cur = map[string]string{}
+		case line == "}" && cur != nil:
+			out = append(out, cur)
+			cur = nil
+		case cur != nil:
+			if k, v, ok := strings.Cut(line, "="); ok {
+				cur[k] = v
+			}
+		}
+	}
+	return out
+}
+
+var logStamp = regexp.MustCompile(`^\[(\d+)\] `)
+
+// logLines are the nagios.log lines of kind about svc since start.
+func logLines(path, svc string, start time.Time, kind string) []string {
+	var out []string
+	for _, l := range strings.Split(readFile(path), "\n") {
+		m := logStamp.FindStringSubmatch(l)
+		if m == nil || !strings.Contains(l, kind+": registry-stack;"+svc+";") {
+			continue
+		}
+		if ts, _ := strconv.ParseInt(m[1], 10, 64); ts < start.Unix() {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func logTail(path, svc string) string {
+	var out []string
+	for _, l := range strings.Split(readFile(path), "\n") {
+		if strings.Contains(l, svc) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
