@@ -472,7 +472,12 @@ func checkFS(cfg Config, deps Deps, dbs *dbSet, dbsKnown bool) (nagios.Result, [
 		} else {
 			msg = fmt.Sprintf("compacting the largest database %s needs up to %s", largest.name, couch.FormatBytes(largest.need()))
 		}
-		parts = append(parts, part{hst, msg})
+		if hst != nagios.OK {
+			// Before the free space: when both are bad, this is the news.
+			parts = append([]part{{hst, msg}}, parts...)
+		} else {
+			parts = append(parts, part{hst, msg})
+		}
 		st = nagios.Worse(st, hst)
 	} else if dbsKnown {
 		r.Long = append(r.Long, "compaction headroom: no database to compact")

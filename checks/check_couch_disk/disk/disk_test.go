@@ -438,3 +438,14 @@ func TestCouchDownStillReportsTheDisk(t *testing.T) {
 	p, _ := perf(res, "headroom")
 	assert.True(t, p.Unknown)
 }
+
+func TestHeadroomComesFirstInTheSummary(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg.DataDir = "/opt/couchdb/data"
+	cfg.Free = th(t, "10:", "5:")
+	cfg.Fragmentation = th(t, "40", "")
+	const mib = 1 << 20
+	res := Check(context.Background(), cfg, deps(fixtureServer(t, "node1.db-info.registry.before-compaction.json"), statfsOf(128*mib, 4*mib, 0, 0)))
+	assert.Equal(t, nagios.CRITICAL, res.Status)
+	assert.Equal(t, "largest database registry could not be compacted: needs up to 7.9 MiB, 4.0 MiB free; /opt/couchdb/data 3.1% free (4.0 MiB of 128.0 MiB); 1 of 3 databases failing: registry 47% fragmented, 7.1 MiB reclaimable of 15.0 MiB", res.Summary)
+}
