@@ -202,7 +202,12 @@ func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string),
 	res.Name = target.String()
 	res.Tags["version"] = target.Version
 
-	fetches := make([]fetch, len(cfg.Origins), len(cfg.Origins)+1)
+	n := len(cfg.Origins)
+	if cfg.Attachment {
+		n++
+	}
+	// Sized before any goroutine starts: they write their own element only.
+	fetches := make([]fetch, n)
 	var wg sync.WaitGroup
 	for i, origin := range cfg.Origins {
 		wg.Add(1)
@@ -214,7 +219,6 @@ func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string),
 		}()
 	}
 	if cfg.Attachment {
-		fetches = append(fetches, fetch{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
