@@ -31,11 +31,13 @@ lint:
 
 # The whole suite: lint, build, unit tests, then the local stack (installed
 # and started if it is not already up) and every integration test against it.
-# The stack is brought down again only if this run started it.
+# The stack is brought down again only if this run started it. Packages run
+# one at a time (-p 1): integration tests break and restore the shared stack
+# (stop a node, lose a tarball), which must not happen under another test.
 test: lint build
 	@started=0; \
 	if ! $(STACK) status >/dev/null 2>&1; then started=1; $(STACK) up || { $(STACK) down; exit 1; }; fi; \
-	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...; rc=$$?; \
+	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -p 1 -count=1 -timeout $(GOTEST_TIMEOUT) ./...; rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) down; fi; \
 	exit $$rc
 
