@@ -46,6 +46,9 @@ func TestNagiosEventHandlerIntegration(t *testing.T) {
 	state := t.TempDir()
 	svc := b.name
 	common := fmt.Sprintf("-u %s --credentials-file %s --doc-id %s --heartbeat-db %s --no-seq-lag", b.replica, b.credsF, b.docID, b.db)
+	// retry_interval leaves the handler, which Nagios runs asynchronously
+	// after the SOFT 2 result, time to restart the replication before the
+	// SOFT 3 check on a slow machine; the check itself runs every 2 s.
 	cfg := fmt.Sprintf(`# written by %s; removed when it ends
 define command {
     command_name %[2]s-check
@@ -64,7 +67,7 @@ define service {
     event_handler_enabled 1
     max_check_attempts    3
     check_interval        2
-    retry_interval        2
+    retry_interval        6
 }
 `, t.Name(), svc, bin, common, state)
 	cfgFile := filepath.Join(env["NAGIOS_DIR"], "conf.d", "zz-"+svc+".cfg")
