@@ -65,7 +65,16 @@ ensure_replication() {
 		die "$name: could not create _replicator/registry-from-primary at $url"
 }
 
+ready_or_dead() {
+	http_ok "$url/" && return 0
+	# wait_until silences this function's output: fd 3 is start's stderr.
+	pid_alive "$pidfile" || die "$name (pid $(cat "$pidfile")) exited while starting; last lines of $dir/stdout.log:
+$(tail -n 15 "$dir/stdout.log" 2>/dev/null)" 2>&3
+	return 1
+}
+
 start() {
+	exec 3>&2
 	install
 	mkdir -p "$dir/data"
 	couch_credentials
@@ -82,10 +91,13 @@ start() {
 		# replication is retrying would otherwise crash the node.
 		NODE_OPTIONS=--unhandled-rejections=warn setsid nohup node "$server" \
 			-p "$port" -o 127.0.0.1 -d "$dir/data" -c "$dir/config.json" -n --no-color \
-			>"$dir/stdout.log" 2>&1 </dev/null &
+			>"$dir/stdout.log" 2>&1 </dev/null 3>&- &
 		echo $! >"$pidfile"
-		wait_until 60 "$name at $url/" http_ok "$url/" ||
-			die "$name did not answer GET $url/ (see $dir/stdout.log)"
+		# Ready = GET / answers 200 (pouchdb-server has no /_up); stop
+		# waiting early if the process died.
+		wait_until 60 "$name at $url/" ready_or_dead ||
+			die "$name did not answer GET $url/ within 60s; last lines of $dir/stdout.log:
+$(tail -n 15 "$dir/stdout.log" 2>/dev/null)"
 		log "$name ready on $url (pid $(cat "$pidfile"))"
 	fi
 	case "$inst" in
