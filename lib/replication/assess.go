@@ -255,6 +255,9 @@ func fromLegacy(docs []replDoc, tasks []couch.ActiveTask, tasksListed bool, base
 				r.State = Triggered
 				r.noTask = tasksListed
 				r.heartbeatOnly = !tasksListed
+				if !tasksListed {
+					r.Notes = append(r.Notes, "PouchDB Server lists no replication tasks: only --heartbeat-db shows whether this replication moves data")
+				}
 			}
 		case "error", "crashing":
 			r.State = Error

@@ -31,13 +31,16 @@ func judgeLags(r *Replication, th Thresholds) {
 		return
 	}
 	if r.sourceUnreachable != "" {
+		// The request and its address are in the lag notes; the summary
+		// keeps to the cause.
+		cause := transportCause(strings.ToLower(r.sourceUnreachable))
 		if r.heartbeatOnly {
 			// PouchDB Server says "triggered" whatever happens: a source
 			// nobody can reach is all there is to know.
 			r.SourceDown = true
-			worsen(nagios.CRITICAL, "source unreachable ("+r.sourceUnreachable+")")
+			worsen(nagios.CRITICAL, "source unreachable ("+cause+")")
 		} else {
-			worsen(nagios.WARNING, "source unreachable from the checker ("+r.sourceUnreachable+")")
+			worsen(nagios.WARNING, "source unreachable from the checker ("+cause+")")
 		}
 	}
 	if r.SeqLag.Known {
