@@ -2,10 +2,12 @@ package replication
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 )
 
@@ -120,4 +122,54 @@ func TestTwoHundredReplicationsAllPagesRead(t *testing.T) {
 	}
 	assert.Equal(t, 201, running)
 	assert.Equal(t, 4, critical, "missing-source-db, wrong-password, bad-filter, duplicate")
+}
+
+// TestSchedulerStatesNotCaptured covers what the 3.4.3 capture never
+// showed: pending (max_jobs never reached), initializing for long, a
+// pending job whose history ends in a crash, --continuous.
+func TestSchedulerStatesNotCaptured(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	ts := func(ago time.Duration) couch.Timestamp { return couch.Timestamp{Time: now.Add(-ago)} }
+	doc := func(state string, ago time.Duration) couch.SchedulerDoc {
+		return couch.SchedulerDoc{Database: "_replicator", DocID: "d", ID: "abc+continuous", State: state, LastUpdated: ts(ago),
+			Source: "http://db1:5984/registry/", Target: "http://db2:5984/registry/"}
+	}
+	job := func(events ...couch.JobEvent) []couch.SchedulerJob {
+		return []couch.SchedulerJob{{Database: "_replicator", DocID: "d", ID: "abc+continuous", History: events}}
+	}
+	crashed := couch.JobEvent{Type: "crashed", Timestamp: ts(10 * time.Second), Reason: "{replication_auth_error,{session_request_failed,\"http://db1:5984/_session\",\"admin\",{conn_failed,{error,econnrefused}}}}"}
+	started := couch.JobEvent{Type: "started", Timestamp: ts(time.Hour)}
+	tests := []struct {
+		name   string
+		doc    couch.SchedulerDoc
+		jobs   []couch.SchedulerJob
+		th     Thresholds
+		state  string
+		status nagios.Status
+		reason string
+	}{
+		{"pending briefly", doc("pending", time.Minute), nil, Thresholds{}, Pending, nagios.OK, ""},
+		{"pending too long", doc("pending", 20*time.Minute), nil, Thresholds{}, Pending, nagios.WARNING, "pending for 20m00s"},
+		{"pending but crashed", doc("pending", time.Minute), job(crashed, started), Thresholds{}, Crashing, nagios.CRITICAL, "source unreachable (connection refused)"},
+		{"initializing briefly", doc("initializing", 30*time.Second), nil, Thresholds{}, Initializing, nagios.OK, ""},
+		{"initializing too long", doc("initializing", 3*time.Minute), nil, Thresholds{InitializingAge: time.Minute}, Initializing, nagios.WARNING, "initializing for 3m00s"},
+		{"completed one-shot (id null, as 3.4.3 shows it)", func() couch.SchedulerDoc { d := doc("completed", time.Minute); d.ID = ""; return d }(), nil, Thresholds{}, Completed, nagios.OK, ""},
+		{"completed, but its id says continuous", doc("completed", time.Minute), nil, Thresholds{}, Completed, nagios.CRITICAL, "should be continuous"},
+		{"completed, all must be continuous", func() couch.SchedulerDoc { d := doc("completed", time.Minute); d.ID = ""; return d }(), nil, Thresholds{Continuous: true}, Completed, nagios.CRITICAL, "should be continuous"},
+		{"a state this check does not know", doc("paused", time.Minute), nil, Thresholds{}, "paused", nagios.UNKNOWN, `state "paused"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			all := fromScheduler([]couch.SchedulerDoc{tt.doc}, tt.jobs)
+			require.Len(t, all, 1)
+			judgeState(&all[0], tt.th.withDefaults(), now)
+			assert.Equal(t, tt.state, all[0].State)
+			assert.Equal(t, tt.status, all[0].Status, all[0].Reason)
+			if tt.reason == "" {
+				assert.Empty(t, all[0].Reason)
+			} else {
+				assert.Contains(t, all[0].Reason, tt.reason)
+			}
+		})
+	}
 }
