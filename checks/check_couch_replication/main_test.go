@@ -175,7 +175,7 @@ func TestRunHealthy(t *testing.T) {
 	n := node2(t, "running", src)
 	code, out := runCheck(t, "-u", n.URL(), "--credentials-file", credFile(t))
 	assert.Equal(t, 0, code, out)
-	assert.Contains(t, out, "COUCH_REPLICATION OK - 1 replications OK")
+	assert.Contains(t, out, "COUCH_REPLICATION OK - 1 replication OK")
 	assert.Contains(t, out, "'registry-from-node1 seq_lag'=0;10000;100000;0")
 	assert.Contains(t, out, "'registry-from-node1 docs_written'=51c")
 	assert.Contains(t, out, "'registry-from-node1 heartbeat_lag'=U")
@@ -228,18 +228,18 @@ func TestRunSelectionAndExpect(t *testing.T) {
 		code  int
 		first string
 	}{
-		{"expect more than exist", []string{"--expect", "2"}, 2, "CRITICAL - only 1 of 2 expected replications; 1 replications OK"},
-		{"named doc missing", []string{"--doc-id", "registry-from-node1,gone"}, 2, "1 of 2 replications failing: gone missing (no replication document gone in _replicator (deleted?))"},
-		{"source glob by db name", []string{"--source", "regi*", "--expect", "1"}, 0, "OK - 1 replications OK"},
-		{"source glob excludes", []string{"--source", "other", "--expect", "1"}, 2, "CRITICAL - only 0 of 1 expected replications"},
-		{"target URL glob", []string{"--target", "http://127.0.0.1:*/registry"}, 0, "OK - 1 replications OK"},
-		{"nothing selected", []string{"--target", "nope"}, 3, "UNKNOWN - no replications found"},
+		{"expect more than exist", []string{"--expect", "2"}, 2, "CRITICAL - only 1 of 2 expected replications; 1 replication OK"},
+		{"named doc missing", []string{"--doc-id", "registry-from-node1,gone"}, 2, `1 of 2 replications failing: gone missing \(no replication document gone in _replicator \(deleted\?\)\)`},
+		{"source glob by db name", []string{"--source", "regi*", "--expect", "1"}, 0, "OK - 1 replication OK"},
+		{"source glob excludes", []string{"--source", "other", "--expect", "1"}, 2, `CRITICAL - only 0 of 1 expected replications`},
+		{"target URL glob", []string{"--target", "http://127.0.0.1:*/registry"}, 0, "OK - 1 replication OK"},
+		{"nothing selected", []string{"--target", "nope"}, 3, `UNKNOWN - no replications found`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out := runCheck(t, append([]string{"-u", n.URL(), "--credentials-file", credFile(t)}, tt.args...)...)
 			assert.Equal(t, tt.code, code, out)
-			assert.Contains(t, strings.SplitN(out, "\n", 2)[0], tt.first)
+			assert.Regexp(t, tt.first, strings.SplitN(out, "\n", 2)[0])
 		})
 	}
 }
@@ -253,7 +253,7 @@ func TestRunHeartbeat(t *testing.T) {
 		code      int
 		want      string
 	}{
-		{"arrives", true, "", nil, 0, "1 replications OK"},
+		{"arrives", true, "", nil, 0, "1 replication OK"},
 		{"never arrives, nothing on target", false, "", []string{"--heartbeat-wait", "300ms"}, 1, "heartbeat not arriving (none for 0s)"},
 		{"never arrives, old heartbeat on target", false, "2020-01-01T00:00:00Z", []string{"--heartbeat-wait", "300ms"}, 2, "heartbeat not arriving (none for "},
 	}
