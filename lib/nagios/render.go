@@ -96,7 +96,7 @@ func Aggregate(noun string, subs []Result) Result {
 		}
 	}
 	if len(failing) == 0 {
-		r.Summary = fmt.Sprintf("%d %s OK", len(subs), noun)
+		r.Summary = fmt.Sprintf("%d %s OK", len(subs), countNoun(len(subs), noun))
 		return r
 	}
 	var b strings.Builder
@@ -118,6 +118,15 @@ func Aggregate(noun string, subs []Result) Result {
 	}
 	r.Summary = b.String()
 	return r
+}
+
+// countNoun makes the plural noun agree with a count of one ("1 replication
+// OK", "1 design document OK"); every noun the checks pass is a regular plural.
+func countNoun(n int, plural string) string {
+	if n == 1 {
+		return strings.TrimSuffix(plural, "s")
+	}
+	return plural
 }
 
 // describe names a sub in an aggregated summary: its name and summary.
