@@ -6,7 +6,8 @@
 # $STACK_DIR/influxdb.env. Every command is idempotent.
 set -euo pipefail
 
-STACK_DIR="${REGISTRY_CHECKS_STACK_DIR:-${TMPDIR:-/tmp}/registry-checks-stack}"
+. "$(dirname "$0")/../lib.sh"
+
 HOST=127.0.0.1
 HTTP_PORT=18086
 RPC_PORT=18088
@@ -20,41 +21,11 @@ ENVFILE="$STACK_DIR/influxdb.env"
 READY_TIMEOUT=60 # seconds; a cold start with an empty data dir takes about 1 s
 STOP_TIMEOUT=30
 
-log() { printf 'influxdb: %s\n' "$*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
-apt_install() {
-	# Debian's postinst would start the daemon through invoke-rc.d; the stack
-	# starts its own instance, so deny service starts while installing.
-	local made_policy=0
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod 755 /usr/sbin/policy-rc.d
-		made_policy=1
-	fi
-	local rc=0
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"; then
-		log "apt-get install $* failed; running apt-get update and retrying"
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" || rc=$?
-	fi
-	if ((made_policy)); then rm -f /usr/sbin/policy-rc.d; fi
-	return "$rc"
-}
-
 install() {
-	local pkgs=()
-	command -v influxd >/dev/null || pkgs+=(influxdb)
-	command -v curl >/dev/null || pkgs+=(curl ca-certificates)
-	if ((${#pkgs[@]} == 0)); then
-		log "already installed: $(influxd version 2>/dev/null | head -n1)"
-		return 0
-	fi
-	log "installing ${pkgs[*]}"
-	apt_install "${pkgs[@]}" || die "apt-get install ${pkgs[*]} failed"
-	command -v influxd >/dev/null || die "influxd not on PATH after installing the influxdb package"
+	mkdir -p "$STACK_DIR"
+	apt_ensure influxd influxdb
+	apt_ensure curl curl ca-certificates
+	log "influxdb installed: $(influxd version 2>/dev/null | head -n1)"
 }
 
 # pid prints the PID of our influxd, or fails when it is not running.
