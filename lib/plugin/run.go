@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -236,10 +234,4 @@ func parseState(s string) nagios.Status {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// fallbackSpoolDir is used when the default spool dir is not writable (a
-// check run by hand as an ordinary user).
-func fallbackSpoolDir() string {
-	return filepath.Join(os.TempDir(), fmt.Sprintf("registry-checks-spool-%d", os.Getuid()))
 }

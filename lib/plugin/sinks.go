@@ -54,8 +54,10 @@ func buildSinks(c *Common, hc *httpclient.Client, red *secret.Redactor, stdout i
 		return s, err
 	}
 	s.spool = m.Spool()
-	if !writableDir(s.spool.Dir) {
-		s.spool.Dir = fallbackSpoolDir()
+	// Metrics must not stop a check: an unusable spool dir, even one named
+	// with --spool-dir, falls back to a per-user one.
+	if dir, err := UsableDir(s.spool.Dir, "registry-checks-spool", false); err == nil {
+		s.spool.Dir = dir
 	}
 	return s, nil
 }
@@ -87,19 +89,4 @@ func (s sinks) deliver(ctx context.Context, points []metrics.Point) []string {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return oneLine(s)
-}
-
-// writableDir reports whether dir exists (or can be made) and is writable.
-func writableDir(dir string) bool {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return false
-	}
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err != nil {
-		return false
-	}
-	name := f.Name()
-	f.Close()
-	os.Remove(name)
-	return true
 }

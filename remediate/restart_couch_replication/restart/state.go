@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/registry-checks/registry-checks/lib/plugin"
 )
 
 // DefaultStateDir holds the state files, locks and backups when
@@ -21,31 +23,7 @@ const DefaultStateDir = "/var/lib/registry-checks"
 // StateDir is dir when it can be used, else a per-user folder under the
 // temporary directory (a handler tried by hand as an ordinary user).
 func StateDir(dir string, explicit bool) (string, error) {
-	if writableDir(dir) {
-		return dir, nil
-	}
-	if explicit {
-		return "", fmt.Errorf("state dir %s is not writable", dir)
-	}
-	fb := filepath.Join(os.TempDir(), fmt.Sprintf("registry-checks-%d", os.Getuid()))
-	if !writableDir(fb) {
-		return "", fmt.Errorf("neither %s nor %s is a writable state dir", dir, fb)
-	}
-	return fb, nil
-}
-
-func writableDir(dir string) bool {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return false
-	}
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err != nil {
-		return false
-	}
-	name := f.Name()
-	f.Close()
-	os.Remove(name)
-	return true
+	return plugin.UsableDir(dir, "registry-checks", explicit)
 }
 
 // NodeName is the file-name-safe name of a target node URL, e.g.
