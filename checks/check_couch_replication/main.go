@@ -53,18 +53,13 @@ func run(args []string, stdout io.Writer) int {
 	var opts options
 	return plugin.Run(plugin.Spec{Name: "COUCH_REPLICATION", Binary: "check_couch_replication", Options: &opts,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
-			base, creds, err := opts.Options.Resolve(os.LookupEnv)
+			cc, err := env.Couch(opts.Options)
 			if err != nil {
-				return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
-			}
-			env.Secrets.AddCredentials(creds)
-			cc, err := couch.New(base, creds, env.HTTP)
-			if err != nil {
-				return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+				return env.Fail(err)
 			}
 			defer cc.Close()
 			probes := replication.Probes{
-				HTTP: env.HTTP, NodeCredentials: creds,
+				HTTP: env.HTTP, NodeCredentials: cc.Credentials(),
 				SeqLag: !opts.NoSeqLag, CheckpointAge: !opts.NoSeqLag && !opts.NoCheckpointAge,
 				HeartbeatDB: opts.HeartbeatDB, HeartbeatID: opts.HeartbeatID, HeartbeatWait: opts.HeartbeatWait.D(),
 				Parallel: opts.Parallel, Step: env.Step,

@@ -44,14 +44,11 @@ func run(args []string, stdout io.Writer) int {
 	var opts options
 	return plugin.Run(plugin.Spec{Name: "COUCH_VIEWS", Binary: "check_couch_views", Options: &opts,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
-			c, err := couch.Connect(opts.Options, env.HTTP)
+			c, err := env.Couch(opts.Options)
 			if err != nil {
-				return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+				return env.Fail(err)
 			}
 			defer c.Close()
-			for _, s := range c.Secrets() {
-				env.Secrets.Add(s)
-			}
 			return views.Check(ctx, opts.config(c.URL()), views.Deps{Couch: views.NewCouch(c), Now: time.Now, Step: env.Step, Problem: env.Problem})
 		}}, args, stdout)
 }

@@ -64,14 +64,12 @@ func run(args []string, stdout io.Writer) int {
 			deps := cdn.Deps{Probe: httpprobe.New(hc), Problem: env.Problem, Step: func(s string) { env.Step("%s", s) }}
 			if opts.CouchURL != "" {
 				// The origin is reached directly, not through --resolve.
-				cc, err := couch.Connect(couch.Options{URL: opts.CouchURL, CredentialsFile: opts.CouchCredentialsFile}, env.HTTP)
+				cc, err := env.Couch(couch.Options{URL: opts.CouchURL, CredentialsFile: opts.CouchCredentialsFile})
 				if err != nil {
-					return nagios.Result{Status: nagios.UNKNOWN, Summary: "--couch-url: " + err.Error()}
+					st, msg := env.Problem(err)
+					return nagios.Result{Status: st, Summary: "--couch-url: " + msg}
 				}
 				defer cc.Close()
-				for _, s := range cc.Secrets() {
-					env.Secrets.Add(s)
-				}
 				deps.Origin = &cdn.CouchOrigin{Client: cc, DB: opts.DB}
 			}
 			return cdn.Check(ctx, cfg, deps)

@@ -51,14 +51,11 @@ func run(args []string, stdout io.Writer) int {
 					return env.Fail(err)
 				}
 			}
-			cc, err := couch.Connect(opts.Options, hc)
+			cc, err := env.CouchWith(hc, opts.Options)
 			if err != nil {
-				return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+				return env.Fail(err)
 			}
 			defer cc.Close()
-			for _, s := range cc.Secrets() {
-				env.Secrets.Add(s)
-			}
 			cfg := tarball.Config{
 				Origins: opts.Origins, Host: opts.Host, Packages: opts.Packages, Recent: opts.Recent,
 				MaxBytes: opts.MaxBytes, SourceHeader: opts.SourceHeader, FallbackOK: opts.FallbackOK,

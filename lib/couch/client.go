@@ -139,6 +139,10 @@ func (c *Client) Kivik() *kivik.Client { return c.kv }
 // URL is the node's base URL, without credentials or trailing slash.
 func (c *Client) URL() string { return c.base }
 
+// Credentials are the node's credentials, for requests this client does not
+// make itself (a replication's source, when it shares the node's).
+func (c *Client) Credentials() secret.Credentials { return c.creds }
+
 // User is the user requests authenticate as ("" when anonymous).
 func (c *Client) User() string { return c.creds.User }
 

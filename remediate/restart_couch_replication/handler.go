@@ -78,17 +78,13 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 	if err != nil {
 		return nagios.Result{Status: nagios.UNKNOWN, Summary: "bad arguments: " + err.Error()}
 	}
-	base, creds, err := o.Options.Resolve(os.LookupEnv)
+	client, err := env.Couch(o.Options)
 	if err != nil {
-		return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
-	}
-	env.Secrets.AddCredentials(creds)
-	client, err := couch.New(base, creds, env.HTTP)
-	if err != nil {
-		return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+		return env.Fail(err)
 	}
 	defer client.Close()
-	cfg.Node = base
+	cfg.Node = client.URL()
+	creds := client.Credentials()
 
 	var spec *restart.TransientSpec
 	if o.Policy.TransientSpec != "" {
@@ -105,7 +101,7 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 		return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 	}
 	dir = filepath.Join(dir, "restart_couch_replication")
-	store := &restart.Store{Dir: dir, Node: restart.NodeName(base)}
+	store := &restart.Store{Dir: dir, Node: restart.NodeName(client.URL())}
 	if o.Policy.DryRun {
 		store.Suffix = ".dry-run"
 	}
