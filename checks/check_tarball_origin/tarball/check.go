@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	kivik "github.com/go-kivik/kivik/v4"
 	"github.com/registry-checks/registry-checks/lib/httpprobe"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/secret"
@@ -44,7 +45,9 @@ type Registry interface {
 	// Where names the database in messages ("http://db1:5984/registry").
 	Where() string
 	Packument(ctx context.Context, name string) (*Packument, error)
-	// Recent returns the names of the n packages changed last, newest first.
+	// Recent returns the ids of the documents changed last, newest first:
+	// at least the n packages wanted when the feed has them, and possibly
+	// documents that are no package (the check skips those).
 	Recent(ctx context.Context, n int) ([]string, error)
 	// Attachment streams the tarball attachment of t into w, reading at
 	// most maxBytes (Truncated set when there was more).
@@ -97,6 +100,9 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	}
 	specs := append([]string(nil), cfg.Packages...)
 	var notes []string
+	// Packuments already read while picking the sample, so that each is
+	// read once.
+	cache := map[string]*Packument{}
 	if cfg.Recent > 0 {
 		step("GET the changes feed of " + deps.Registry.Where())
 		names, err := deps.Registry.Recent(ctx, cfg.Recent)
@@ -104,10 +110,15 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 			st, msg := deps.Problem(err)
 			return nagios.Result{Status: st, Summary: "cannot read the recent publishes: " + msg}
 		}
-		if len(names) == 0 {
+		picked, skipNotes, res, ok := pickPackages(ctx, cfg, deps, step, names, cache)
+		if !ok {
+			return res
+		}
+		notes = append(notes, skipNotes...)
+		if len(picked) == 0 {
 			notes = append(notes, "the changes feed of "+deps.Registry.Where()+" has no package yet")
 		}
-		specs = append(specs, names...)
+		specs = append(specs, picked...)
 	}
 	specs = dedupe(specs)
 	if len(specs) == 0 {
@@ -122,7 +133,7 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			all[i], skipped[i] = checkTarball(ctx, cfg, deps, step, spec, sem)
+			all[i], skipped[i] = checkTarball(ctx, cfg, deps, step, spec, sem, cache[spec])
 		}()
 	}
 	wg.Wait()
@@ -153,6 +164,40 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	return top
 }
 
+// pickPackages walks the changes-feed candidates newest first and keeps the
+// first cfg.Recent that are packages (a document with versions), skipping
+// the rest with a note: a registry database also holds test documents,
+// heartbeats and unpublished names, and a burst of them must not leave the
+// sample empty. The packuments read are kept in cache. A named package is
+// not picked again. ok is false when reading failed (res says how).
+func pickPackages(ctx context.Context, cfg Config, deps Deps, step func(string), names []string, cache map[string]*Packument) (picked, notes []string, res nagios.Result, ok bool) {
+	for _, name := range names {
+		if len(picked) == cfg.Recent {
+			break
+		}
+		if contains(cfg.Packages, name) {
+			continue
+		}
+		step("GET the packument of " + name + " from " + deps.Registry.Where())
+		doc, err := deps.Registry.Packument(ctx, name)
+		if err != nil {
+			if kivik.HTTPStatus(err) == http.StatusNotFound {
+				notes = append(notes, "skipped "+name+" from the changes feed: deleted meanwhile")
+				continue
+			}
+			st, msg := deps.Problem(err)
+			return nil, nil, nagios.Result{Status: st, Summary: "cannot read the packument of " + name + ": " + msg}, false
+		}
+		if len(doc.Versions) == 0 {
+			notes = append(notes, "skipped "+name+" from the changes feed: not a package (no versions)")
+			continue
+		}
+		cache[name] = doc
+		picked = append(picked, name)
+	}
+	return picked, notes, res, true
+}
+
 func dedupe(specs []string) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -172,19 +217,22 @@ func dedupe(specs []string) []string {
 //
 // A document of the changes-feed sample that is no package (no versions:
 // a test document, an unpublished name) is skipped, not judged.
-func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string), spec string, sem chan struct{}) (nagios.Result, bool) {
+func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string), spec string, sem chan struct{}, doc *Packument) (nagios.Result, bool) {
 	name, version := ParseSpec(spec)
 	res := nagios.Result{Name: spec, Measurement: "tarball", Tags: map[string]string{"package": name}}
 	if version != "" {
 		res.Tags["version"] = version
 	}
-	sem <- struct{}{}
-	step("GET the packument of " + name + " from " + deps.Registry.Where())
-	doc, err := deps.Registry.Packument(ctx, name)
-	<-sem
-	if err != nil {
-		res.Status, res.Summary = deps.Problem(err)
-		return res, false
+	if doc == nil {
+		sem <- struct{}{}
+		step("GET the packument of " + name + " from " + deps.Registry.Where())
+		var err error
+		doc, err = deps.Registry.Packument(ctx, name)
+		<-sem
+		if err != nil {
+			res.Status, res.Summary = deps.Problem(err)
+			return res, false
+		}
 	}
 	sampled := version == "" && cfg.Recent > 0 && !contains(cfg.Packages, spec)
 	if sampled {

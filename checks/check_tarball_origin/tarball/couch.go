@@ -41,8 +41,9 @@ func (r *CouchRegistry) Packument(ctx context.Context, name string) (*Packument,
 	return &p, nil
 }
 
-// Recent reads the changes feed newest first and returns the names of the
-// last n packages changed, skipping design documents and deletions.
+// Recent reads the changes feed newest first and returns the ids of the
+// documents changed last, newest first, skipping design documents and
+// deletions: candidates, of which the check keeps the first n packages.
 func (r *CouchRegistry) Recent(ctx context.Context, n int) ([]string, error) {
 	start := time.Now()
 	// Design documents and deletions are skipped, so ask for many more
@@ -59,9 +60,7 @@ func (r *CouchRegistry) Recent(ctx context.Context, n int) ([]string, error) {
 			continue
 		}
 		seen[id] = true
-		if len(names) < n {
-			names = append(names, id)
-		}
+		names = append(names, id)
 	}
 	if err := ch.Err(); err != nil {
 		return nil, r.Client.Problem(http.MethodGet, r.path("_changes"), start, err)
