@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -99,6 +100,10 @@ func (e *Env) timeoutMessage() string {
 	return msg
 }
 
+// ManPageEnv, when set in the environment, makes Run write the binary's man
+// page (roff, from its options) to stdout instead of running the check.
+const ManPageEnv = "REGISTRY_CHECKS_MAN_PAGE"
+
 // Run parses args into spec.Options, runs the check under the -t deadline,
 // prints the result to stdout and delivers the metrics, and returns the
 // exit code (0-3). It never panics and never exits.
@@ -118,6 +123,13 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 	parser.Name = spec.Binary
 	if spec.Args != "" {
 		parser.Usage = "[OPTIONS] " + spec.Args
+	}
+	// The options structs live in package main, so the packaging's man page
+	// generator can only reach them through the binary itself. An environment
+	// variable, not an option: parsing would fail first on required options.
+	if os.Getenv(ManPageEnv) != "" {
+		parser.WriteManPage(stdout)
+		return int(nagios.UNKNOWN)
 	}
 	if _, err := parser.ParseArgs(args); err != nil {
 		var ferr *flags.Error

@@ -268,3 +268,23 @@ func TestHelperPlugin(t *testing.T) {
 	var opts testOptions
 	os.Exit(Run(Spec{Name: "TEST", Binary: "check_test", Options: &opts, Check: check}, args, os.Stdout))
 }
+
+func TestRunManPage(t *testing.T) {
+	t.Setenv(ManPageEnv, "1")
+	type required struct {
+		Common
+		Origin string `long:"origin" required:"true" description:"an origin"`
+	}
+	var opts required
+	var out bytes.Buffer
+	called := false
+	code := Run(Spec{Name: "TEST", Binary: "check_test", Options: &opts, Check: func(context.Context, *Env) nagios.Result {
+		called = true
+		return nagios.Result{}
+	}}, nil, &out)
+	assert.Equal(t, 3, code)
+	assert.False(t, called, "the check must not run")
+	assert.True(t, strings.HasPrefix(out.String(), ".TH check_test 1 "), out.String())
+	assert.Contains(t, out.String(), `\fB\fB\-\-origin\fR`)
+	assert.Contains(t, out.String(), `\-\-timeout`)
+}
