@@ -85,6 +85,10 @@ func TestSchedulerJobsFetchesEveryPage(t *testing.T) {
 	require.NoError(t, json.Unmarshal(testdata(t, "node2.scheduler-jobs.200-replications.limit-1000.json"), &capture))
 	require.Equal(t, 203, capture.TotalRows)
 	require.Len(t, capture.Jobs, 203)
+	// What one decode of the whole answer gives: every page size must
+	// give exactly this, so no row keeps a field of another.
+	var whole SchedulerJobs
+	require.NoError(t, json.Unmarshal(testdata(t, "node2.scheduler-jobs.200-replications.limit-1000.json"), &whole))
 
 	srv := &pagedServer{raw: capture.Jobs}
 	ts := httptest.NewServer(srv)
@@ -94,6 +98,7 @@ func TestSchedulerJobsFetchesEveryPage(t *testing.T) {
 		pageSize  int
 		wantPages []string
 	}{
+		{7, nil},
 		{50, []string{"limit=50&skip=0", "limit=50&skip=50", "limit=50&skip=100", "limit=50&skip=150", "limit=50&skip=200"}},
 		{100, []string{"limit=100&skip=0", "limit=100&skip=100", "limit=100&skip=200"}},
 		{203, []string{"limit=203&skip=0"}},
@@ -108,11 +113,16 @@ func TestSchedulerJobsFetchesEveryPage(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 203, jobs.TotalRows)
 			require.Len(t, jobs.Jobs, 203)
-			var want []string
-			for _, q := range tt.wantPages {
-				want = append(want, "/_scheduler/jobs?"+q)
+			if tt.wantPages != nil {
+				var want []string
+				for _, q := range tt.wantPages {
+					want = append(want, "/_scheduler/jobs?"+q)
+				}
+				assert.Equal(t, want, srv.requests)
+			} else {
+				assert.Len(t, srv.requests, (203+tt.pageSize-1)/tt.pageSize)
 			}
-			assert.Equal(t, want, srv.requests)
+			assert.Equal(t, whole.Jobs, jobs.Jobs)
 			ids := map[string]bool{}
 			for _, j := range jobs.Jobs {
 				ids[j.ID] = true
@@ -120,6 +130,38 @@ func TestSchedulerJobsFetchesEveryPage(t *testing.T) {
 			assert.Len(t, ids, 203, "every job once")
 		})
 	}
+}
+
+func TestAppendPage(t *testing.T) {
+	t.Run("the first page reserves room for total rows", func(t *testing.T) {
+		all := appendPage(nil, []int{1, 2}, 10)
+		assert.Equal(t, []int{1, 2}, all)
+		assert.Equal(t, 10, cap(all))
+	})
+	t.Run("a page decoded into the spare capacity is taken in place", func(t *testing.T) {
+		all := appendPage(nil, []int{1, 2}, 10)
+		page := pageTail(all)
+		require.NoError(t, json.Unmarshal([]byte(`[3,4,5]`), &page))
+		next := appendPage(all, page, 10)
+		assert.Equal(t, []int{1, 2, 3, 4, 5}, next)
+		assert.Same(t, &all[0], &next[0], "no copy")
+	})
+	t.Run("a page that outgrew the reservation is copied", func(t *testing.T) {
+		all := appendPage(nil, []int{1, 2}, 3)
+		page := pageTail(all)
+		require.NoError(t, json.Unmarshal([]byte(`[3,4,5]`), &page))
+		assert.Equal(t, []int{1, 2, 3, 4, 5}, appendPage(all, page, 3))
+		assert.Equal(t, []int{1, 2}, all, "the rows read before are untouched")
+	})
+	t.Run("a total_rows beyond reason reserves a bounded room", func(t *testing.T) {
+		all := appendPage(nil, []int{1}, 1<<40)
+		assert.Equal(t, maxPreallocRows, cap(all))
+	})
+	t.Run("an empty or null page adds nothing", func(t *testing.T) {
+		all := appendPage(nil, []int{1}, 5)
+		assert.Equal(t, []int{1}, appendPage(all, nil, 5))
+		assert.Equal(t, []int{1}, appendPage(all, pageTail(all), 5))
+	})
 }
 
 func TestSchedulerDocsPagedAndDecoded(t *testing.T) {

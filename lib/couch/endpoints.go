@@ -62,13 +62,13 @@ const maxPages = 1000
 // one check run accepts that.
 func (c *Client) SchedulerJobs(ctx context.Context) (*SchedulerJobs, error) {
 	all := &SchedulerJobs{}
-	err := c.paged(ctx, "/_scheduler/jobs", func(page json.RawMessage) (int, int, error) {
-		var p SchedulerJobs
-		if err := json.Unmarshal(page, &p); err != nil {
+	err := c.paged(ctx, "/_scheduler/jobs", func(q url.Values) (int, int, error) {
+		p := SchedulerJobs{Jobs: pageTail(all.Jobs)}
+		if err := c.getJSON(ctx, "/_scheduler/jobs", q, &p); err != nil {
 			return 0, 0, err
 		}
 		all.TotalRows = p.TotalRows
-		all.Jobs = append(all.Jobs, p.Jobs...)
+		all.Jobs = appendPage(all.Jobs, p.Jobs, p.TotalRows)
 		return len(p.Jobs), p.TotalRows, nil
 	})
 	if err != nil {
@@ -82,13 +82,13 @@ func (c *Client) SchedulerJobs(ctx context.Context) (*SchedulerJobs, error) {
 // megabyte).
 func (c *Client) SchedulerDocs(ctx context.Context) (*SchedulerDocs, error) {
 	all := &SchedulerDocs{}
-	err := c.paged(ctx, "/_scheduler/docs", func(page json.RawMessage) (int, int, error) {
-		var p SchedulerDocs
-		if err := json.Unmarshal(page, &p); err != nil {
+	err := c.paged(ctx, "/_scheduler/docs", func(q url.Values) (int, int, error) {
+		p := SchedulerDocs{Docs: pageTail(all.Docs)}
+		if err := c.getJSON(ctx, "/_scheduler/docs", q, &p); err != nil {
 			return 0, 0, err
 		}
 		all.TotalRows = p.TotalRows
-		all.Docs = append(all.Docs, p.Docs...)
+		all.Docs = appendPage(all.Docs, p.Docs, p.TotalRows)
 		return len(p.Docs), p.TotalRows, nil
 	})
 	if err != nil {
@@ -97,9 +97,37 @@ func (c *Client) SchedulerDocs(ctx context.Context) (*SchedulerDocs, error) {
 	return all, nil
 }
 
-// paged GETs path with limit/skip until total rows are read; add decodes
-// one page and returns its row count and total_rows.
-func (c *Client) paged(ctx context.Context, path string, add func(json.RawMessage) (rows, total int, err error)) error {
+// maxPreallocRows bounds what a server's total_rows can make us reserve
+// before the rows arrive.
+const maxPreallocRows = 100_000
+
+// pageTail is the spare capacity of all, empty: encoding/json decodes an
+// array into a slice by appending, so a page decoded into it lands in
+// place, and appendPage then only extends all. The spare capacity is
+// always zeroed memory (make, then only ever extended over), so no row
+// inherits fields from an earlier one.
+func pageTail[T any](all []T) []T {
+	return all[len(all):len(all):cap(all)]
+}
+
+// appendPage adds a decoded page to all: in place when the decoder used
+// all's spare capacity, else by copying (the page outgrew it, or this is
+// the first page, after which room for total rows is reserved).
+func appendPage[T any](all, page []T, total int) []T {
+	n := len(all)
+	if len(page) > 0 && cap(all)-n >= len(page) && &all[:n+1][n] == &page[0] {
+		return all[:n+len(page)]
+	}
+	if all == nil && total > len(page) {
+		all = make([]T, 0, min(total, maxPreallocRows))
+	}
+	return append(all, page...)
+}
+
+// paged GETs path with limit/skip until total rows are read; get GETs
+// and decodes the page of query q and returns its row count and
+// total_rows. Each page is decoded once, straight into its rows.
+func (c *Client) paged(ctx context.Context, path string, get func(q url.Values) (rows, total int, err error)) error {
 	limit := c.PageSize
 	if limit <= 0 {
 		limit = 500
@@ -107,14 +135,9 @@ func (c *Client) paged(ctx context.Context, path string, add func(json.RawMessag
 	skip := 0
 	for range maxPages {
 		q := url.Values{"limit": {strconv.Itoa(limit)}, "skip": {strconv.Itoa(skip)}}
-		var page json.RawMessage
-		start := time.Now()
-		if err := c.getJSON(ctx, path, q, &page); err != nil {
-			return err
-		}
-		rows, total, err := add(page)
+		rows, total, err := get(q)
 		if err != nil {
-			return httpclient.ClassifyAfter(time.Since(start), http.MethodGet, c.url(path, q), nil, err)
+			return err
 		}
 		skip += rows
 		if rows == 0 || skip >= total {
