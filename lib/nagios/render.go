@@ -188,7 +188,11 @@ func Render(name string, r Result, opts RenderOptions) string {
 		head += " - " + s
 	}
 
-	perf := uniquePerf(flattenPerf(r, nil))
+	// Only the perfdata that can be shown is formatted: with 5,000
+	// replications 40,000 items would be formatted to print about a
+	// hundred. The rest is counted for the note.
+	perfN := countPerf(r)
+	perf := formatPerf(r, limit+line1PerfBudget)
 	k1, size := 0, 0
 	for k1 < len(perf) && size+len(perf[k1])+1 <= line1PerfBudget+1 {
 		size += len(perf[k1]) + 1
@@ -209,12 +213,14 @@ func Render(name string, r Result, opts RenderOptions) string {
 	}
 
 	long := longLines(r, 0, opts.Verbose, nil)
-	rest := perf[k1:]
+	rest, restN := perf[k1:], perfN-k1
 	room := limit - len(first) - 1
 
-	nLines, nPerf := len(long), len(rest)
-	if linesSize(long)+perfSize(rest) > room {
-		nLines, nPerf = fit(long, rest, room, limit)
+	nLines, nPerf := len(long), restN
+	// Perfdata left unformatted is more than the limit by itself, so it
+	// does not fit either.
+	if len(rest) < restN || linesSize(long)+perfSize(rest) > room {
+		nLines, nPerf = fit(long, rest, restN, room, limit)
 	}
 
 	var b strings.Builder
@@ -225,7 +231,7 @@ func Render(name string, r Result, opts RenderOptions) string {
 		b.WriteByte('\n')
 	}
 	free := limit - b.Len() - perfSize(rest[:nPerf])
-	if n := overflowNote(len(long)-nLines, len(rest)-nPerf, limit, free); n != "" {
+	if n := overflowNote(len(long)-nLines, restN-nPerf, limit, free); n != "" {
 		b.WriteString(n)
 		b.WriteByte('\n')
 	}
@@ -240,9 +246,10 @@ func Render(name string, r Result, opts RenderOptions) string {
 // fit chooses how many long lines and perf items fit in room bytes,
 // leaving space for the note that says what was left out. Perfdata may
 // take half the room, or more when the lines need less: the lines say what
-// is wrong, and every number also reaches line protocol in full.
-func fit(long, rest []string, room, limit int) (nLines, nPerf int) {
-	if note := overflowNote(len(long), len(rest), limit, room); note != "" {
+// is wrong, and every number also reaches line protocol in full. rest is
+// the formatted head of restN items: at least room bytes of them, or all.
+func fit(long, rest []string, restN, room, limit int) (nLines, nPerf int) {
+	if note := overflowNote(len(long), restN, limit, room); note != "" {
 		room -= len(note) + 1
 	}
 	perfRoom := max(room/2, room-linesSize(long))
@@ -353,35 +360,58 @@ func longLines(r Result, depth, verbose int, out []string) []string {
 	return out
 }
 
-// flattenPerf lists the perfdata of the tree: r's, then each sub's in the
-// given order.
-func flattenPerf(r Result, out []Perf) []Perf {
-	out = append(out, r.Perf...)
-	for _, s := range r.Subs {
-		out = flattenPerf(s, out)
+// countPerf is the number of perfdata items of the tree.
+func countPerf(r Result) int {
+	n := len(r.Perf)
+	for i := range r.Subs {
+		n += countPerf(r.Subs[i])
 	}
-	return out
+	return n
 }
 
-// uniquePerf formats items, renaming a label already taken (as printed)
-// with a _2, _3... suffix. Duplicates are a bug in the check, but Nagios
-// graphs would silently merge them, so they are kept apart, the same way
-// on every run.
-func uniquePerf(items []Perf) []string {
-	out := make([]string, len(items))
-	seen := make(map[string]bool, len(items))
-	for i, p := range items {
-		out[i] = p.String()
+// formatPerf formats the perfdata of the tree, r's, then each sub's in
+// the given order, until the items formatted take more than bound bytes
+// (each with its separator); the rest could not be printed anyway. A label
+// already taken (as printed) is renamed with a _2, _3... suffix.
+// Duplicates are a bug in the check, but Nagios graphs would silently
+// merge them, so they are kept apart, the same way on every run: the
+// renaming of an item depends only on the items before it.
+func formatPerf(r Result, bound int) []string {
+	f := perfFormatter{bound: bound, seen: map[string]bool{}}
+	f.add(&r)
+	return f.out
+}
+
+type perfFormatter struct {
+	out         []string
+	seen        map[string]bool
+	size, bound int
+}
+
+// add formats r's items and its subs'; false once the bound is passed.
+func (f *perfFormatter) add(r *Result) bool {
+	for _, p := range r.Perf {
+		if f.size > f.bound {
+			return false
+		}
+		s := p.String()
 		key := perfLabel(p.Label)
-		if seen[key] {
+		if f.seen[key] {
 			base := p.Label
-			for n := 2; seen[key]; n++ {
+			for n := 2; f.seen[key]; n++ {
 				p.Label = base + "_" + strconv.Itoa(n)
 				key = perfLabel(p.Label)
 			}
-			out[i] = p.String()
+			s = p.String()
 		}
-		seen[key] = true
+		f.seen[key] = true
+		f.out = append(f.out, s)
+		f.size += len(s) + 1
 	}
-	return out
+	for i := range r.Subs {
+		if !f.add(&r.Subs[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -234,13 +234,34 @@ func TestRenderLimit(t *testing.T) {
 	}
 	r := Aggregate("replications", many)
 	r.Long = []string{"checked at 2024-05-01T03:12:44Z"}
-	full := Render("X", r, RenderOptions{Limit: 1 << 20})
+	t.Run("60 subs, every limit", func(t *testing.T) { checkRenderLimits(t, r, 1, 7, 1<<30) })
+
+	// Render formats only the perfdata that can fit: the items it leaves
+	// out must still be counted, and the renaming of duplicate labels
+	// (every name here is used three times) must not depend on them.
+	dups := make([]Result, 0, 900)
+	for i := range 900 {
+		st := OK
+		if i%97 == 5 {
+			st = CRITICAL
+		}
+		dups = append(dups, replication(fmt.Sprintf("d%03d", i%300), st, "running", float64(i), i%4))
+	}
+	big := Aggregate("replications", dups)
+	big.Perf = []Perf{{Label: "d000_lag", Value: 1}}
+	t.Run("900 subs with duplicate labels", func(t *testing.T) { checkRenderLimits(t, big, 1, 11, 3*DefaultLimit) })
+}
+
+// checkRenderLimits renders r under the limits from, from+step, ... up to
+// max (or just past the unlimited output's size).
+func checkRenderLimits(t *testing.T, r Result, from, step, maxLimit int) {
+	full := Render("X", r, RenderOptions{Limit: 1 << 30})
 	fullLines := strings.Split(strings.TrimSuffix(full, "\n"), "\n")
 	fullLong := fullLines[1 : len(fullLines)-1]
 	_, fullPerf1, _ := strings.Cut(fullLines[0], " | ")
 	allPerf := append(strings.Fields(fullPerf1), strings.Fields(strings.TrimPrefix(fullLines[len(fullLines)-1], "| "))...)
 
-	for limit := 1; limit <= len(full)+10; limit += 7 {
+	for limit := from; limit <= min(len(full)+10, maxLimit); limit += step {
 		out := Render("X", r, RenderOptions{Limit: limit})
 		require.LessOrEqual(t, len(out), limit, "limit %d", limit)
 		if limit >= len(full) {
@@ -292,4 +313,14 @@ func TestRenderLimit(t *testing.T) {
 func TestRenderNote(t *testing.T) {
 	out := Render("COUCHDB_REPLICATION", goldenCases()["limit"].r, RenderOptions{Limit: 1024})
 	assert.Regexp(t, `\n\(\+\d+ more lines, \+\d+ more perfdata items not shown: output limit 1024 bytes\)\n`, out)
+}
+
+// flattenPerf lists the perfdata of the tree: r's, then each sub's in the
+// given order (what Render prints, before renaming duplicates).
+func flattenPerf(r Result, out []Perf) []Perf {
+	out = append(out, r.Perf...)
+	for _, s := range r.Subs {
+		out = flattenPerf(s, out)
+	}
+	return out
 }
