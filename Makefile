@@ -50,8 +50,17 @@ stack-down:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseRange -fuzztime 60s ./lib/nagios
 
-bench:
+# Go benchmarks of the hot paths, then (when the local stack is up) the
+# whole-process comparison with monitoring-plugins, whose table replaces the
+# generated part of BENCHMARKS.md. BENCH_FLAGS go to bench/compare
+# (e.g. BENCH_FLAGS='-runs 41').
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@if $(STACK) status >/dev/null 2>&1; then \
+		$(GO) run ./bench/compare -update BENCHMARKS.md $(BENCH_FLAGS); \
+	else \
+		echo "bench: the local stack is not up ($(STACK) status fails): whole-process comparison skipped; run $(STACK) up, then make bench"; \
+	fi
 
 demo: build
 	test/stack/demo
