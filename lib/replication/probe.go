@@ -187,8 +187,59 @@ func (p Probes) seqLags(ctx context.Context, reps []Replication, now time.Time) 
 	for i := range idx {
 		idx[i] = i
 	}
-	if len(order) > 0 {
-		p.step("GET %s (source update_seq, %d sources)", order[0].url, len(order))
+	// Sources that share a server are asked for in batches: one POST
+	// /_dbs_info for up to 100 databases instead of a GET each, which on
+	// a node with thousands of replications of one primary is the
+	// difference between a few requests and thousands over the WAN.
+	var batches []dbsInfoBatch
+	byServer := map[string]int{}
+	for i, s := range order {
+		server, db, ok := serverAndDB(s.url)
+		if !ok {
+			continue
+		}
+		key := server + "\x00" + s.creds.User
+		b, seen := byServer[key]
+		if !seen || len(batches[b].sources) == dbsInfoBatchSize {
+			b = len(batches)
+			byServer[key] = b
+			batches = append(batches, dbsInfoBatch{server: server, creds: s.creds})
+		}
+		batches[b].sources = append(batches[b].sources, i)
+		batches[b].dbs = append(batches[b].dbs, db)
+	}
+	// A batch of one is a GET like any other.
+	done := make([]bool, len(order))
+	var multi []int
+	for b := range batches {
+		if len(batches[b].sources) > 1 {
+			multi = append(multi, b)
+		}
+	}
+	if len(multi) > 0 {
+		p.step("POST %s/_dbs_info (source update_seq, %d sources in %d batches)", batches[multi[0]].server, len(order), len(multi))
+	}
+	p.forEach(multi, func(b int) {
+		batch := &batches[b]
+		seqs := p.dbsInfo(ctx, batch)
+		for k, i := range batch.sources {
+			if seq, ok := seqs[batch.dbs[k]]; ok {
+				order[i].seq, order[i].err = seq.Number()
+				done[i] = true
+			}
+		}
+	})
+	// Whatever no batch answered (a server without POST /_dbs_info, a
+	// user not allowed it, a missing database) is read the plain way, so
+	// that every failure is reported as the GET of its database.
+	idx = idx[:0]
+	for i := range order {
+		if !done[i] {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) > 0 {
+		p.step("GET %s (source update_seq, %d sources)", order[idx[0]].url, len(idx))
 	}
 	p.forEach(idx, func(k int) {
 		s := order[k]
@@ -236,6 +287,61 @@ func (p Probes) seqLags(ctx context.Context, reps []Replication, now time.Time) 
 	p.forEach(pending, func(i int) {
 		reps[i].CheckpointAge = p.checkpointAge(ctx, &reps[i], now)
 	})
+}
+
+// dbsInfoBatchSize is CouchDB's default max_db_number_for_dbs_info_req.
+const dbsInfoBatchSize = 100
+
+// dbsInfoBatch is up to dbsInfoBatchSize source databases of one server.
+type dbsInfoBatch struct {
+	server  string
+	creds   secret.Credentials
+	dbs     []string // database names, unescaped
+	sources []int    // their index in the source list
+}
+
+// dbsInfo POSTs the batch to the server's /_dbs_info (CouchDB 2.2+) and
+// returns the update_seq of each database it answered for. Nil when the
+// server cannot answer (older servers, PouchDB Server, a user who may not):
+// the caller then GETs each database.
+func (p Probes) dbsInfo(ctx context.Context, b *dbsInfoBatch) map[string]couch.Seq {
+	var rows []struct {
+		Key  string `json:"key"`
+		Info *struct {
+			UpdateSeq couch.Seq `json:"update_seq"`
+		} `json:"info"`
+	}
+	if _, err := p.HTTP.JSON(ctx, http.MethodPost, b.server+"/_dbs_info", b.creds, map[string][]string{"keys": b.dbs}, &rows); err != nil {
+		return nil
+	}
+	seqs := make(map[string]couch.Seq, len(rows))
+	for _, r := range rows {
+		if r.Info != nil && !r.Info.UpdateSeq.IsZero() {
+			seqs[r.Key] = r.Info.UpdateSeq
+		}
+	}
+	return seqs
+}
+
+// serverAndDB splits a database URL (without credentials) into the server
+// URL and the database name, unescaped. False for a URL that is not plainly
+// server/db (a query, a fragment, no database): it is read with a GET.
+func serverAndDB(dbURL string) (server, db string, ok bool) {
+	u, err := url.Parse(dbURL)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || !isHTTP(dbURL) {
+		return "", "", false
+	}
+	p := u.EscapedPath()
+	i := strings.LastIndex(p, "/")
+	if i < 0 || i == len(p)-1 {
+		return "", "", false
+	}
+	db, err = url.PathUnescape(p[i+1:])
+	if err != nil || db == "" || strings.HasPrefix(db, "_") {
+		return "", "", false
+	}
+	u.RawPath, u.Path = "", ""
+	return strings.TrimSuffix(u.String(), "/") + p[:i], db, true
 }
 
 // checkpointAge reads the replication's checkpoint document on the target

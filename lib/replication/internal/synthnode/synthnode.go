@@ -24,6 +24,11 @@ import (
 // timed against it measures the client.
 type Node struct {
 	N, Sources int
+	// NoDBsInfo makes POST /_dbs_info answer 404, like a server before
+	// CouchDB 2.2 or PouchDB Server.
+	NoDBsInfo bool
+	// Missing are source databases that do not exist (by name, src-00003).
+	Missing map[string]bool
 
 	base     string
 	doc, job func(i int) string
@@ -150,6 +155,8 @@ func (s *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.count(r.Method + " " + p)
 	}
 	switch {
+	case p == "/_dbs_info" && r.Method == http.MethodPost && !s.NoDBsInfo:
+		s.serveDBsInfo(w, r)
 	case p == "/_scheduler/docs" || p == "/_scheduler/jobs":
 		if limit == "" && p == "/_scheduler/jobs" {
 			limit = "100"
@@ -171,20 +178,8 @@ func (s *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Write(body)
 	case p == "/_replicator/_all_docs" && r.Method == http.MethodPost:
-		var rd io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, `{"error":"bad_request","reason":"gzip"}`, http.StatusBadRequest)
-				return
-			}
-			rd = zr
-		}
-		var body struct {
-			Keys []string `json:"keys"`
-		}
-		if err := json.NewDecoder(rd).Decode(&body); err != nil {
-			http.Error(w, `{"error":"bad_request","reason":"invalid JSON"}`, http.StatusBadRequest)
+		body, ok := keys(w, r)
+		if !ok {
 			return
 		}
 		rows := make([]string, 0, len(body.Keys))
@@ -198,10 +193,63 @@ func (s *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"total_rows":%d,"offset":0,"rows":[%s]}`, s.N, strings.Join(rows, ","))
 	case p == "/_replicator/_all_docs":
 		w.Write(s.allDocs)
-	case strings.HasPrefix(p, "/src-"):
+	case strings.HasPrefix(p, "/src-") && s.isSource(strings.TrimPrefix(p, "/")):
 		w.Write(s.dbInfo)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		w.Write([]byte(`{"error":"not_found","reason":"missing"}`))
 	}
+}
+
+// keys reads the {"keys": [...]} of a POST, gzipped (kivik) or not.
+func keys(w http.ResponseWriter, r *http.Request) (body struct {
+	Keys []string `json:"keys"`
+}, ok bool) {
+	var rd io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, `{"error":"bad_request","reason":"gzip"}`, http.StatusBadRequest)
+			return body, false
+		}
+		rd = zr
+	}
+	if err := json.NewDecoder(rd).Decode(&body); err != nil {
+		http.Error(w, `{"error":"bad_request","reason":"invalid JSON"}`, http.StatusBadRequest)
+		return body, false
+	}
+	return body, true
+}
+
+// serveDBsInfo answers like CouchDB 3.x: at most 100 keys, a row per key,
+// the source databases src-00000... exist, nothing else does.
+func (s *Node) serveDBsInfo(w http.ResponseWriter, r *http.Request) {
+	body, ok := keys(w, r)
+	if !ok {
+		return
+	}
+	if len(body.Keys) == 0 || len(body.Keys) > 100 {
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error":"bad_request","reason":"` + "`keys`" + ` member must exist and hold at most 100 names."}`))
+		return
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, k := range body.Keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if !s.isSource(k) {
+			fmt.Fprintf(&b, `{"key":%q,"error":"not_found"}`, k)
+			continue
+		}
+		fmt.Fprintf(&b, `{"key":%q,"info":%s}`, k, s.dbInfo)
+	}
+	b.WriteByte(']')
+	w.Write([]byte(b.String()))
+}
+
+func (s *Node) isSource(db string) bool {
+	n, err := strconv.Atoi(strings.TrimPrefix(db, "src-"))
+	return strings.HasPrefix(db, "src-") && err == nil && n >= 0 && n < s.Sources && !s.Missing[db]
 }

@@ -22,11 +22,13 @@ func main() {
 	n := flag.Int("n", 5000, "replications")
 	sources := flag.Int("sources", 0, "distinct source databases (0: one per replication)")
 	page := flag.Int("page", 500, "page size rendered up front")
+	noDBsInfo := flag.Bool("no-dbs-info", false, "answer POST /_dbs_info with 404, like CouchDB before 2.2 or PouchDB Server")
 	flag.Parse()
 	if host, _, err := net.SplitHostPort(*addr); err != nil || (host != "127.0.0.1" && host != "localhost") {
 		log.Fatalf("-addr %s: loopback only", *addr)
 	}
 	node := synthnode.New(*n, *sources, *page, "http://"+*addr)
+	node.NoDBsInfo = *noDBsInfo
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_synth/requests", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
