@@ -15,7 +15,7 @@ pidfile="$dir/var/nagios.lock" # Nagios writes its PID into its lock file
 
 install() {
 	apt_ensure /usr/sbin/nagios4 nagios4-core
-	apt_ensure /usr/lib/nagios/plugins/check_curl monitoring-plugins-basic monitoring-plugins-standard
+	apt_ensure /usr/lib/nagios/plugins/check_curl monitoring-plugins-basic monitoring-plugins-standard liburiparser1
 	apt_ensure /usr/lib/nagios/plugins/check_nrpe nagios-nrpe-plugin
 }
 

@@ -18,7 +18,7 @@ install() {
 	apt_ensure /usr/sbin/nrpe nagios-nrpe-server
 	apt_ensure "$check_nrpe" nagios-nrpe-plugin
 	# check_http/check_dummy (basic) and check_curl (standard).
-	apt_ensure /usr/lib/nagios/plugins/check_curl monitoring-plugins-basic monitoring-plugins-standard
+	apt_ensure /usr/lib/nagios/plugins/check_curl monitoring-plugins-basic monitoring-plugins-standard liburiparser1
 }
 
 start() {
