@@ -168,7 +168,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 	res.Status = nagios.Worse(res.Status, nagios.OK)
 	now := time.Now()
 
-	points := nagios.Points(res, now)
+	points := redactPoints(nagios.Points(res, now), redactor)
 	var notes []string
 	if len(points) > 0 {
 		wctx, wcancel := context.WithDeadline(context.Background(), deadline)
@@ -246,4 +246,21 @@ func parseState(s string) nagios.Status {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// redactPoints scrubs every registered secret from the tags and string
+// fields of points: line protocol leaves the host like the printed output,
+// and gets the same last line of defense.
+func redactPoints(points []metrics.Point, r *secret.Redactor) []metrics.Point {
+	for i := range points {
+		for k, v := range points[i].Tags {
+			points[i].Tags[k] = r.Redact(v)
+		}
+		for k, v := range points[i].Fields {
+			if s, ok := v.(string); ok {
+				points[i].Fields[k] = r.Redact(s)
+			}
+		}
+	}
+	return points
 }

@@ -136,6 +136,22 @@ func TestRunOutputInflux(t *testing.T) {
 	assert.Regexp(t, `^test_thing,thing=a errors=3i,lag=1\.5,state=1i \d+\n$`, out)
 }
 
+func TestRunSecretsNeverInLineProtocol(t *testing.T) {
+	cred := filepath.Join(t.TempDir(), "influx")
+	require.NoError(t, os.WriteFile(cred, []byte("writer:s3cret-pass\n"), 0o600))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer srv.Close()
+	leaky := func(ctx context.Context, env *Env) nagios.Result {
+		r := okCheck(ctx, env)
+		r.Tags = map[string]string{"source": "http://writer:s3cret-pass@db1:5984/registry"}
+		return r
+	}
+	out, code := runWith(t, leaky, "--output=influx", "--influx-url", srv.URL, "--influx-credentials-file", cred)
+	assert.Equal(t, 0, code)
+	assert.NotContains(t, out, "s3cret-pass")
+	assert.Contains(t, out, "writer:xxxxx@db1")
+}
+
 func TestRunInfluxFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "metrics.lp")
 	for i := 0; i < 2; i++ {
