@@ -66,8 +66,7 @@ func New(n, sources, pageSize int, base string) *Node {
 			i, base, i%sources, base, i, i)
 	}
 	s.doc, s.job = doc, job
-	s.render(pageSize)
-	s.render(100) // the server's default for _scheduler/jobs
+	s.render(pageSize) // other page sizes when first asked for
 	host := strings.TrimPrefix(base, "http://")
 	rows := make([]string, n)
 	for i := range n {
