@@ -65,8 +65,10 @@ bench: build
 demo: build
 	test/stack/demo
 
-package:
-	@echo "make package: not built yet (the .deb/.rpm packaging is issue 7)"; exit 1
+# .deb and .rpm in dist/, built by nfpm as a Go library (packaging/mkpkg):
+# binaries, man pages, the NRPE conffile, Nagios/Icinga 2/Telegraf/Grafana files.
+package: build
+	$(GO) run ./packaging/mkpkg -bin build -out dist -version '$(VERSION)'
 
 clean:
 	rm -rf build dist
