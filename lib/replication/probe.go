@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -203,32 +204,49 @@ func (p Probes) seqLags(ctx context.Context, reps []Replication, now time.Time) 
 		if !seen || len(batches[b].sources) == dbsInfoBatchSize {
 			b = len(batches)
 			byServer[key] = b
-			batches = append(batches, dbsInfoBatch{server: server, creds: s.creds})
+			batches = append(batches, dbsInfoBatch{key: key, server: server, creds: s.creds, first: !seen})
 		}
 		batches[b].sources = append(batches[b].sources, i)
 		batches[b].dbs = append(batches[b].dbs, db)
 	}
-	// A batch of one is a GET like any other.
+	// A batch of one is a GET like any other. A server's first batch goes
+	// first: if the server cannot answer it, its other batches are not
+	// tried either.
 	done := make([]bool, len(order))
-	var multi []int
+	var firsts, others []int
 	for b := range batches {
-		if len(batches[b].sources) > 1 {
-			multi = append(multi, b)
+		switch {
+		case len(batches[b].sources) < 2:
+		case batches[b].first:
+			firsts = append(firsts, b)
+		default:
+			others = append(others, b)
 		}
 	}
-	if len(multi) > 0 {
-		p.step("POST %s/_dbs_info (source update_seq, %d sources in %d batches)", batches[multi[0]].server, len(order), len(multi))
+	if len(firsts) > 0 {
+		p.step("POST %s/_dbs_info (source update_seq, %d sources in %d batches)", batches[firsts[0]].server, len(order), len(firsts)+len(others))
 	}
-	p.forEach(multi, func(b int) {
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	post := func(b int) {
 		batch := &batches[b]
-		seqs := p.dbsInfo(ctx, batch)
+		seqs, ok := p.dbsInfo(ctx, batch)
+		if !ok {
+			mu.Lock()
+			failed[batch.key] = true
+			mu.Unlock()
+			return
+		}
 		for k, i := range batch.sources {
 			if seq, ok := seqs[batch.dbs[k]]; ok {
 				order[i].seq, order[i].err = seq.Number()
 				done[i] = true
 			}
 		}
-	})
+	}
+	p.forEach(firsts, post)
+	others = slices.DeleteFunc(others, func(b int) bool { return failed[batches[b].key] })
+	p.forEach(others, post)
 	// Whatever no batch answered (a server without POST /_dbs_info, a
 	// user not allowed it, a missing database) is read the plain way, so
 	// that every failure is reported as the GET of its database.
@@ -294,6 +312,8 @@ const dbsInfoBatchSize = 100
 
 // dbsInfoBatch is up to dbsInfoBatchSize source databases of one server.
 type dbsInfoBatch struct {
+	key     string // server and user
+	first   bool   // the server's first batch
 	server  string
 	creds   secret.Credentials
 	dbs     []string // database names, unescaped
@@ -301,10 +321,10 @@ type dbsInfoBatch struct {
 }
 
 // dbsInfo POSTs the batch to the server's /_dbs_info (CouchDB 2.2+) and
-// returns the update_seq of each database it answered for. Nil when the
+// returns the update_seq of each database it answered for. False when the
 // server cannot answer (older servers, PouchDB Server, a user who may not):
 // the caller then GETs each database.
-func (p Probes) dbsInfo(ctx context.Context, b *dbsInfoBatch) map[string]couch.Seq {
+func (p Probes) dbsInfo(ctx context.Context, b *dbsInfoBatch) (map[string]couch.Seq, bool) {
 	var rows []struct {
 		Key  string `json:"key"`
 		Info *struct {
@@ -312,7 +332,7 @@ func (p Probes) dbsInfo(ctx context.Context, b *dbsInfoBatch) map[string]couch.S
 		} `json:"info"`
 	}
 	if _, err := p.HTTP.JSON(ctx, http.MethodPost, b.server+"/_dbs_info", b.creds, map[string][]string{"keys": b.dbs}, &rows); err != nil {
-		return nil
+		return nil, false
 	}
 	seqs := make(map[string]couch.Seq, len(rows))
 	for _, r := range rows {
@@ -320,7 +340,7 @@ func (p Probes) dbsInfo(ctx context.Context, b *dbsInfoBatch) map[string]couch.S
 			seqs[r.Key] = r.Info.UpdateSeq
 		}
 	}
-	return seqs
+	return seqs, true
 }
 
 // serverAndDB splits a database URL (without credentials) into the server
