@@ -164,7 +164,7 @@ func (r Replication) result(th Thresholds, node string) nagios.Result {
 		}
 	}
 	if r.Source != "" || r.Target != "" {
-		res.Long = append(res.Long, fmt.Sprintf("%s -> %s", r.Source, r.Target))
+		res.Long = append(res.Long, r.Source+" -> "+r.Target)
 	}
 	if r.ErrorCount > 0 || r.LastError != "" {
 		line := fmt.Sprintf("error_count %d", r.ErrorCount)
@@ -184,26 +184,26 @@ func (r Replication) result(th Thresholds, node string) nagios.Result {
 	res.Long = append(res.Long, r.Notes...)
 
 	label := func(what string) string { return name + " " + what }
-	zero := 0.0
+	zero := new(float64) // one Min for all eight items
+	res.Perf = make([]nagios.Perf, 0, 8)
 	res.Perf = append(res.Perf,
-		nagios.Perf{Label: label("state"), Field: "state_code", Value: float64(StateCode(r.State)), Integer: true, Min: &zero},
-		nagios.Perf{Label: label("error_count"), Field: "error_count", Value: float64(r.ErrorCount), Integer: true, Min: &zero},
+		nagios.Perf{Label: label("state"), Field: "state_code", Value: float64(StateCode(r.State)), Integer: true, Min: zero},
+		nagios.Perf{Label: label("error_count"), Field: "error_count", Value: float64(r.ErrorCount), Integer: true, Min: zero},
 	)
-	pending := nagios.Perf{Label: label("changes_pending"), Field: "changes_pending", Integer: true, Min: &zero, Unknown: r.ChangesPending == nil}
+	pending := nagios.Perf{Label: label("changes_pending"), Field: "changes_pending", Integer: true, Min: zero, Unknown: r.ChangesPending == nil}
 	if r.ChangesPending != nil {
 		pending.Value = float64(*r.ChangesPending)
 	}
 	res.Perf = append(res.Perf, pending,
-		th.SeqLag.Apply(lagPerf(label("seq_lag"), "seq_lag", "", r.SeqLag, true)),
-		th.CheckpointAge.Apply(lagPerf(label("checkpoint_age"), "checkpoint_age", "s", r.CheckpointAge, false)),
-		th.HeartbeatLag.Apply(lagPerf(label("heartbeat_lag"), "heartbeat_lag", "s", r.HeartbeatLag, false)),
+		th.SeqLag.Apply(lagPerf(label("seq_lag"), "seq_lag", "", r.SeqLag, true, zero)),
+		th.CheckpointAge.Apply(lagPerf(label("checkpoint_age"), "checkpoint_age", "s", r.CheckpointAge, false, zero)),
+		th.HeartbeatLag.Apply(lagPerf(label("heartbeat_lag"), "heartbeat_lag", "s", r.HeartbeatLag, false, zero)),
 		nagios.Perf{Label: label("docs_written"), Field: "docs_written", Value: float64(r.DocsWritten), UOM: "c", Integer: true, Unknown: !r.HasStats},
 		nagios.Perf{Label: label("doc_write_failures"), Field: "doc_write_failures", Value: float64(r.DocWriteFailures), UOM: "c", Integer: true, Unknown: !r.HasStats},
 	)
 	return res
 }
 
-func lagPerf(label, field, uom string, l Lag, integer bool) nagios.Perf {
-	zero := 0.0
-	return nagios.Perf{Label: label, Field: field, Value: l.Value, Unknown: !l.Known, UOM: uom, Integer: integer, Min: &zero}
+func lagPerf(label, field, uom string, l Lag, integer bool, zero *float64) nagios.Perf {
+	return nagios.Perf{Label: label, Field: field, Value: l.Value, Unknown: !l.Known, UOM: uom, Integer: integer, Min: zero}
 }
