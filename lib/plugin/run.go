@@ -168,12 +168,13 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 	res.Status = nagios.Worse(res.Status, nagios.OK)
 	now := time.Now()
 
-	points := redactPoints(nagios.Points(res, now), redactor)
 	var notes []string
-	if len(points) > 0 {
-		wctx, wcancel := context.WithDeadline(context.Background(), deadline)
-		notes = sinks.deliver(wctx, points)
-		wcancel()
+	if sinks.any() {
+		if points := redactPoints(nagios.Points(res, now), redactor); len(points) > 0 {
+			wctx, wcancel := context.WithDeadline(context.Background(), deadline)
+			notes = sinks.deliver(wctx, points)
+			wcancel()
+		}
 	}
 	if c.Output == "influx" {
 		return int(res.Status)

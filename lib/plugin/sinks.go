@@ -22,6 +22,10 @@ type sinks struct {
 
 func (s sinks) remote() bool { return s.influx != nil }
 
+// any reports whether the metrics go anywhere at all: without a sink the
+// points are not even built.
+func (s sinks) any() bool { return s.stdout != nil || s.file != nil || s.influx != nil }
+
 func buildSinks(c *Common, hc *httpclient.Client, red *secret.Redactor, stdout io.Writer) (sinks, error) {
 	var s sinks
 	if c.Output == "influx" {
