@@ -28,34 +28,8 @@ type options struct {
 
 	// The check's options, same names and defaults, so that the handler
 	// is given the check's arguments and judges as the check did.
-	Select struct {
-		DocIDs        []string `long:"doc-id" value-name:"ID" description:"only this _replicator document (repeatable, or comma-separated)"`
-		Source        string   `long:"source" value-name:"GLOB" description:"only replications whose source matches: a URL glob or, without ://, a database name glob"`
-		Target        string   `long:"target" value-name:"GLOB" description:"only replications whose target matches (same form as --source)"`
-		Expect        int      `long:"expect" value-name:"N" default:"0" description:"accepted for the check's command line; a missing replication is never restarted"`
-		ReplicatorDBs []string `long:"replicator-db" value-name:"DB" default:"_replicator" description:"replicator database (repeatable)"`
-		NoTransient   bool     `long:"no-transient" description:"leave out transient (POST /_replicate) replications"`
-		Continuous    bool     `long:"continuous" description:"every selected replication must be continuous: a completed one is restarted"`
-	} `group:"Which replications (as check_couch_replication)"`
-
-	Lag struct {
-		WarnSeqLag            *nagios.Range   `long:"warning-seq-lag" value-name:"RANGE" default:"10000" description:"changes behind the source"`
-		CritSeqLag            *nagios.Range   `long:"critical-seq-lag" value-name:"RANGE" default:"100000" description:"changes behind the source; CRITICAL counts as stalled"`
-		WarnCheckpointAge     *nagios.Range   `long:"warning-checkpoint-age" value-name:"RANGE" default:"600" description:"seconds since the last checkpoint while changes are pending"`
-		CritCheckpointAge     *nagios.Range   `long:"critical-checkpoint-age" value-name:"RANGE" default:"1800" description:"seconds since the last checkpoint while changes are pending; CRITICAL counts as stalled"`
-		WarnHeartbeatLag      *nagios.Range   `long:"warning-heartbeat-lag" value-name:"RANGE" default:"60" description:"seconds of heartbeat lag"`
-		CritHeartbeatLag      *nagios.Range   `long:"critical-heartbeat-lag" value-name:"RANGE" default:"300" description:"seconds of heartbeat lag; CRITICAL counts as stalled"`
-		PendingAge            plugin.Duration `long:"pending-age" value-name:"DURATION" default:"15m" description:"WARNING when pending longer"`
-		InitializingAge       plugin.Duration `long:"initializing-age" value-name:"DURATION" default:"2m" description:"WARNING when initializing longer"`
-		CrashGrace            plugin.Duration `long:"crash-grace" value-name:"DURATION" default:"60s" description:"a job running again after a crash is WARNING until it has run this long"`
-		NoSeqLag              bool            `long:"no-seq-lag" description:"do not GET the source databases (no sequence lag, no checkpoint age)"`
-		NoCheckpointAge       bool            `long:"no-checkpoint-age" description:"do not read the checkpoint documents on the targets"`
-		SourceCredentialsFile string          `long:"source-credentials-file" value-name:"PATH" description:"credentials for every request to a source, the source check before a restart included (mode 600)"`
-		HeartbeatDB           string          `long:"heartbeat-db" value-name:"DB" description:"source database of the heartbeat; on PouchDB Server the only way to see a stalled replication"`
-		HeartbeatID           string          `long:"heartbeat-id" value-name:"ID" description:"heartbeat document id; the handler appends -restart so it never conflicts with the check (default heartbeat-<hostname>-restart)"`
-		HeartbeatWait         plugin.Duration `long:"heartbeat-wait" value-name:"DURATION" default:"5s" description:"how long to wait for the heartbeat on the target (bounded by -t)"`
-		Parallel              int             `long:"parallel" value-name:"N" default:"16" description:"requests to sources and targets in flight at once"`
-	} `group:"Failing and stalled replications (as check_couch_replication)"`
+	Select replication.SelectOptions `group:"Which replications (as check_couch_replication)"`
+	Judge  replication.JudgeOptions  `group:"Failing and stalled replications (as check_couch_replication)"`
 
 	Policy struct {
 		Failures       int             `long:"failures" default:"2" value-name:"N" description:"standalone: restart on the Nth consecutive failed run"`
@@ -129,46 +103,22 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 		hook = &restart.Webhook{URL: u, From: o.Out.WebhookURLFile, HTTP: env.HTTP}
 	}
 
-	var docIDs []string
-	for _, id := range o.Select.DocIDs {
-		for _, part := range strings.Split(id, ",") {
-			if part = strings.TrimSpace(part); part != "" {
-				docIDs = append(docIDs, part)
-			}
-		}
+	// A missing replication is never restarted: --expect is accepted for
+	// the check's command line and ignored.
+	sel := o.Select.Selection()
+	sel.Expect = 0
+	th := o.Judge.Thresholds(o.Select.Continuous)
+	probes, err := o.Judge.Probes(env.HTTP, creds, env.Secrets, env.Step)
+	if err != nil {
+		return env.Fail(err)
 	}
-	sel := replication.Selection{DocIDs: docIDs, Source: o.Select.Source, Target: o.Select.Target,
-		ReplicatorDBs: o.Select.ReplicatorDBs, NoTransient: o.Select.NoTransient}
-	l := o.Lag
-	th := replication.Thresholds{
-		SeqLag:          nagios.Thresholds{Warn: l.WarnSeqLag, Crit: l.CritSeqLag},
-		CheckpointAge:   nagios.Thresholds{Warn: l.WarnCheckpointAge, Crit: l.CritCheckpointAge},
-		HeartbeatLag:    nagios.Thresholds{Warn: l.WarnHeartbeatLag, Crit: l.CritHeartbeatLag},
-		PendingAge:      l.PendingAge.D(),
-		InitializingAge: l.InitializingAge.D(),
-		CrashGrace:      l.CrashGrace.D(),
-		Continuous:      o.Select.Continuous,
+	// Its own heartbeat document: the check on this host may run at the
+	// same time and must not see its write conflict.
+	if probes.HeartbeatID == "" {
+		probes.HeartbeatID = replication.DefaultHeartbeatID()
 	}
-	hbID := l.HeartbeatID
-	if hbID == "" {
-		hbID = replication.DefaultHeartbeatID()
-	}
-	probes := replication.Probes{HTTP: env.HTTP, NodeCredentials: creds, Step: env.Step,
-		SeqLag: !l.NoSeqLag, CheckpointAge: !l.NoSeqLag && !l.NoCheckpointAge,
-		HeartbeatDB: l.HeartbeatDB, HeartbeatWait: l.HeartbeatWait.D(), Parallel: l.Parallel,
-		// Its own heartbeat document: the check on this host may run at
-		// the same time and must not see its write conflict.
-		HeartbeatID: hbID + "-restart"}
-	checker := restart.SourceChecker{HTTP: env.HTTP, NodeCreds: creds}
-	if l.SourceCredentialsFile != "" {
-		sc, err := secret.LoadFile(l.SourceCredentialsFile)
-		if err != nil {
-			return nagios.Result{Status: nagios.UNKNOWN, Summary: "--source-credentials-file: " + err.Error()}
-		}
-		env.Secrets.AddCredentials(sc)
-		probes.SourceCredentials = &sc
-		checker.SourceCreds = &sc
-	}
+	probes.HeartbeatID += "-restart"
+	checker := restart.SourceChecker{HTTP: env.HTTP, NodeCreds: creds, SourceCreds: probes.SourceCredentials}
 
 	host, _ := os.Hostname()
 	var exec restart.Executor = restart.DryRun{}
