@@ -4,11 +4,14 @@ package nrpe_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -258,7 +261,13 @@ func TestNagiosReplicationServiceWiring(t *testing.T) {
 const nagiosWrapper = `define timeperiod {
     timeperiod_name 24x7
     alias           always
+    sunday          00:00-24:00
     monday          00:00-24:00
+    tuesday         00:00-24:00
+    wednesday       00:00-24:00
+    thursday        00:00-24:00
+    friday          00:00-24:00
+    saturday        00:00-24:00
 }
 define command {
     command_name notify-none
@@ -450,4 +459,129 @@ func TestTelegrafSample(t *testing.T) {
 	}
 	assert.Equal(t, strings.Count(conf, "[[inputs.exec]]"), strings.Count(conf, `data_format = "influx"`))
 	assert.Equal(t, strings.Count(conf, "[[inputs.exec]]"), strings.Count(conf, "ignore_error = true"))
+}
+
+// A private Nagios 4 (not the stack's shared one) runs the shipped objects
+// with interval_length=1, so the templates' intervals are seconds: the
+// replication check through the templates' custom-variable macros reports
+// OK for the stack's replica, and for a node that refuses connections the
+// service goes CRITICAL and Nagios runs the shipped event handler, which
+// receives its state, type and attempt (its decision log says so).
+func TestNagiosRunsShippedObjectsIntegration(t *testing.T) {
+	env := stackenv.Need(t, "COUCH_REPLICA1_URL", "COUCH_CREDENTIALS_FILE")
+	nrpetest.NeedProgram(t, "/usr/sbin/nagios4", "nagios4-core")
+	bin := nrpetest.BuildBinaries(t)
+	dir := t.TempDir()
+	abs, err := filepath.Abs(nagiosFile)
+	require.NoError(t, err)
+	okState, downState := filepath.Join(dir, "state-ok"), filepath.Join(dir, "state-down")
+	site := nagiosWrapper + fmt.Sprintf(`define host {
+    use                registry-couch-node,generic-host
+    host_name          db-replica
+    address            127.0.0.1
+    _COUCH_URL         %[1]s
+    _COUCH_CREDENTIALS %[2]s
+}
+define host {
+    use                registry-couch-node,generic-host
+    host_name          db-down
+    address            127.0.0.1
+    _COUCH_URL         http://127.0.0.1:1
+    _COUCH_CREDENTIALS %[2]s
+}
+define service {
+    use                 registry-couch-replication,generic-service
+    host_name           db-replica
+    service_description replication
+    _HANDLER_ARGS       --state-dir %[3]s --log-file %[3]s/decisions.log
+}
+define service {
+    use                 registry-couch-replication,generic-service
+    host_name           db-down
+    service_description replication
+    _HANDLER_ARGS       --state-dir %[4]s --log-file %[4]s/decisions.log
+}
+`, env["COUCH_REPLICA1_URL"], env["COUCH_CREDENTIALS_FILE"], okState, downState)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.cfg"), []byte(site), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "resource.cfg"), []byte("$USER1$="+bin+"\n"), 0o600))
+	for _, d := range []string{"checkresults", "tmp", okState, downState} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	p := func(name string) string { return filepath.Join(dir, name) }
+	main := strings.Join([]string{
+		"cfg_file=" + abs, "cfg_file=" + p("site.cfg"), "resource_file=" + p("resource.cfg"),
+		"log_file=" + p("nagios.log"), "status_file=" + p("status.dat"), "status_update_interval=1",
+		"lock_file=" + p("nagios.lock"), "temp_file=" + p("nagios.tmp"), "temp_path=" + p("tmp"),
+		"check_result_path=" + p("checkresults"), "object_cache_file=" + p("objects.cache"),
+		"precached_object_file=" + p("objects.precache"), "query_socket=" + p("nagios.qh"),
+		"nagios_user=root", "nagios_group=root", "check_external_commands=0",
+		"interval_length=1", "check_result_reaper_frequency=1", "max_service_check_spread=1",
+		"service_inter_check_delay_method=n", "host_inter_check_delay_method=n",
+		"retain_state_information=0", "use_syslog=0", "log_event_handlers=1", "log_initial_states=1",
+		"enable_event_handlers=1", "enable_notifications=0", "event_handler_timeout=30",
+		"service_check_timeout=30", "check_for_updates=0", "daemon_dumps_core=0",
+		"illegal_macro_output_chars=`~$&|'\"<>", "",
+	}, "\n")
+	require.NoError(t, os.WriteFile(p("nagios.cfg"), []byte(main), 0o644))
+	out, err := exec.Command("/usr/sbin/nagios4", "-v", p("nagios.cfg")).CombinedOutput()
+	require.NoError(t, err, "nagios4 -v: %s", out)
+	out, err = exec.Command("/usr/sbin/nagios4", "-d", p("nagios.cfg")).CombinedOutput()
+	require.NoError(t, err, "nagios4 -d: %s", out)
+	var pid int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(p("nagios.lock"))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	}, 10*time.Second, 50*time.Millisecond, "Nagios wrote no lock file: %s", readFile(p("nagios.log")))
+	t.Cleanup(func() {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		assert.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 20*time.Second, 50*time.Millisecond, "Nagios pid %d did not stop", pid)
+	})
+
+	var s map[string]string
+	require.Eventually(t, func() bool {
+		s = serviceStatus(p("status.dat"), "db-replica", "replication")
+		return s["current_state"] == "0" && strings.HasPrefix(s["plugin_output"], "COUCH_REPLICATION OK")
+	}, 90*time.Second, 200*time.Millisecond, "db-replica replication never OK: %v; log: %s", s, readFile(p("nagios.log")))
+	t.Logf("db-replica: %s", s["plugin_output"])
+
+	handlerRan := "SERVICE EVENT HANDLER: db-down;replication;CRITICAL;SOFT;2;restart_couch_replication"
+	require.Eventually(t, func() bool { return strings.Contains(readFile(p("nagios.log")), handlerRan) },
+		90*time.Second, 200*time.Millisecond, "Nagios never ran the handler at CRITICAL SOFT 2: %s", readFile(p("nagios.log")))
+	var decisions string
+	require.Eventually(t, func() bool {
+		decisions = readFile(filepath.Join(downState, "decisions.log"))
+		return strings.Contains(decisions, `event="CRITICAL SOFT 2"`)
+	}, 30*time.Second, 100*time.Millisecond, "the handler logged no SOFT 2 decision: %s", decisions)
+	t.Logf("handler decisions:\n%s", decisions)
+	assert.Contains(t, decisions, `event="CRITICAL SOFT 1" action=wait code=first_failure`)
+	assert.Contains(t, decisions, "node=http://127.0.0.1:1")
+	s = serviceStatus(p("status.dat"), "db-down", "replication")
+	assert.Contains(t, s["plugin_output"], "COUCH_REPLICATION CRITICAL")
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// serviceStatus is one servicestatus block of status.dat.
+func serviceStatus(path, host, svc string) map[string]string {
+	var cur map[string]string
+	for _, line := range strings.Split(readFile(path), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "servicestatus {":
+			cur = map[string]string{}
+		case line == "}":
+			if cur != nil && cur["host_name"] == host && cur["service_description"] == svc {
+				return cur
+			}
+			cur = nil
+		case cur != nil:
+			k, v, _ := strings.Cut(line, "=")
+			cur[k] = v
+		}
+	}
+	return nil
 }
