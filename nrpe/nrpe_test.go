@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -176,6 +177,23 @@ func TestIcingaCoversEveryOption(t *testing.T) {
 			assert.True(t, have[o], "%s: %s has no argument for %s", icingaFile, b, o)
 		}
 	}
+}
+
+// The committed Icinga 2 file is what packaging/mkicinga writes from the
+// binaries' own man pages: regenerate it when an option changes.
+func TestIcingaFileIsGenerated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries: skipped under -short")
+	}
+	bin := nrpetest.BuildBinaries(t)
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "./packaging/mkicinga", "-bin", bin)
+	cmd.Dir = nrpetest.RepoRoot(t)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "mkicinga: %s", stderr.String())
+	assert.Equal(t, string(out), string(read(t, icingaFile)),
+		"%s is stale: make build && go run ./packaging/mkicinga -bin build > nrpe/%s", icingaFile, icingaFile)
 }
 
 func TestIcingaITLStyle(t *testing.T) {
