@@ -137,6 +137,12 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 			fmt.Fprintln(stdout, ferr.Message)
 			return int(nagios.UNKNOWN)
 		}
+		// go-flags checks required options after parsing them all: -V
+		// alone must still answer, like --help.
+		if errors.As(err, &ferr) && ferr.Type == flags.ErrRequired && spec.Options.common().Version {
+			fmt.Fprintf(stdout, "%s (registry-checks) %s\n", spec.Binary, version.String())
+			return int(nagios.UNKNOWN)
+		}
 		fmt.Fprintf(stdout, "%s UNKNOWN - bad arguments: %s\n\n", spec.Name, oneLine(redactor.Redact(err.Error())))
 		parser.WriteHelp(stdout)
 		return int(nagios.UNKNOWN)

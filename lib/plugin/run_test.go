@@ -304,3 +304,22 @@ func TestRunManPage(t *testing.T) {
 	assert.Contains(t, out.String(), `\fB\fB\-\-origin\fR`)
 	assert.Contains(t, out.String(), `\-\-timeout`)
 }
+
+func TestRunVersionWithRequiredOptions(t *testing.T) {
+	type options struct {
+		Common
+		DB string `short:"d" long:"db" required:"true" description:"a required option"`
+	}
+	for _, args := range [][]string{{"--version"}, {"-V"}} {
+		var opts options
+		var out bytes.Buffer
+		code := Run(Spec{Name: "TEST", Binary: "check_test", Options: &opts, Check: okCheck}, args, &out)
+		assert.Equal(t, 3, code)
+		assert.True(t, strings.HasPrefix(out.String(), "check_test (registry-checks) "), out.String())
+	}
+	var opts options
+	var out bytes.Buffer
+	code := Run(Spec{Name: "TEST", Binary: "check_test", Options: &opts, Check: okCheck}, nil, &out)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out.String(), "TEST UNKNOWN - bad arguments: the required flag `-d, --db' was not specified")
+}
