@@ -165,7 +165,7 @@ func TestCheckViewsIntegration(t *testing.T) {
 	env := stackenv.Need(t, "COUCH_PRIMARY_URL", "COUCH_CREDENTIALS_FILE")
 	code, out := runCheck(t, "-u", env["COUCH_PRIMARY_URL"], "--credentials-file", env["COUCH_CREDENTIALS_FILE"], "-d", "registry", "--ddoc", "app", "-v")
 	assert.Equal(t, 0, code, out)
-	assert.True(t, strings.HasPrefix(out, "COUCH_VIEWS OK - 1 design documents of registry OK | 'app lag'=U"), out)
+	assert.True(t, strings.HasPrefix(out, "COUCH_VIEWS OK - 1 design document of registry OK | 'app lag'=U"), out)
 	assert.Contains(t, out, `the server has no design-document _info (view_index: "Not implemented."; pouchdb-server)`)
 	assert.Regexp(t, `OK by_name: [0-9.]+ ms \(stale=ok\)`, out)
 	assert.Regexp(t, `OK by_author: [0-9.]+ ms \(stale=ok\)`, out)

@@ -324,3 +324,22 @@ func serviceState(status, service string) string {
 	}
 	return ""
 }
+
+// TestNagiosRunsShippedObjectsIntegration: the stack's Nagios loads the
+// Nagios objects nrpe/ ships (commands and service templates, binaries from
+// build/) and runs the suite's checks through them.
+func TestNagiosRunsShippedObjectsIntegration(t *testing.T) {
+	env := stackenv.Need(t, "NAGIOS_STATUS_FILE")
+	for svc, prefix := range map[string]string{
+		"couch-disk": "COUCH_DISK OK", "couch-views": "COUCH_VIEWS OK",
+		"tarball-origin": "TARBALL_ORIGIN OK", "fastly": "FASTLY OK",
+	} {
+		eventually(t, 60*time.Second, "service "+svc+" OK in "+env["NAGIOS_STATUS_FILE"]+" (are the binaries built? make build)", func() bool {
+			b, err := os.ReadFile(env["NAGIOS_STATUS_FILE"])
+			if err != nil {
+				return false
+			}
+			return serviceState(string(b), svc) == "0" && strings.Contains(string(b), "plugin_output="+prefix)
+		})
+	}
+}

@@ -19,6 +19,63 @@ install() {
 	apt_ensure /usr/lib/nagios/plugins/check_nrpe nagios-nrpe-plugin
 }
 
+# shipped_objects prints the Nagios objects the project ships
+# (nrpe/nagios/registry-checks.cfg), with the suite's binaries taken from
+# the repository's build/ ($USER2$) instead of the plugin directory: the
+# stack's Nagios runs the shipped commands and templates, not copies.
+shipped_objects() {
+	sed -E 's#\$USER1\$/(check_couch_|check_tarball_origin|check_fastly|restart_couch_)#$USER2$/\1#' \
+		"$REPO_ROOT/nrpe/nagios/registry-checks.cfg"
+}
+
+# stack_services prints services on the stack built from the shipped
+# templates. With interval_length=1 their intervals are seconds. No
+# replication service: the handler it carries would restart the
+# replications that tests break on purpose (the handler's own end-to-end
+# test adds one for a replication of its own).
+stack_services() {
+	couch_credentials
+	cat <<EOF
+define host {
+    use                 registry-couch-node,stack-host
+    host_name           registry-primary
+    alias               the stack's CouchDB write primary
+    address             127.0.0.1
+    check_command       check_dummy!0!loopback
+    _COUCH_URL          http://127.0.0.1:$COUCH_PRIMARY_PORT
+    _COUCH_CREDENTIALS  $COUCH_CREDENTIALS_FILE
+}
+
+define service {
+    use                 registry-couch-disk,stack-service
+    host_name           registry-primary
+    service_description couch-disk
+    check_command       check_couch_disk!--data-dir $STACK_DIR --spool-dir $STACK_DIR/spool
+}
+
+define service {
+    use                 registry-couch-views,stack-service
+    host_name           registry-primary
+    service_description couch-views
+    check_command       check_couch_views!-d registry --spool-dir $STACK_DIR/spool
+}
+
+define service {
+    use                 registry-tarball-origin,stack-service
+    host_name           registry-primary
+    service_description tarball-origin
+    check_command       check_tarball_origin!--origin http://127.0.0.1:$ORIGIN1_PORT --origin http://127.0.0.1:$ORIGIN2_PORT -p left-pad-lite --spool-dir $STACK_DIR/spool
+}
+
+define service {
+    use                 registry-fastly,stack-service
+    host_name           registry-primary
+    service_description fastly
+    check_command       check_fastly!-u http://127.0.0.1:$CDN_PORT/_ping --spool-dir $STACK_DIR/spool
+}
+EOF
+}
+
 start() {
 	install
 	if pid_alive "$pidfile"; then
@@ -29,6 +86,8 @@ start() {
 		render "$STACK_SRC/nagios/nagios.cfg.in" "$dir/nagios.cfg" "DIR=$dir" USER=root GROUP=root
 		echo "query_socket=$dir/var/rw/nagios.qh" >>"$dir/nagios.cfg"
 		cp "$STACK_SRC/nagios/conf.d/"*.cfg "$dir/conf.d/"
+		shipped_objects >"$dir/conf.d/registry-checks.cfg"
+		stack_services >"$dir/conf.d/stack-registry.cfg"
 		printf '$USER1$=/usr/lib/nagios/plugins\n$USER2$=%s\n$USER3$=%s\n$USER4$=%s\n' \
 			"$REPO_ROOT/build" "$NRPE_PORT" "$STACK_DIR" >"$dir/resource.cfg"
 		chmod 600 "$dir/resource.cfg"
