@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -189,6 +190,13 @@ func (c *Client) Problem(method, path string, start time.Time, err error) error 
 			se.Location = he.Response.Header.Get("Location")
 		}
 		return httpclient.StatusProblem(se)
+	}
+	// An EOF outside a *url.Error comes from kivik decoding a 2xx body:
+	// the answer stopped short, which GetJSON reports the same way; a
+	// server hanging up before its headers arrives inside a *url.Error.
+	var ue *url.Error
+	if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && !errors.As(err, &ue) {
+		return &nagios.Problem{Status: nagios.UNKNOWN, Err: err, Msg: method + " " + secret.RedactURL(where) + ": truncated or empty JSON answer"}
 	}
 	// Transport failures (wrapped by kivik), JSON decode errors and the
 	// body cap are recognised by httpclient; anything else is UNKNOWN.

@@ -599,3 +599,33 @@ func TestLastSeq(t *testing.T) {
 		})
 	}
 }
+
+// A 200 whose JSON stops short is an answer the plugin cannot read
+// (UNKNOWN, as GetJSON says it), not a server that hung up (CRITICAL):
+// kivik's decode error carries no *url.Error, a dropped connection does.
+func TestKivikTruncatedJSONIsUnknown(t *testing.T) {
+	ts := serveFiles(t, map[string]func() (int, []byte){
+		"GET /_all_dbs":     literal(200, `["_replicator", "regis`),
+		"GET /registry":     literal(200, `{"db_name": "registry", "doc_count": `),
+		"GET /registry/pkg": literal(200, `{"_id": "pkg", "_rev": "1-a", "name": `),
+	})
+	c := newTestClient(t, ts.URL, secret.Credentials{User: "admin", Password: testPassword})
+	var doc map[string]any
+	tests := []struct {
+		name string
+		call func() error
+		msg  string
+	}{
+		{"all dbs", func() error { _, err := c.AllDBs(context.Background()); return err }, "GET " + ts.URL + "/_all_dbs: truncated or empty JSON answer"},
+		{"db info", func() error { _, err := c.DBInfo(context.Background(), "registry"); return err }, "GET " + ts.URL + "/registry: truncated or empty JSON answer"},
+		{"doc", func() error { return c.Doc(context.Background(), "registry", "pkg", &doc) }, "GET " + ts.URL + "/registry/pkg: truncated or empty JSON answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := problemOf(t, tt.call())
+			assert.Equal(t, nagios.UNKNOWN, p.Status)
+			assert.Equal(t, tt.msg, p.Msg)
+			assert.NotContains(t, p.Msg, testPassword)
+		})
+	}
+}
