@@ -198,6 +198,16 @@ func (c *Client) Problem(method, path string, start time.Time, err error) error 
 	if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && !errors.As(err, &ue) {
 		return &nagios.Problem{Status: nagios.UNKNOWN, Err: err, Msg: method + " " + secret.RedactURL(where) + ": truncated or empty JSON answer"}
 	}
+	// kivik refuses a 2xx answer that is not JSON with a bare error
+	// naming the Content-Type; an operator needs that type, not kivik's name.
+	const badType = "kivik: invalid content type in response: "
+	if i := strings.Index(err.Error(), badType); i >= 0 {
+		ct := OneLine(err.Error()[i+len(badType):])
+		if len(ct) > 100 {
+			ct = ct[:100] + "..."
+		}
+		return &nagios.Problem{Status: nagios.UNKNOWN, Err: err, Msg: method + " " + secret.RedactURL(where) + ": the answer is " + ct + ", not JSON (is the URL a CouchDB node?)"}
+	}
 	// Transport failures (wrapped by kivik), JSON decode errors and the
 	// body cap are recognised by httpclient; anything else is UNKNOWN.
 	return httpclient.ClassifyAfter(time.Since(start), method, where, nil, err)

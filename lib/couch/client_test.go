@@ -629,3 +629,18 @@ func TestKivikTruncatedJSONIsUnknown(t *testing.T) {
 		})
 	}
 }
+
+// An HTML page (a proxy's error page, the wrong port) where CouchDB's
+// JSON should be names what came back, without kivik's jargon.
+func TestKivikNonJSONAnswerNamesContentType(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html><title>Welcome to nginx!</title></html>"))
+	}))
+	t.Cleanup(ts.Close)
+	c := newTestClient(t, ts.URL, secret.Credentials{})
+	var doc map[string]any
+	p := problemOf(t, c.Doc(context.Background(), "registry", "pkg", &doc))
+	assert.Equal(t, nagios.UNKNOWN, p.Status)
+	assert.Equal(t, "GET "+ts.URL+"/registry/pkg: the answer is text/html, not JSON (is the URL a CouchDB node?)", p.Msg)
+}
