@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -143,7 +144,14 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 			fmt.Fprintf(stdout, "%s (registry-checks) %s\n", spec.Binary, version.String())
 			return int(nagios.UNKNOWN)
 		}
-		fmt.Fprintf(stdout, "%s UNKNOWN - bad arguments: %s\n\n", spec.Name, oneLine(redactor.Redact(err.Error())))
+		msg := err.Error()
+		if errors.As(err, &ferr) && ferr.Type == flags.ErrMarshal {
+			// go-flags adds the Go type the value failed to parse into.
+			if loc := goFlagsType.FindStringIndex(msg); loc != nil {
+				msg = msg[:loc[0]] + msg[loc[1]:]
+			}
+		}
+		fmt.Fprintf(stdout, "%s UNKNOWN - bad arguments: %s\n\n", spec.Name, oneLine(redactor.Redact(msg)))
 		parser.WriteHelp(stdout)
 		return int(nagios.UNKNOWN)
 	}
@@ -250,6 +258,9 @@ func parseState(s string) nagios.Status {
 	}
 	return nagios.CRITICAL
 }
+
+// goFlagsType matches " (expected *nagios.Range)" in go-flags' ErrMarshal text.
+var goFlagsType = regexp.MustCompile(` \(expected [^()]*\)`)
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

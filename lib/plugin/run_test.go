@@ -323,3 +323,18 @@ func TestRunVersionWithRequiredOptions(t *testing.T) {
 	assert.Equal(t, 3, code)
 	assert.Contains(t, out.String(), "TEST UNKNOWN - bad arguments: the required flag `-d, --db' was not specified")
 }
+
+// go-flags names the Go type an option failed to parse into; an operator
+// needs the option and the reason, not "(expected *nagios.Range)".
+func TestBadArgumentsHideGoTypes(t *testing.T) {
+	for _, args := range [][]string{{"-w", "10:5"}, {"-t", "soon"}} {
+		out, code := runWith(t, okCheck, args...)
+		assert.Equal(t, 3, code)
+		first, _, _ := strings.Cut(out, "\n")
+		assert.NotContains(t, first, "(expected")
+		assert.Contains(t, first, "invalid argument for flag `"+args[0]+", ")
+	}
+	out, _ := runWith(t, okCheck, "-w", "10:5")
+	first, _, _ := strings.Cut(out, "\n")
+	assert.Equal(t, "TEST UNKNOWN - bad arguments: invalid argument for flag `-w, --warning': invalid range \"10:5\": start 10 is greater than end 5 (format [@]start:end, e.g. 10, 10:, ~:10, 10:20, @10:20)", first)
+}
