@@ -187,6 +187,14 @@ func assessLegacy(ctx context.Context, c *couch.Client, sel Selection, p Probes,
 	p.step("GET %s/", c.URL())
 	root, err := c.Root(ctx)
 	if err != nil {
+		// The operator asked about replications, not about /: say why.
+		var p *nagios.Problem
+		var se *httpclient.StatusError
+		if errors.As(err, &p) && errors.As(err, &se) {
+			np := *p
+			np.Msg += " (no /_scheduler/docs either: is the URL a CouchDB node?)"
+			return nil, &np
+		}
 		return nil, err
 	}
 	pouch := isPouch(root)

@@ -257,3 +257,31 @@ func mustThresholds(t *testing.T, w, c string) nagios.Thresholds {
 	require.NoError(t, err)
 	return th
 }
+
+// A URL that is not a CouchDB node (a web server's 404 or a TLS port
+// answering 400) fails /_scheduler/docs and then GET /: the message must
+// say why it asked for / at all.
+func TestNotACouchNode(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		code int
+		want string
+	}{
+		{"404 everywhere", http.StatusNotFound, ": not found: 404 Not Found (no /_scheduler/docs either: is the URL a CouchDB node?)"},
+		{"400 everywhere", http.StatusBadRequest, ": unexpected answer 400 Bad Request (no /_scheduler/docs either: is the URL a CouchDB node?)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(tt.code)
+			}))
+			t.Cleanup(ts.Close)
+			c, _ := testClient(t, ts.URL)
+			_, err := Assess(context.Background(), c, Selection{}, Thresholds{}, time.Now())
+			var p *nagios.Problem
+			require.ErrorAs(t, err, &p)
+			assert.Equal(t, nagios.UNKNOWN, p.Status)
+			assert.Equal(t, "GET "+ts.URL+"/"+tt.want, p.Msg)
+		})
+	}
+}
