@@ -151,8 +151,14 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 				msg = msg[:loc[0]] + msg[loc[1]:]
 			}
 		}
-		fmt.Fprintf(stdout, "%s UNKNOWN - bad arguments: %s\n\n", spec.Name, oneLine(redactor.Redact(msg)))
-		parser.WriteHelp(stdout)
+		// The usage line, not the whole help: Nagios keeps this as the
+		// service output, which the contract bounds to a few KiB.
+		usage := parser.Usage
+		if usage == "" {
+			usage = "[OPTIONS]"
+		}
+		fmt.Fprintf(stdout, "%s UNKNOWN - bad arguments: %s\nUsage: %s %s\nRun %s --help for every option.\n",
+			spec.Name, oneLine(redactor.Redact(msg)), spec.Binary, usage, spec.Binary)
 		return int(nagios.UNKNOWN)
 	}
 	c := spec.Options.common()

@@ -338,3 +338,12 @@ func TestBadArgumentsHideGoTypes(t *testing.T) {
 	first, _, _ := strings.Cut(out, "\n")
 	assert.Equal(t, "TEST UNKNOWN - bad arguments: invalid argument for flag `-w, --warning': invalid range \"10:5\": start 10 is greater than end 5 (format [@]start:end, e.g. 10, 10:, ~:10, 10:20, @10:20)", first)
 }
+
+// A misconfigured command line is seen in Nagios as the plugin output,
+// which the contract bounds (4 KiB): the usage line and a pointer to
+// --help, as monitoring-plugins do, not the whole option list.
+func TestBadArgumentsOutputIsShort(t *testing.T) {
+	out, code := runWith(t, okCheck, "--frobnicate")
+	assert.Equal(t, 3, code)
+	assert.Equal(t, "TEST UNKNOWN - bad arguments: unknown flag `frobnicate'\nUsage: check_test [OPTIONS]\nRun check_test --help for every option.\n", out)
+}
