@@ -132,7 +132,12 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		parser.WriteManPage(stdout)
 		return int(nagios.UNKNOWN)
 	}
-	if _, err := parser.ParseArgs(args); err != nil {
+	rest, err := parser.ParseArgs(args)
+	if err == nil && len(rest) > 0 && spec.Args == "" {
+		// Dropping it would run the check with other settings than written.
+		err = fmt.Errorf("unexpected argument %q (every value follows its option)", rest[0])
+	}
+	if err != nil {
 		var ferr *flags.Error
 		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
 			fmt.Fprintln(stdout, ferr.Message)

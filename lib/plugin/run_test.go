@@ -347,3 +347,14 @@ func TestBadArgumentsOutputIsShort(t *testing.T) {
 	assert.Equal(t, 3, code)
 	assert.Equal(t, "TEST UNKNOWN - bad arguments: unknown flag `frobnicate'\nUsage: check_test [OPTIONS]\nRun check_test --help for every option.\n", out)
 }
+
+// A stray word (a value whose option was forgotten, "--expect 200 301")
+// must not be dropped silently: the check would run with other settings
+// than the operator wrote.
+func TestPositionalArgumentIsBadArgument(t *testing.T) {
+	called := false
+	out, code := runWith(t, func(ctx context.Context, env *Env) nagios.Result { called = true; return okCheck(ctx, env) }, "-w", "5", "80")
+	assert.Equal(t, 3, code)
+	assert.False(t, called, "the check must not run")
+	assert.True(t, strings.HasPrefix(out, "TEST UNKNOWN - bad arguments: unexpected argument \"80\" (every value follows its option)\n"), out)
+}
