@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,10 @@ func (d *Duration) UnmarshalFlag(s string) error {
 	}
 	var v time.Duration
 	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		// The conversion of a float past int64 wraps (to a negative value).
+		if secs*float64(time.Second) >= math.MaxInt64 {
+			return fmt.Errorf("%q: too large", s)
+		}
 		v = time.Duration(secs * float64(time.Second))
 	} else {
 		parsed, err := time.ParseDuration(s)

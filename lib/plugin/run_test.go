@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -357,4 +358,15 @@ func TestPositionalArgumentIsBadArgument(t *testing.T) {
 	assert.Equal(t, 3, code)
 	assert.False(t, called, "the check must not run")
 	assert.True(t, strings.HasPrefix(out, "TEST UNKNOWN - bad arguments: unexpected argument \"80\" (every value follows its option)\n"), out)
+}
+
+// Seconds past what a time.Duration holds wrapped to a negative value
+// and were reported as "must be more than zero".
+func TestDurationTooLarge(t *testing.T) {
+	for _, in := range []string{"99999999999999", "1e300"} {
+		var d Duration
+		err := d.UnmarshalFlag(in)
+		require.Error(t, err, in)
+		assert.Equal(t, fmt.Sprintf("%q: too large", in), err.Error())
+	}
 }
