@@ -87,6 +87,16 @@ func config(opts options) (cdn.Config, error) {
 	if opts.MaxBytes < 1 {
 		return cfg, fmt.Errorf("--max-bytes must be at least 1")
 	}
+	for _, o := range []struct {
+		name string
+		urls []string
+	}{{"--url", opts.URLs}, {"--packument", opts.Packuments}} {
+		for _, u := range o.urls {
+			if err := httpclient.CheckURL(o.name, u); err != nil {
+				return cfg, err
+			}
+		}
+	}
 	for _, s := range strings.Split(opts.Expect, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 100 || n > 599 {

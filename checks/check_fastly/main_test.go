@@ -205,3 +205,16 @@ func TestSlowCDNTimeout(t *testing.T) {
 	assert.Equal(t, 2, code, out)
 	assert.Regexp(t, `timeout after [0-9.]+s waiting for response headers of GET `+regexp.QuoteMeta(srv.URL+"/-/ping"), line1(out))
 }
+
+// A URL without http(s):// is a bad argument named by its option, not a
+// CRITICAL probe failure of "unsupported protocol scheme".
+func TestBadURLIsBadArgument(t *testing.T) {
+	for _, args := range [][]string{
+		{"--url", "127.0.0.1:18080/ping"},
+		{"--packument", "x y"},
+	} {
+		code, out := runCheck(t, args...)
+		assert.Equal(t, 3, code, out)
+		assert.Equal(t, "FASTLY UNKNOWN - "+args[0]+" \""+args[1]+"\": not an http:// or https:// URL with a host", line1(out))
+	}
+}

@@ -42,6 +42,11 @@ func run(args []string, stdout io.Writer) int {
 			if opts.MaxBytes < 1 {
 				return nagios.Result{Status: nagios.UNKNOWN, Summary: "--max-bytes must be at least 1"}
 			}
+			for _, o := range opts.Origins {
+				if err := httpclient.CheckURL("--origin", o); err != nil {
+					return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
+				}
+			}
 			// Tarballs can be larger than the run client's body cap, which
 			// fits JSON answers: derive a client through the same builder.
 			hc := env.HTTP

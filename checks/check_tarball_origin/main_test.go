@@ -333,3 +333,12 @@ func TestSlowOriginTimeout(t *testing.T) {
 		})
 	}
 }
+
+// An origin without http(s):// is a bad argument named by its option, not
+// a failing tarball of "unsupported protocol scheme".
+func TestBadOriginIsBadArgument(t *testing.T) {
+	var buf bytes.Buffer
+	code := run([]string{"--origin", "origin1:8080", "-p", "debug-mini", "--spool-dir=" + t.TempDir()}, &buf)
+	assert.Equal(t, 3, code, buf.String())
+	assert.Equal(t, `TARBALL_ORIGIN UNKNOWN - --origin "origin1:8080": not an http:// or https:// URL with a host`, strings.SplitN(buf.String(), "\n", 2)[0])
+}
