@@ -512,6 +512,15 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 			_, _ = exec.Command("dpkg", "-P", "registry-checks").CombinedOutput()
 		}
 	})
+	// An operator ran the handler by hand as root before installing (or
+	// between upgrades): its root-owned files must not lock the monitoring
+	// user out of the state dir (postinstall takes the folders back).
+	if _, err := os.Stat("/var/lib/registry-checks"); os.IsNotExist(err) {
+		dir := "/var/lib/registry-checks/restart_couch_replication"
+		require.NoError(t, os.MkdirAll(dir, 0o750))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "decisions.log"), []byte("left by a run as root\n"), 0o640))
+		t.Cleanup(func() { os.RemoveAll("/var/lib/registry-checks") })
+	}
 	out := dpkg(t, "-i", deb)
 	t.Logf("dpkg -i: %s", out)
 	assert.Equal(t, "install ok installed", debStatus("registry-checks"))

@@ -22,6 +22,9 @@ else
 fi
 
 install -d -m 0750 -o "$owner" -g "$group" /var/lib/registry-checks /var/spool/registry-checks
+# A check or handler run by hand as root leaves root-owned state, spool
+# and log files that the monitoring user then cannot write: take them back.
+chown -R "$owner:$group" /var/lib/registry-checks /var/spool/registry-checks
 # Credentials files (user:password, mode 600, owned by $owner) go here.
 if [ ! -d /etc/registry-checks ]; then
 	install -d -m 0750 -o root -g "$group" /etc/registry-checks
