@@ -104,6 +104,25 @@ wait_until() {
 	done
 }
 
+# port_free PORT: nothing listens on 127.0.0.1:PORT.
+port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+
+# reclaim_port PORT COMM: a process named COMM still listening on one of the
+# stack's fixed ports while its service's PID file names no live process is
+# a leftover of an earlier stack (an nginx worker whose master was killed
+# when a session ended, say): stop it, so that "up" can bind. Anything else
+# on the port is reported and left alone.
+reclaim_port() {
+	local port="$1" comm="$2" p c
+	for p in $(ss -ltnpH "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+		c="$(cat "/proc/$p/comm" 2>/dev/null)"
+		[ "$c" = "$comm" ] || die "port $port is taken by ${c:-?} (pid $p), not a leftover of the stack: stop it first"
+		log "port $port: stopping leftover $comm (pid $p) of an earlier stack"
+		kill -9 "$p" 2>/dev/null || true
+	done
+	wait_until 10 "port $port to be free" port_free "$port" || die "port $port is still taken"
+}
+
 # http_ok URL [CURL ARGS...]: true on a 2xx answer.
 http_ok() {
 	local url="$1"

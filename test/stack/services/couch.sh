@@ -81,6 +81,7 @@ start() {
 	if pid_alive "$pidfile"; then
 		log "$name already running (pid $(cat "$pidfile")) on $url"
 	else
+		reclaim_port "$port" node
 		if [ ! -s "$dir/config.json" ]; then
 			# pouchdb-server hashes the plain password on first start, as CouchDB does.
 			printf '{"admins":{"%s":"%s"},"log":{"file":"%s/log.txt","level":"info"}}\n' \

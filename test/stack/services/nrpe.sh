@@ -29,6 +29,7 @@ start() {
 	if pid_alive "$pidfile"; then
 		log "$name already running (pid $(cat "$pidfile")) on 127.0.0.1:$NRPE_PORT"
 	else
+		reclaim_port "$NRPE_PORT" nrpe
 		rm -f "$dir/nrpe.d/"*.cfg
 		cp "$STACK_SRC/nrpe/"*.cfg "$dir/nrpe.d/"
 		# The suite's shipped NRPE command definitions, when there are any.

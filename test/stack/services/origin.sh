@@ -27,6 +27,7 @@ start() {
 	if pid_alive "$pidfile"; then
 		log "$name already running (pid $(cat "$pidfile")) on $url"
 	else
+		reclaim_port "$port" nginx
 		mkdir -p "$dir/tmp" "$dir/logs" "$root"
 		[ -n "$(ls -A "$root")" ] || "$STACK_SRC/seed/seed.sh" origin "$root"
 		couch_credentials

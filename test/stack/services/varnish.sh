@@ -29,6 +29,8 @@ start() {
 	if pid_alive "$pidfile"; then
 		log "$name already running (pid $(cat "$pidfile")) on $url"
 	else
+		reclaim_port "$CDN_PORT" varnishd
+		reclaim_port "$CDN_ADMIN_PORT" varnishd
 		mkdir -p "$dir/work"
 		render_vcl "$dir/main.vcl" 10s
 		render_vcl "$dir/stale.vcl" 1d
