@@ -67,7 +67,7 @@ func run(args []string, stdout io.Writer) int {
 				cc, err := env.Couch(couch.Options{URL: opts.CouchURL, CredentialsFile: opts.CouchCredentialsFile})
 				if err != nil {
 					st, msg := env.Problem(err)
-					return nagios.Result{Status: st, Summary: "--couch-url: " + msg}
+					return nagios.Result{Status: st, Summary: "origin CouchDB (--couch-url, --couch-credentials-file): " + msg}
 				}
 				defer cc.Close()
 				deps.Origin = &cdn.CouchOrigin{Client: cc, DB: opts.DB}
