@@ -2,15 +2,10 @@ package restart
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,75 +14,13 @@ import (
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/replication"
+	"github.com/registry-checks/registry-checks/lib/replication/replicationtest"
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
-const fixtureDir = "testdata/couchdb-3.4.3"
-
-// captured is the capture time of each situation (README of the fixtures).
-var captured = map[string]string{
-	"running-just-started": "02:42:43", "running": "02:44:00",
-	"source-down-8s": "02:44:27", "source-down-30s": "02:44:49", "source-down-75s": "02:45:34",
-	"source-down-150s": "02:46:49", "source-down-300s": "02:49:19",
-	"source-restarted-5s": "02:49:25", "source-restarted-65s": "02:50:25", "source-recovered": "02:51:59",
-	"bad-docs-10s": "02:52:12", "bad-docs-70s": "02:53:12", "bad-docs-200s": "02:55:22",
-	"more-docs-15s": "02:55:53", "more-docs-75s": "02:56:53", "duplicate-doc": "02:57:18",
-}
-
 // fixtureNode serves node2's captured answers for one situation.
 func fixtureNode(t *testing.T, situation string) *httptest.Server {
-	t.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(fixtureDir, name))
-		require.NoError(t, err)
-		return b
-	}
-	docs, jobs := read("node2.scheduler-docs."+situation+".json"), read("node2.scheduler-jobs."+situation+".json")
-	files, err := filepath.Glob(filepath.Join(fixtureDir, "node2.replicator-doc.*."+situation+".json"))
-	require.NoError(t, err)
-	if situation == "duplicate-doc" {
-		files = append(files, filepath.Join(fixtureDir, "node2.replicator-doc.duplicate-of-registry.failed.json"))
-	}
-	type row struct {
-		ID  string          `json:"id"`
-		Key string          `json:"key"`
-		Doc json.RawMessage `json:"doc"`
-	}
-	var rows []row
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		var head struct {
-			ID string `json:"_id"`
-		}
-		require.NoError(t, json.Unmarshal(b, &head))
-		if head.ID != "" { // rejected docs are 404 answers
-			rows = append(rows, row{head.ID, head.ID, b})
-		}
-	}
-	all, err := json.Marshal(map[string]any{"total_rows": len(rows), "offset": 0, "rows": rows})
-	require.NoError(t, err)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		first := r.URL.Query().Get("skip") == "" || r.URL.Query().Get("skip") == "0"
-		switch {
-		case r.URL.Path == "/_scheduler/docs" && first:
-			w.Write(docs)
-		case r.URL.Path == "/_scheduler/jobs" && first:
-			w.Write(jobs)
-		case r.URL.Path == "/_scheduler/docs":
-			w.Write([]byte(`{"total_rows":0,"offset":0,"docs":[]}`))
-		case r.URL.Path == "/_scheduler/jobs":
-			w.Write([]byte(`{"total_rows":0,"offset":0,"jobs":[]}`))
-		case r.URL.Path == "/_replicator/_all_docs":
-			w.Write(all)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"error":"not_found","reason":"missing"}`))
-		}
-	}))
-	t.Cleanup(ts.Close)
-	return ts
+	return replicationtest.Node(t, "node2", situation, nil)
 }
 
 // TestDecideOverCapturedSituations runs the handler's decision (Nagios
@@ -133,8 +66,7 @@ func TestDecideOverCapturedSituations(t *testing.T) {
 			require.NoError(t, err)
 			c, err := couch.New(ts.URL, secret.Credentials{User: "admin", Password: "secret"}, hc)
 			require.NoError(t, err)
-			now, err := time.Parse(time.RFC3339, "2026-11-26T"+captured[tt.situation]+"Z")
-			require.NoError(t, err)
+			now := replicationtest.CapturedAt(t, tt.situation)
 			rep, err := replication.Assess(context.Background(), c, replication.Selection{}, replication.Thresholds{}, now)
 			require.NoError(t, err)
 
