@@ -585,21 +585,5 @@ func readFile(path string) string {
 
 // serviceStatus is one servicestatus block of status.dat.
 func serviceStatus(path, host, svc string) map[string]string {
-	var cur map[string]string
-	for _, line := range strings.Split(readFile(path), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "servicestatus {":
-			cur = map[string]string{}
-		case line == "}":
-			if cur != nil && cur["host_name"] == host && cur["service_description"] == svc {
-				return cur
-			}
-			cur = nil
-		case cur != nil:
-			k, v, _ := strings.Cut(line, "=")
-			cur[k] = v
-		}
-	}
-	return nil
+	return stackenv.NagiosService(path, host, svc)
 }

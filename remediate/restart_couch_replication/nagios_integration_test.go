@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -167,47 +166,14 @@ func reloadNagios(t *testing.T, bin, dir string, pid int) {
 // programStart is programstatus' program_start of status.dat, which a
 // reload changes.
 func programStart(path string) string {
-	for _, blk := range statusBlocks(path, "programstatus") {
+	for _, blk := range stackenv.NagiosBlocks(readFile(path), "programstatus") {
 		return blk["program_start"]
 	}
 	return ""
 }
 
 func serviceStatus(path, svc string) map[string]string {
-	for _, blk := range statusBlocks(path, "servicestatus") {
-		if blk["service_description"] == svc {
-			return blk
-		}
-	}
-	return nil
-}
-
-// statusBlocks parses the "kind {\n\tkey=value\n\t}" blocks of status.dat.
-func statusBlocks(path, kind string) []map[string]string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []map[string]string
-	var cur map[string]string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == kind+" {":
-			cur = map[string]string{}
-		case line == "}" && cur != nil:
-			out = append(out, cur)
-			cur = nil
-		case cur != nil:
-			if k, v, ok := strings.Cut(line, "="); ok {
-				cur[k] = v
-			}
-		}
-	}
-	return out
+	return stackenv.NagiosService(path, "", svc)
 }
 
 var logStamp = regexp.MustCompile(`^\[(\d+)\] `)

@@ -300,29 +300,9 @@ func TestNagiosRunsChecksIntegration(t *testing.T) {
 	// reaching OK in status.dat proves the whole pipeline.
 	for _, svc := range []string{"stack-dummy", "nrpe-stack-dummy", "couch-primary-http"} {
 		eventually(t, 20*time.Second, "service "+svc+" OK in "+env["NAGIOS_STATUS_FILE"], func() bool {
-			b, err := os.ReadFile(env["NAGIOS_STATUS_FILE"])
-			if err != nil {
-				return false
-			}
-			return serviceState(string(b), svc) == "0"
+			return stackenv.NagiosService(env["NAGIOS_STATUS_FILE"], "", svc)["current_state"] == "0"
 		})
 	}
-}
-
-// serviceState returns current_state of a service block in status.dat.
-func serviceState(status, service string) string {
-	for _, block := range strings.Split(status, "servicestatus {")[1:] {
-		block, _, _ = strings.Cut(block, "}")
-		if !strings.Contains(block, "\tservice_description="+service+"\n") {
-			continue
-		}
-		for _, line := range strings.Split(block, "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "current_state="); ok {
-				return v
-			}
-		}
-	}
-	return ""
 }
 
 // TestNagiosRunsShippedObjectsIntegration: the stack's Nagios loads the
@@ -335,11 +315,8 @@ func TestNagiosRunsShippedObjectsIntegration(t *testing.T) {
 		"tarball-origin": "TARBALL_ORIGIN OK", "fastly": "FASTLY OK",
 	} {
 		eventually(t, 60*time.Second, "service "+svc+" OK in "+env["NAGIOS_STATUS_FILE"]+" (are the binaries built? make build)", func() bool {
-			b, err := os.ReadFile(env["NAGIOS_STATUS_FILE"])
-			if err != nil {
-				return false
-			}
-			return serviceState(string(b), svc) == "0" && strings.Contains(string(b), "plugin_output="+prefix)
+			s := stackenv.NagiosService(env["NAGIOS_STATUS_FILE"], "registry-primary", svc)
+			return s["current_state"] == "0" && strings.HasPrefix(s["plugin_output"], prefix)
 		})
 	}
 }
