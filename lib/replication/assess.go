@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
@@ -134,19 +135,6 @@ func noScheduler(err error) bool {
 	return false
 }
 
-func fetchAllDocs(ctx context.Context, c *couch.Client, sel Selection, p Probes) ([]replDoc, error) {
-	var all []replDoc
-	for _, db := range sel.replicatorDBs() {
-		p.step("GET %s/%s/_all_docs", c.URL(), db)
-		docs, err := fetchDocs(ctx, c, db)
-		if err != nil {
-			return all, err
-		}
-		all = append(all, docs...)
-	}
-	return all, nil
-}
-
 // attachDocs gives each doc-based replication its document: the raw
 // definition, the continuous flag and the endpoints' credentials (and the
 // URLs, which an "error" state leaves out of _scheduler/docs).
@@ -184,18 +172,54 @@ func (r *Replication) attachDoc(d *replDoc) {
 // documents carry the state (_replication_state triggered, error,
 // completed) and _active_tasks the progress of what really runs.
 func assessLegacy(ctx context.Context, c *couch.Client, sel Selection, p Probes, rep *Report) ([]Replication, error) {
-	p.step("GET %s/", c.URL())
-	root, err := c.Root(ctx)
-	if err != nil {
+	// None of the answers depends on another (/ only changes how the
+	// others read), so all are asked at once: over a WAN each round trip
+	// is most of the run.
+	dbs := sel.replicatorDBs()
+	gets := []string{"GET " + c.URL() + "/"}
+	for _, db := range dbs {
+		gets = append(gets, "GET "+c.URL()+"/"+db+"/_all_docs")
+	}
+	gets = append(gets, "GET "+c.URL()+"/_active_tasks")
+	p.step("%s and %s", strings.Join(gets[:len(gets)-1], ", "), gets[len(gets)-1])
+	var (
+		wg       sync.WaitGroup
+		root     *couch.Root
+		rootErr  error
+		dbDocs   = make([][]replDoc, len(dbs))
+		dbErrs   = make([]error, len(dbs))
+		tasks    []couch.ActiveTask
+		tasksErr error
+	)
+	wg.Go(func() { root, rootErr = c.Root(ctx) })
+	for i, db := range dbs {
+		wg.Go(func() { dbDocs[i], dbErrs[i] = fetchDocs(ctx, c, db) })
+	}
+	wg.Go(func() { tasks, tasksErr = c.ActiveTasks(ctx) })
+	wg.Wait()
+	// When several fail, report the one that asking in turn (/, the
+	// databases in order, _active_tasks) met first: the message an
+	// operator got before does not depend on which answer came last.
+	if rootErr != nil {
 		// The operator asked about replications, not about /: say why.
 		var p *nagios.Problem
 		var se *httpclient.StatusError
-		if errors.As(err, &p) && errors.As(err, &se) {
+		if errors.As(rootErr, &p) && errors.As(rootErr, &se) {
 			np := *p
 			np.Msg += " (no /_scheduler/docs either: is the URL a CouchDB node?)"
 			return nil, &np
 		}
-		return nil, err
+		return nil, rootErr
+	}
+	var docs []replDoc
+	for i := range dbs {
+		if dbErrs[i] != nil {
+			return nil, dbErrs[i]
+		}
+		docs = append(docs, dbDocs[i]...)
+	}
+	if tasksErr != nil {
+		return nil, tasksErr
 	}
 	pouch := isPouch(root)
 	switch {
@@ -203,15 +227,6 @@ func assessLegacy(ctx context.Context, c *couch.Client, sel Selection, p Probes,
 		rep.Server = strings.TrimSpace("PouchDB Server " + root.Version)
 	default:
 		rep.Server = strings.TrimSpace("CouchDB " + root.Version)
-	}
-	docs, err := fetchAllDocs(ctx, c, sel, p)
-	if err != nil {
-		return nil, err
-	}
-	p.step("GET %s/_active_tasks", c.URL())
-	tasks, err := c.ActiveTasks(ctx)
-	if err != nil {
-		return nil, err
 	}
 	return fromLegacy(docs, tasks, !pouch, c.URL()), nil
 }

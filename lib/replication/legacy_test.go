@@ -285,3 +285,128 @@ func TestNotACouchNode(t *testing.T) {
 		})
 	}
 }
+
+// barrier holds each of n requests until all n have arrived: requests
+// made one after another never get past the first, which gives up after
+// a bound and fails the test.
+type barrier struct {
+	t       *testing.T
+	n       int
+	mu      sync.Mutex
+	arrived []string
+	all     chan struct{}
+}
+
+func newBarrier(t *testing.T, n int) *barrier {
+	return &barrier{t: t, n: n, all: make(chan struct{})}
+}
+
+func (b *barrier) wait(w http.ResponseWriter, r *http.Request) bool {
+	b.mu.Lock()
+	b.arrived = append(b.arrived, r.URL.Path)
+	if len(b.arrived) == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return true
+	case <-time.After(3 * time.Second):
+		b.mu.Lock()
+		b.t.Errorf("GET %s waited 3s with only %v in flight of %d: the legacy requests came one at a time", r.URL.Path, b.arrived, b.n)
+		b.mu.Unlock()
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":"one_at_a_time","reason":"barrier not reached"}`))
+		return false
+	}
+}
+
+// The legacy path asks /, each replicator database and _active_tasks at
+// once: 2 round trips (with _scheduler) instead of 4 over a WAN.
+func TestLegacyRequestsConcurrent(t *testing.T) {
+	const doc = `{"_id":"r","source":"http://db1:5984/registry","target":"registry","continuous":true,"_replication_state":"triggered"}`
+	legacy := &legacyServer{root: root1x, noSch: 400, noBody: noScheduler1x, docs: []string{doc},
+		tasks: `[{"type":"replication","doc_id":"r","docs_written":7,"checkpointed_source_seq":40,"replication_id":"abc+continuous","continuous":true}]`}
+	held := map[string]bool{"/": true, "/_replicator/_all_docs": true, "/other/_all_docs": true, "/_active_tasks": true}
+	b := newBarrier(t, len(held))
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if held[r.URL.Path] && !b.wait(w, r) {
+			return
+		}
+		legacy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c, _ := testClient(t, ts.URL)
+	var steps []string
+	p := Probes{Step: func(format string, args ...any) { steps = append(steps, fmt.Sprintf(format, args...)) }}
+	rep, err := AssessWith(context.Background(), c, Selection{ReplicatorDBs: []string{"_replicator", "other"}}, Thresholds{}, p, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "CouchDB 1.6.1", rep.Server)
+	require.Len(t, rep.Replications, 1)
+	assert.Equal(t, Running, rep.Replications[0].State)
+	assert.Equal(t, []string{
+		"GET " + ts.URL + "/_scheduler/docs and /_scheduler/jobs",
+		"GET " + ts.URL + "/, GET " + ts.URL + "/_replicator/_all_docs, GET " + ts.URL + "/other/_all_docs and GET " + ts.URL + "/_active_tasks",
+	}, steps, "one step names every request in flight")
+}
+
+// When several of the concurrent requests fail, the error is the one the
+// requests asked in turn (/, the databases in order, _active_tasks) would
+// have met first, even when it is the last to be answered.
+func TestLegacyErrorPrecedence(t *testing.T) {
+	const (
+		docsMsg  = "?include_docs=true: server error 500 Internal Server Error (function_clause)"
+		otherMsg = ": server error 500 Internal Server Error (unknown_error: function_clause)"
+	)
+	tests := []struct {
+		name   string
+		failed []string // answered 500, in the order of the asking
+		want   string   // the path whose error is reported
+		msg    string   // its message after "GET <node><path>"
+	}{
+		{"all three", []string{"/", "/_replicator/_all_docs", "/other/_all_docs", "/_active_tasks"}, "/", otherMsg + " (no /_scheduler/docs either: is the URL a CouchDB node?)"},
+		{"both databases and tasks", []string{"/_replicator/_all_docs", "/other/_all_docs", "/_active_tasks"}, "/_replicator/_all_docs", docsMsg},
+		{"second database and tasks", []string{"/other/_all_docs", "/_active_tasks"}, "/other/_all_docs", docsMsg},
+		{"tasks alone", []string{"/_active_tasks"}, "/_active_tasks", otherMsg},
+		{"root alone", []string{"/"}, "/", otherMsg + " (no /_scheduler/docs either: is the URL a CouchDB node?)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			legacy := &legacyServer{root: root1x, noSch: 400, noBody: noScheduler1x, tasks: "[]"}
+			// The reported failure answers only after the others have, so
+			// the order of the answers cannot be what picks it.
+			var others sync.WaitGroup
+			others.Add(len(tt.failed) - 1)
+			othersDone := make(chan struct{})
+			go func() { others.Wait(); close(othersDone) }()
+			failed := map[string]bool{}
+			for _, f := range tt.failed {
+				failed[f] = true
+			}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch p := r.URL.Path; {
+				case p == tt.want:
+					select {
+					case <-othersDone:
+					case <-time.After(3 * time.Second):
+						t.Errorf("the other failures never arrived: %v", tt.failed)
+					}
+				case failed[p]:
+					defer others.Done()
+				default:
+					legacy.ServeHTTP(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				w.Write([]byte(`{"error":"unknown_error","reason":"function_clause"}`))
+			}))
+			t.Cleanup(ts.Close)
+			c, _ := testClient(t, ts.URL)
+			_, err := Assess(context.Background(), c, Selection{ReplicatorDBs: []string{"_replicator", "other"}}, Thresholds{}, time.Now())
+			var p *nagios.Problem
+			require.ErrorAs(t, err, &p)
+			assert.Equal(t, "GET "+ts.URL+tt.want+tt.msg, p.Msg)
+		})
+	}
+}
