@@ -81,7 +81,11 @@ func mainErr(cfg config) error {
 	if err != nil {
 		return err
 	}
-	vars := map[string]string{"BUILD": build, "PLUGINS": cfg.plugins, "SPOOL": filepath.Join(tmp, "spool")}
+	floor, err := buildFloor(tmp)
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{"BUILD": build, "PLUGINS": cfg.plugins, "SPOOL": filepath.Join(tmp, "spool"), "GOFLOOR": floor}
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -155,6 +159,18 @@ func buildSpawn(dir string) (string, error) {
 	out, err := exec.Command(cc, "-O2", "-o", bin, src).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("compiling the spawn helper with %s (apt-get install -y gcc): %v\n%s", cc, err, out)
+	}
+	return bin, nil
+}
+
+// buildFloor builds gofloor/ with the flags the Makefile gives our
+// binaries, so that the floor differs from ours only in what it does.
+func buildFloor(dir string) (string, error) {
+	bin := filepath.Join(dir, "gofloor")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./bench/compare/gofloor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the Go floor (run from the repository's top folder): %v\n%s", err, out)
 	}
 	return bin, nil
 }

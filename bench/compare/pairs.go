@@ -11,6 +11,8 @@ type side struct {
 	name string
 	argv []string
 	ours bool
+	// floor marks the Go floor (gofloor): a reference, not a standard.
+	floor bool
 }
 
 // pair is one binary of the suite and the standard plugins doing the
@@ -29,6 +31,11 @@ type pair struct {
 	note     string
 }
 
+// floorName names the gofloor side in the report.
+const floorName = "go floor"
+
+// sides are ours, the standard plugins found in plugins, and the Go floor
+// with the standard plugins' arguments.
 func (p pair) sides(plugins string) []side {
 	out := []side{{name: filepath.Base(p.ours[0]), argv: p.ours, ours: true}}
 	bins := p.stdBins
@@ -41,6 +48,9 @@ func (p pair) sides(plugins string) []side {
 			continue
 		}
 		out = append(out, side{name: std, argv: append([]string{"${PLUGINS}/" + std}, p.std...)})
+	}
+	if len(out) > 1 {
+		out = append(out, side{name: floorName, argv: append([]string{"${GOFLOOR}"}, p.std...), floor: true})
 	}
 	return out
 }

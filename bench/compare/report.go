@@ -92,6 +92,8 @@ func (rep *report) markdown(cfg config) string {
 			switch {
 			case pr.pair.floor:
 				goal = "n/a (reference)"
+			case t.side.floor:
+				goal = "n/a (the Go floor: see below)"
 			case pr.pair.couch:
 				goal = yes(oWall < goalCouchWall, fmt.Sprintf("(%s ms ≥ 20 ms)", ms(oWall)))
 			default:
@@ -110,6 +112,7 @@ func (rep *report) markdown(cfg config) string {
 		}
 	}
 	b.WriteString("\nGoals: an HTTP-level check no slower than the standard plugin (paired ratio ≤ 1.0) and at most 12 MiB peak RSS; a CouchDB check under 20 ms wall (ours median).\n\n")
+	rep.floorTable(&b)
 
 	b.WriteString("#### HTTP requests and TCP connections per run, counted at the server\n\n")
 	fmt.Fprintf(&b, "Through a counting reverse proxy on loopback in front of each endpoint, %d runs of each side (a range when runs differed).\n\n", cfg.counts)
@@ -168,4 +171,38 @@ func span(lo, hi int) string {
 		return fmt.Sprint(lo)
 	}
 	return fmt.Sprintf("%d–%d", lo, hi)
+}
+
+// floorTable splits each pair's paired ratio against check_http into
+// Go's part (the floor: one net/http GET, see gofloor/) and the suite's
+// part (ours against that floor), from the same interleaved groups.
+func (rep *report) floorTable(b *strings.Builder) {
+	var rows []string
+	for _, pr := range rep.pairs {
+		var http, floor *sideResult
+		for _, s := range pr.sides {
+			switch {
+			case s.side.floor:
+				floor = s
+			case s.side.name == "check_http" || s.side.name == "check_dummy":
+				http = s
+			}
+		}
+		if http == nil || floor == nil {
+			continue
+		}
+		o := pr.sides[0]
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f |", pr.pair.name, http.side.name,
+			ms(median(walls(o))), ms(median(walls(floor))), ms(median(walls(http))),
+			pairedRatio(o, http), pairedRatio(floor, http), pairedRatio(o, floor)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("#### Where the time goes: the Go floor\n\n")
+	b.WriteString("The Go floor (bench/compare/gofloor) is the least a Go program can do for the same job: one `net/http` GET of the same URL with check_http's arguments, built with our flags; on the first row it prints and exits like check_dummy. ")
+	b.WriteString("*Go floor / standard* is what any Go check pays on this machine before doing anything of its own (runtime start, package initialisation, a goroutine per connection); *ours / Go floor* is the suite's own part (options, redaction, the checks' extra requests and work).\n\n")
+	b.WriteString("| pair | standard | ours median ms | Go floor median ms | standard median ms | ours / standard | Go floor / standard | ours / Go floor |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString(strings.Join(rows, "\n") + "\n\n")
 }
