@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -152,7 +153,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		msg := err.Error()
 		if errors.As(err, &ferr) && ferr.Type == flags.ErrMarshal {
 			// go-flags adds the Go type the value failed to parse into.
-			if loc := goFlagsType.FindStringIndex(msg); loc != nil {
+			if loc := goFlagsType().FindStringIndex(msg); loc != nil {
 				msg = msg[:loc[0]] + msg[loc[1]:]
 			}
 		}
@@ -271,7 +272,8 @@ func parseState(s string) nagios.Status {
 }
 
 // goFlagsType matches " (expected *nagios.Range)" in go-flags' ErrMarshal text.
-var goFlagsType = regexp.MustCompile(` \(expected [^()]*\)`)
+// Compiled on first use: only a bad argument needs it.
+var goFlagsType = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(` \(expected [^()]*\)`) })
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
 )
@@ -15,17 +16,24 @@ var transportWords = []string{
 	"connection refused", "getaddrinfo enotfound", "socket hang up",
 }
 
+// lazyRegexp compiles expr on first use: a run whose replications are all
+// healthy never reads an error text, and start-up is most of a check's
+// time (BENCHMARKS.md).
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
+
 var (
 	// {session_request_unauthorized,"http://db1:5984/_session","mirror"}
-	sessionUnauthorized = regexp.MustCompile(`session_request_unauthorized,\s*"([^"]*)",\s*"([^"]*)"`)
+	sessionUnauthorized = lazyRegexp(`session_request_unauthorized,\s*"([^"]*)",\s*"([^"]*)"`)
 	// {session_request_failed,"http://db1:5984/_session","admin",{conn_failed,...}}
-	sessionFailed = regexp.MustCompile(`session_request_failed,\s*"([^"]*)",\s*"([^"]*)"`)
+	sessionFailed = lazyRegexp(`session_request_failed,\s*"([^"]*)",\s*"([^"]*)"`)
 	// db_not_found: could not open http://db1:5984/no-such-db/ (3.x)
 	// {db_not_found,<<"could not open http://db1:5984/x/">>} (1.x)
-	dbNotFound = regexp.MustCompile(`db_not_found\W+could not open ([^\s">]+)`)
+	dbNotFound = lazyRegexp(`db_not_found\W+could not open ([^\s">]+)`)
 	// ... already started, triggered by document `registry-from-node1` from db `_replicator`
-	duplicateOf = regexp.MustCompile("triggered by document `([^`]*)`")
-	anyURL      = regexp.MustCompile(`https?://[^\s"'<>,}]+`)
+	duplicateOf = lazyRegexp("triggered by document `([^`]*)`")
+	anyURL      = lazyRegexp(`https?://[^\s"'<>,}]+`)
 )
 
 // explain turns an error CouchDB reported for a replication (a printed
@@ -49,31 +57,31 @@ func explain(raw, source, target string) (reason string, sourceDown bool) {
 		}
 	}
 	switch {
-	case sessionFailed.MatchString(line) && unreachable:
-		m := sessionFailed.FindStringSubmatch(line)
+	case sessionFailed().MatchString(line) && unreachable:
+		m := sessionFailed().FindStringSubmatch(line)
 		s := side(m[1])
 		return s + " unreachable (" + transportCause(lower) + ")", s == "source"
-	case sessionUnauthorized.MatchString(line):
-		m := sessionUnauthorized.FindStringSubmatch(line)
+	case sessionUnauthorized().MatchString(line):
+		m := sessionUnauthorized().FindStringSubmatch(line)
 		return "authentication failed at " + side(m[1]) + " for user " + m[2], false
-	case dbNotFound.MatchString(line):
-		m := dbNotFound.FindStringSubmatch(line)
+	case dbNotFound().MatchString(line):
+		m := dbNotFound().FindStringSubmatch(line)
 		return side(m[1]) + " database missing", false
-	case strings.Contains(lower, "already started") && duplicateOf.MatchString(line):
-		return "duplicate of replication doc " + duplicateOf.FindStringSubmatch(line)[1] + ": delete one of them", false
+	case strings.Contains(lower, "already started") && duplicateOf().MatchString(line):
+		return "duplicate of replication doc " + duplicateOf().FindStringSubmatch(line)[1] + ": delete one of them", false
 	case strings.Contains(lower, "filter"):
 		return "filter not found or broken on source: " + clip(line, 100), false
 	case strings.Contains(lower, "changes_reader_died"):
 		return "changes feed from source died (" + transportCause(lower) + ")", unreachable
 	case unreachable:
 		s := "source"
-		if m := anyURL.FindString(line); m != "" {
+		if m := anyURL().FindString(line); m != "" {
 			s = side(m)
 		}
 		return s + " unreachable (" + transportCause(lower) + ")", s == "source"
 	case strings.Contains(lower, "unauthorized") || strings.Contains(lower, "forbidden"):
 		s := "source"
-		if m := anyURL.FindString(line); m != "" {
+		if m := anyURL().FindString(line); m != "" {
 			s = side(m)
 		}
 		return "not authorized at " + s + ": " + clip(line, 100), false

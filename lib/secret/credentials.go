@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 )
@@ -24,7 +23,9 @@ const Mask = "xxxxx"
 // Password) or a bearer token (Token).
 //
 // Every fmt verb, slog and encoding/json print the redacted form, so a
-// Credentials value logged by accident shows no secret. fmt can only call
+// Credentials value logged by accident shows no secret (slog's handlers
+// go through Format and MarshalJSON: a LogValue method would link log/slog
+// into every binary, whose start-up is most of a check's time). fmt can only call
 // those methods on exported fields, so keep Credentials in exported struct
 // fields (an unexported field is printed by reflection, unredacted).
 type Credentials struct {
@@ -100,18 +101,6 @@ func (c Credentials) Format(f fmt.State, verb rune) {
 		s = fmt.Sprintf("%q", s)
 	}
 	_, _ = io.WriteString(f, s)
-}
-
-// LogValue is the slog form.
-func (c Credentials) LogValue() slog.Value {
-	attrs := []slog.Attr{slog.String("user", c.User)}
-	if c.Password != "" {
-		attrs = append(attrs, slog.String("password", Mask))
-	}
-	if c.Token != "" {
-		attrs = append(attrs, slog.String("token", Mask))
-	}
-	return slog.GroupValue(attrs...)
 }
 
 // MarshalJSON keeps credentials that end up in a JSON dump redacted.

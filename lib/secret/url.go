@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // SplitURL removes the user:password@ part from raw and returns the URL
@@ -38,7 +39,7 @@ func SplitURL(raw string) (clean string, creds Credentials, err error) {
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		s := userinfoPattern.ReplaceAllString(raw, "${1}:"+Mask+"@")
+		s := userinfoPattern().ReplaceAllString(raw, "${1}:"+Mask+"@")
 		if i := strings.IndexByte(s, '?'); i >= 0 {
 			s = s[:i+1] + redactQuery(s[i+1:])
 		}
@@ -53,7 +54,9 @@ func RedactURL(raw string) string {
 	return u.String()
 }
 
-var userinfoPattern = regexp.MustCompile(`(//[^/@:?#]*):[^/?#]*@`)
+// userinfoPattern is compiled on first use: every binary links this
+// package and most runs never need it (see BENCHMARKS.md on start-up).
+var userinfoPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(//[^/@:?#]*):[^/?#]*@`) })
 
 // redactQuery keeps parameter order and spelling, replacing only values.
 func redactQuery(q string) string {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,10 +36,10 @@ func NodeName(nodeURL string) string {
 	if err == nil && u.Host != "" {
 		name = u.Host + strings.TrimSuffix(u.Path, "/")
 	}
-	return unsafeChars.ReplaceAllString(name, "_")
+	return unsafeChars().ReplaceAllString(name, "_")
 }
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+var unsafeChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]+`) })
 
 // Store is the state of one target node: a JSON file of History per
 // replication key, guarded by an flock so concurrent runs (two Nagios
