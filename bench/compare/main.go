@@ -231,7 +231,9 @@ type sideResult struct {
 	// From the counting runs: requests and new TCP connections per run
 	// (min and max over the runs), and what the last run asked for.
 	reqMin, reqMax, connMin, connMax int
-	asked                            string
+	// Sequential round trips: busy periods at the servers (busyPeriods).
+	roundsMin, roundsMax int
+	asked                string
 }
 
 type pairResult struct {
@@ -294,13 +296,14 @@ func (m *machine) countPair(p pair, sides []side, res *pairResult, n int) error 
 		vars[k] = v
 	}
 	var proxies []*countingProxy
+	busy := &busyPeriods{}
 	defer func() {
 		for _, px := range proxies {
 			px.Close()
 		}
 	}()
 	for _, ep := range endpoints {
-		px, err := newCountingProxy(ep, m.vars[ep+"_URL"])
+		px, err := newCountingProxy(ep, m.vars[ep+"_URL"], busy)
 		if err != nil {
 			return err
 		}
@@ -309,7 +312,7 @@ func (m *machine) countPair(p pair, sides []side, res *pairResult, n int) error 
 	}
 	for i, s := range sides {
 		r := res.sides[i]
-		r.reqMin, r.connMin = -1, -1
+		r.reqMin, r.connMin, r.roundsMin = -1, -1, -1
 		for done, attempt := 0, 0; done < n; {
 			sm, err := m.run(expand(s.argv, vars))
 			if err != nil {
@@ -322,6 +325,7 @@ func (m *machine) countPair(p pair, sides []side, res *pairResult, n int) error 
 				reqs = append(reqs, q...)
 				conns += c
 			}
+			rounds := busy.take()
 			if sm.code != p.expect {
 				attempt++
 				res.retried = append(res.retried, fmt.Sprintf("counting: %s exited %d: %s", s.name, sm.code, firstLine(sm.out)))
@@ -336,6 +340,7 @@ func (m *machine) countPair(p pair, sides []side, res *pairResult, n int) error 
 			done++
 			r.reqMin, r.reqMax = minSet(r.reqMin, len(reqs)), max(r.reqMax, len(reqs))
 			r.connMin, r.connMax = minSet(r.connMin, conns), max(r.connMax, conns)
+			r.roundsMin, r.roundsMax = minSet(r.roundsMin, rounds), max(r.roundsMax, rounds)
 			r.asked = summarize(reqs)
 		}
 	}

@@ -20,13 +20,49 @@ type countingProxy struct {
 	upstream *url.URL
 	ln       net.Listener
 	srv      *http.Server
+	busy     *busyPeriods
 
 	mu       sync.Mutex
 	requests []string // "GET /path" in arrival order
 	conns    int
 }
 
-func newCountingProxy(name, upstream string) (*countingProxy, error) {
+// busyPeriods counts the stretches of time during which at least one
+// request is in flight, over every proxy of a run: requests sent one after
+// another make one period each, requests sent together share one. It is
+// the run's sequential round trips as the servers see them, what a WAN's
+// latency multiplies.
+type busyPeriods struct {
+	mu       sync.Mutex
+	inFlight int
+	periods  int
+}
+
+func (b *busyPeriods) begin() {
+	b.mu.Lock()
+	if b.inFlight == 0 {
+		b.periods++
+	}
+	b.inFlight++
+	b.mu.Unlock()
+}
+
+func (b *busyPeriods) end() {
+	b.mu.Lock()
+	b.inFlight--
+	b.mu.Unlock()
+}
+
+// take returns the periods counted since the last call and resets them.
+func (b *busyPeriods) take() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := b.periods
+	b.periods = 0
+	return n
+}
+
+func newCountingProxy(name, upstream string, busy *busyPeriods) (*countingProxy, error) {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return nil, fmt.Errorf("%s: upstream %q: %v", name, upstream, err)
@@ -35,7 +71,7 @@ func newCountingProxy(name, upstream string) (*countingProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: proxy listener: %v", name, err)
 	}
-	p := &countingProxy{name: name, upstream: u, ln: ln}
+	p := &countingProxy{name: name, upstream: u, ln: ln, busy: busy}
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		// SetURL also sends the upstream's Host, so nginx and Varnish
 		// see the request as they would without the proxy.
@@ -46,6 +82,8 @@ func newCountingProxy(name, upstream string) (*countingProxy, error) {
 			p.mu.Lock()
 			p.requests = append(p.requests, r.Method+" "+r.URL.Path)
 			p.mu.Unlock()
+			p.busy.begin()
+			defer p.busy.end()
 			rp.ServeHTTP(w, r)
 		}),
 		ConnState: func(_ net.Conn, s http.ConnState) {
