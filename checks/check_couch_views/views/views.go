@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
@@ -85,20 +86,26 @@ const (
 )
 
 // Check measures the design documents of cfg.DB.
+//
+// Its requests come in three phases, each waiting for the one before: the
+// database's info and its design documents together; the _info of every
+// selected design document together (infoConcurrency at a time); then the
+// view queries one at a time. The queries are measurements (query_ms and
+// its thresholds): each runs alone, after every other request of the run
+// has been answered, so that no query is timed while another request of
+// ours is in flight on the node or on the connection pool.
 func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
-	deps.Step("GET %s/%s", cfg.URL, cfg.DB)
-	db, err := deps.Couch.DBInfo(ctx, cfg.DB)
-	if err != nil {
-		return fail(deps, err, "database "+cfg.DB)
+	db, ddocs, dbErr, ddErr := dbAndDesignDocs(ctx, cfg, deps)
+	if dbErr != nil {
+		// Reported first, as when the two were read one after the other.
+		return fail(deps, dbErr, "database "+cfg.DB)
+	}
+	if ddErr != nil {
+		return fail(deps, ddErr, "")
 	}
 	mode := cfg.QueryMode
 	if mode == "" || mode == ModeAuto {
 		mode = modeFor(db.UpdateSeq)
-	}
-	deps.Step("GET %s/%s/_all_docs (design documents)", cfg.URL, cfg.DB)
-	ddocs, err := deps.Couch.DesignDocs(ctx, cfg.DB)
-	if err != nil {
-		return fail(deps, err, "")
 	}
 	ddocs, missing, skipped := selectDDocs(ddocs, cfg.DDocs)
 
@@ -107,8 +114,15 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		subs = append(subs, nagios.Result{Name: "_design/" + name, Status: nagios.CRITICAL, Summary: "design document not found",
 			Measurement: MeasurementIndex, Tags: tags(cfg, name, "")})
 	}
-	for _, d := range ddocs {
-		subs = append(subs, checkDDoc(ctx, cfg, deps, db, d, mode))
+	// Judged as soon as every _info is in, before any query: a timeout's
+	// message names the step the run was on, and that is the _info one.
+	infos := viewInfos(ctx, cfg, deps, ddocs)
+	indexes := make([]ddocResult, len(ddocs))
+	for i, d := range ddocs {
+		indexes[i] = judgeDDocIndex(cfg, deps, db, d, infos[i])
+	}
+	for i, d := range ddocs {
+		subs = append(subs, indexes[i].withQueries(ctx, cfg, deps, d, mode))
 	}
 	if cfg.UpdateQuery {
 		// Last, after every cheap measurement: an index build can take
@@ -135,6 +149,68 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		res.Long = append(res.Long, fmt.Sprintf("not checked: %s (Mango indexes or no views)", strings.Join(skipped, ", ")))
 	}
 	return res
+}
+
+// dbAndDesignDocs reads the database's info and its design documents at
+// once: neither needs the other. The database's error is the one to
+// report when both fail, so its failure cancels the other request, whose
+// answer no longer matters.
+func dbAndDesignDocs(ctx context.Context, cfg Config, deps Deps) (db *couch.DBInfo, ddocs []DesignDoc, dbErr, ddErr error) {
+	deps.Step("GET %s/%s and GET %s/%s/_all_docs (design documents)", cfg.URL, cfg.DB, cfg.URL, cfg.DB)
+	ddocCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if db, dbErr = deps.Couch.DBInfo(ctx, cfg.DB); dbErr != nil {
+			cancel()
+		}
+	})
+	wg.Go(func() { ddocs, ddErr = deps.Couch.DesignDocs(ddocCtx, cfg.DB) })
+	wg.Wait()
+	return db, ddocs, dbErr, ddErr
+}
+
+// infoConcurrency bounds the _info requests in flight: a database with
+// dozens of design documents should not get them all at once.
+const infoConcurrency = 4
+
+// indexInfo is the answer to one design document's _info.
+type indexInfo struct {
+	vi  *couch.ViewInfo
+	err error
+}
+
+// viewInfos reads the _info of every design document, infoConcurrency at
+// a time, in their order.
+func viewInfos(ctx context.Context, cfg Config, deps Deps, ddocs []DesignDoc) []indexInfo {
+	out := make([]indexInfo, len(ddocs))
+	if len(ddocs) == 0 {
+		return out
+	}
+	steps := make([]string, len(ddocs))
+	for i, d := range ddocs {
+		steps[i] = fmt.Sprintf("GET %s/%s/%s/_info", cfg.URL, cfg.DB, d.ID)
+	}
+	deps.Step("%s", joinAnd(steps))
+	sem := make(chan struct{}, infoConcurrency)
+	var wg sync.WaitGroup
+	for i, d := range ddocs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i].vi, out[i].err = deps.Couch.ViewInfo(ctx, cfg.DB, d.Name())
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// joinAnd is "a", "a and b", "a, b and c".
+func joinAnd(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 // fail is the result of a check that could not read the database or its
@@ -205,15 +281,21 @@ func tags(cfg Config, ddoc, view string) map[string]string {
 	return t
 }
 
-// checkDDoc is the sub-result of one design document: its index from
-// _info, and one sub-result per view with the query time.
-func checkDDoc(ctx context.Context, cfg Config, deps Deps, db *couch.DBInfo, d DesignDoc, mode string) nagios.Result {
+// ddocResult is the sub-result of one design document as its _info
+// leaves it, and the facts its summary is made of.
+type ddocResult struct {
+	r     nagios.Result
+	facts []string
+}
+
+// judgeDDocIndex is the sub-result of one design document's index, from
+// the answer to its _info.
+func judgeDDocIndex(cfg Config, deps Deps, db *couch.DBInfo, d DesignDoc, info indexInfo) ddocResult {
 	name := d.Name()
 	r := nagios.Result{Name: d.ID, Status: nagios.OK, Measurement: MeasurementIndex, Tags: tags(cfg, name, "")}
 	lbl := func(s string) string { return name + " " + s }
 
-	deps.Step("GET %s/%s/%s/_info", cfg.URL, cfg.DB, d.ID)
-	vi, err := deps.Couch.ViewInfo(ctx, cfg.DB, name)
+	vi, err := info.vi, info.err
 	var facts []string
 	switch {
 	case err != nil:
@@ -229,7 +311,13 @@ func checkDDoc(ctx context.Context, cfg Config, deps Deps, db *couch.DBInfo, d D
 		st, f, perf, long := judgeIndex(cfg, db, vi.ViewIndex, lbl)
 		r.Status, facts, r.Perf, r.Long = st, f, perf, long
 	}
+	return ddocResult{r: r, facts: facts}
+}
 
+// withQueries adds one sub-result per view with the query time, and
+// returns the design document's sub-result.
+func (dr ddocResult) withQueries(ctx context.Context, cfg Config, deps Deps, d DesignDoc, mode string) nagios.Result {
+	r, facts := dr.r, dr.facts
 	if !cfg.NoQuery {
 		for _, v := range d.Views {
 			r.Subs = append(r.Subs, queryView(ctx, cfg, deps, d, v, mode))
@@ -280,8 +368,9 @@ var indexFields = []struct{ label, field, uom string }{
 //     when shard copies disagree (n > 1, after a node was down) it is an
 //     estimate, and is floored at 0.
 //
-// The database is read before the index, so writes in between make the
-// lag look smaller, never larger.
+// The database is read before the index (Check asks for the _info only
+// once the database's info is in), so writes in between make the lag look
+// smaller, never larger.
 func IndexLag(db *couch.DBInfo, vi couch.ViewIndex) (lag int64, how string, err error) {
 	if vi.UpdatesPending != nil {
 		return vi.UpdatesPending.Total, "updates_pending.total", nil
