@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
@@ -102,6 +103,11 @@ type Client struct {
 	// time would take minutes for thousands, all at once would hurt the
 	// node being monitored.
 	DBInfoConcurrency int
+
+	// noDBsInfo is set once an answer's headers said the server is one
+	// without POST /_dbs_info (see lacksDBsInfo), so that DBsInfo goes
+	// straight to GET /{db} instead of asking to learn it.
+	noDBsInfo atomic.Bool
 }
 
 // Connect resolves opts (environment from os.LookupEnv) and builds the

@@ -152,3 +152,95 @@ func TestViewInfoShapes(t *testing.T) {
 		})
 	}
 }
+
+func TestLacksDBsInfo(t *testing.T) {
+	tests := []struct {
+		name       string
+		server, by string
+		lacks      bool
+	}{
+		{"CouchDB 1.6", "CouchDB/1.6.1 (Erlang OTP/R16B03)", "", true},
+		{"CouchDB 1.2 development build", "CouchDB/1.2.0a-fec96b1-git (Erlang OTP/R15B)", "", true},
+		{"CouchDB 2.0", "CouchDB/2.0.0 (Erlang OTP/17)", "", true},
+		{"CouchDB 2.1", "CouchDB/2.1.2 (Erlang OTP/19)", "", true},
+		{"CouchDB 2.2", "CouchDB/2.2.0 (Erlang OTP/19)", "", false},
+		{"CouchDB 3.4", "CouchDB/3.4.3 (Erlang OTP/26)", "", false},
+		{"CouchDB 10", "CouchDB/10.0.0", "", false},
+		{"CouchDB behind an Express proxy", "CouchDB/3.4.3 (Erlang OTP/26)", "Express", false},
+		{"unreadable version", "CouchDB/unknown", "", false},
+		{"pouchdb-server", "", "Express", true},
+		{"pouchdb-server behind nginx: probed", "nginx/1.24.0", "Express", false},
+		{"CouchDB behind nginx: probed", "nginx/1.24.0", "", false},
+		{"nothing said", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.server != "" {
+				h.Set("Server", tt.server)
+			}
+			if tt.by != "" {
+				h.Set("X-Powered-By", tt.by)
+			}
+			assert.Equal(t, tt.lacks, lacksDBsInfo(h))
+		})
+	}
+}
+
+// After AllDBs, DBsInfo does not POST /_dbs_info to a server whose
+// answer said it has none, and still does to every other.
+func TestDBsInfoSkipsTheProbeWhenTheServerSaidItLacksIt(t *testing.T) {
+	tests := []struct {
+		name   string
+		header map[string]string
+		lacks  bool // the server answers POST /_dbs_info 404
+		posts  int
+	}{
+		{"pouchdb-server", map[string]string{"X-Powered-By": "Express"}, true, 0},
+		{"CouchDB 1.6", map[string]string{"Server": "CouchDB/1.6.1 (Erlang OTP/R16B03)"}, true, 0},
+		{"CouchDB 2.1", map[string]string{"Server": "CouchDB/2.1.2 (Erlang OTP/19)"}, true, 0},
+		{"CouchDB 3.4", map[string]string{"Server": "CouchDB/3.4.3 (Erlang OTP/26)"}, false, 1},
+		{"an old server behind a proxy: probed", map[string]string{"Server": "nginx"}, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var requests []string
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				requests = append(requests, r.Method+" "+r.URL.Path)
+				mu.Unlock()
+				for k, v := range tt.header {
+					w.Header().Set(k, v)
+				}
+				switch {
+				case r.URL.Path == "/_all_dbs":
+					writeJSON(w, 200, []byte(`["a","b"]`))
+				case r.Method == http.MethodPost && tt.lacks:
+					writeJSON(w, 404, []byte(`{"error":"not_found","reason":"missing"}`))
+				case r.Method == http.MethodPost:
+					writeJSON(w, 200, []byte(`[{"key":"a","info":{"db_name":"a","sizes":{"file":10,"active":5}}},{"key":"b","info":{"db_name":"b","sizes":{"file":20,"active":5}}}]`))
+				default:
+					db := strings.TrimPrefix(r.URL.Path, "/")
+					writeJSON(w, 200, []byte(`{"db_name":"`+db+`","sizes":{"file":`+map[string]string{"a": "10", "b": "20"}[db]+`,"active":5}}`))
+				}
+			}))
+			defer ts.Close()
+			c := newTestClient(t, ts.URL, secret.Credentials{})
+			dbs, err := c.AllDBs(context.Background())
+			require.NoError(t, err)
+			rows, err := c.DBsInfo(context.Background(), dbs)
+			require.NoError(t, err)
+			require.Len(t, rows, 2)
+			assert.Equal(t, int64(10), rows[0].Info.FileSize())
+			assert.Equal(t, int64(20), rows[1].Info.FileSize())
+			posts := 0
+			for _, r := range requests {
+				if r == "POST /_dbs_info" {
+					posts++
+				}
+			}
+			assert.Equal(t, tt.posts, posts, "%v", requests)
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
+	"github.com/go-kivik/kivik/v4/couchdb/chttp"
 
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -232,20 +233,52 @@ func (c *Client) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
 	return &info, nil
 }
 
-// AllDBs is GET /_all_dbs, through kivik.
+// AllDBs is GET /_all_dbs, through kivik. The answer's headers tell
+// whether the server has POST /_dbs_info; DBsInfo remembers it.
 func (c *Client) AllDBs(ctx context.Context) ([]string, error) {
 	start := time.Now()
+	var header http.Header
+	ctx = chttp.WithClientTrace(ctx, &chttp.ClientTrace{HTTPResponse: func(r *http.Response) { header = r.Header }})
 	dbs, err := c.kv.AllDBs(ctx)
 	if err != nil {
 		return nil, c.Problem(http.MethodGet, "/_all_dbs", start, err)
 	}
+	if lacksDBsInfo(header) {
+		c.noDBsInfo.Store(true)
+	}
 	return dbs, nil
+}
+
+// lacksDBsInfo reports whether an answer's headers name a server known to
+// have no POST /_dbs_info: CouchDB before 2.2 ("Server: CouchDB/1.6.1
+// (Erlang OTP/R16B03)", "CouchDB/2.1.2 (Erlang OTP/19)"), or
+// pouchdb-server (no Server header, "X-Powered-By: Express").
+//
+// This saves the probe's round trip on those servers without a request of
+// its own. Asking GET / alongside _all_dbs would cost one more request on
+// every server, and on 3.x GET / waits for the search node (see Root).
+// Anything else is probed as before: 2.2+ and 3.x, an unreadable version,
+// and a proxy that replaces the Server header (nginx does by default),
+// even in front of pouchdb-server. A wrong guess costs requests only:
+// POST /_dbs_info and one GET /{db} per database read the same infos.
+func lacksDBsInfo(h http.Header) bool {
+	server := h.Get("Server")
+	if v, ok := strings.CutPrefix(server, "CouchDB/"); ok {
+		var major, minor int
+		if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+			return false
+		}
+		return major < 2 || major == 2 && minor < 2
+	}
+	return server == "" && strings.EqualFold(h.Get("X-Powered-By"), "Express")
 }
 
 // DBsInfo returns the info of the named databases, in their order, a
 // missing one with Error "not_found". It POSTs /_dbs_info (2.2+) in
 // batches of DBsInfoBatch and falls back to one GET /{db} per database on
 // servers without it (1.x, 2.0, 2.1, PouchDB), DBInfoConcurrency at a time.
+// When an earlier AllDBs already said the server lacks it, it does not
+// POST at all.
 //
 // Not through kivik: kivik 4.5.2's couchdb driver sends POST /_dbs_info
 // with context.Background(), so a hung server would outlive the -t
@@ -254,6 +287,9 @@ func (c *Client) DBsInfo(ctx context.Context, dbs []string) ([]DBsInfoRow, error
 	batch := c.DBsInfoBatch
 	if batch <= 0 {
 		batch = 100
+	}
+	if c.noDBsInfo.Load() {
+		return c.dbsInfoOneByOne(ctx, dbs)
 	}
 	out := make([]DBsInfoRow, 0, len(dbs))
 	for i := 0; i < len(dbs); i += batch {
