@@ -81,11 +81,16 @@ func mainErr(cfg config) error {
 	if err != nil {
 		return err
 	}
-	floor, err := buildFloor(tmp)
+	floor, err := buildFloor(tmp, "gofloor")
 	if err != nil {
 		return err
 	}
-	vars := map[string]string{"BUILD": build, "PLUGINS": cfg.plugins, "SPOOL": filepath.Join(tmp, "spool"), "GOFLOOR": floor}
+	rawFloor, err := buildFloor(tmp, "rawfloor")
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{"BUILD": build, "PLUGINS": cfg.plugins, "SPOOL": filepath.Join(tmp, "spool"),
+		"GOFLOOR": floor, "RAWFLOOR": rawFloor}
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -163,14 +168,15 @@ func buildSpawn(dir string) (string, error) {
 	return bin, nil
 }
 
-// buildFloor builds gofloor/ with the flags the Makefile gives our
-// binaries, so that the floor differs from ours only in what it does.
-func buildFloor(dir string) (string, error) {
-	bin := filepath.Join(dir, "gofloor")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./bench/compare/gofloor")
+// buildFloor builds bench/compare/<name> with the flags the Makefile
+// gives our binaries, so that a floor differs from ours only in what it
+// does.
+func buildFloor(dir, name string) (string, error) {
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./bench/compare/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the Go floor (run from the repository's top folder): %v\n%s", err, out)
+		return "", fmt.Errorf("building %s (run from the repository's top folder): %v\n%s", name, err, out)
 	}
 	return bin, nil
 }

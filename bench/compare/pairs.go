@@ -11,7 +11,8 @@ type side struct {
 	name string
 	argv []string
 	ours bool
-	// floor marks the Go floor (gofloor): a reference, not a standard.
+	// floor marks the Go floors (gofloor, rawfloor): references, not
+	// standards.
 	floor bool
 }
 
@@ -31,11 +32,14 @@ type pair struct {
 	note     string
 }
 
-// floorName names the gofloor side in the report.
-const floorName = "go floor"
+// The floors' names in the report.
+const (
+	floorName    = "go floor"
+	rawFloorName = "raw-socket floor"
+)
 
-// sides are ours, the standard plugins found in plugins, and the Go floor
-// with the standard plugins' arguments.
+// sides are ours, the standard plugins found in plugins, and the two Go
+// floors with the standard plugins' arguments.
 func (p pair) sides(plugins string) []side {
 	out := []side{{name: filepath.Base(p.ours[0]), argv: p.ours, ours: true}}
 	bins := p.stdBins
@@ -50,7 +54,9 @@ func (p pair) sides(plugins string) []side {
 		out = append(out, side{name: std, argv: append([]string{"${PLUGINS}/" + std}, p.std...)})
 	}
 	if len(out) > 1 {
-		out = append(out, side{name: floorName, argv: append([]string{"${GOFLOOR}"}, p.std...), floor: true})
+		out = append(out,
+			side{name: floorName, argv: append([]string{"${GOFLOOR}"}, p.std...), floor: true},
+			side{name: rawFloorName, argv: append([]string{"${RAWFLOOR}"}, p.std...), floor: true})
 	}
 	return out
 }
@@ -111,7 +117,7 @@ func pairs() []pair {
 			name: "check_couch_disk", endpoint: "COUCH_PRIMARY", couch: true,
 			ours: ours("check_couch_disk", "-u", "${COUCH_PRIMARY_URL}", "--credentials-file", "${COUCH_CREDENTIALS_FILE}"),
 			std:  stdArgs("COUCH_PRIMARY", "/_all_dbs", true),
-			min:  5, minWhy: "_all_dbs, then one GET /{db} for each of the 3 databases, and one request finding out that the server (PouchDB Server) has no _dbs_info",
+			min:  4, minWhy: "_all_dbs, then one GET /{db} for each of the 3 databases (PouchDB Server has no _dbs_info, which the _all_dbs answer's headers tell)",
 		},
 		{
 			name: "check_couch_views: registry", endpoint: "COUCH_PRIMARY", couch: true,

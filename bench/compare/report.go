@@ -93,7 +93,7 @@ func (rep *report) markdown(cfg config) string {
 			case pr.pair.floor:
 				goal = "n/a (reference)"
 			case t.side.floor:
-				goal = "n/a (the Go floor: see below)"
+				goal = "n/a (a Go floor: see below)"
 			case pr.pair.couch:
 				goal = yes(oWall < goalCouchWall, fmt.Sprintf("(%s ms ≥ 20 ms)", ms(oWall)))
 			default:
@@ -175,35 +175,38 @@ func span(lo, hi int) string {
 }
 
 // floorTable splits each pair's paired ratio against check_http into
-// Go's part (the floor: one net/http GET, see gofloor/) and the suite's
-// part (ours against that floor), from the same interleaved groups.
+// Go's part and the suite's part, from the same interleaved groups: the Go
+// floor is one net/http GET (gofloor/), the raw-socket floor the same GET
+// without net/http (rawfloor/).
 func (rep *report) floorTable(b *strings.Builder) {
 	var rows []string
 	for _, pr := range rep.pairs {
-		var http, floor *sideResult
+		var http, floor, raw *sideResult
 		for _, s := range pr.sides {
 			switch {
-			case s.side.floor:
+			case s.side.name == floorName:
 				floor = s
+			case s.side.name == rawFloorName:
+				raw = s
 			case s.side.name == "check_http" || s.side.name == "check_dummy":
 				http = s
 			}
 		}
-		if http == nil || floor == nil {
+		if http == nil || floor == nil || raw == nil {
 			continue
 		}
 		o := pr.sides[0]
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f |", pr.pair.name, http.side.name,
-			ms(median(walls(o))), ms(median(walls(floor))), ms(median(walls(http))),
-			pairedRatio(o, http), pairedRatio(floor, http), pairedRatio(o, floor)))
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f |", pr.pair.name, http.side.name,
+			ms(median(walls(o))), ms(median(walls(floor))), ms(median(walls(raw))), ms(median(walls(http))),
+			pairedRatio(o, http), pairedRatio(raw, http), pairedRatio(floor, http), pairedRatio(o, floor)))
 	}
 	if len(rows) == 0 {
 		return
 	}
-	b.WriteString("#### Where the time goes: the Go floor\n\n")
-	b.WriteString("The Go floor (bench/compare/gofloor) is the least a Go program can do for the same job: one `net/http` GET of the same URL with check_http's arguments, built with our flags; on the first row it prints and exits like check_dummy. ")
-	b.WriteString("*Go floor / standard* is what any Go check pays on this machine before doing anything of its own (runtime start, package initialisation, a goroutine per connection); *ours / Go floor* is the suite's own part (options, redaction, the checks' extra requests and work).\n\n")
-	b.WriteString("| pair | standard | ours median ms | Go floor median ms | standard median ms | ours / standard | Go floor / standard | ours / Go floor |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("#### Where the time goes: the Go floors\n\n")
+	b.WriteString("Two floors run in the same groups, built with our flags and taking check_http's arguments (on the first row they print and exit like check_dummy): the *Go floor* (bench/compare/gofloor) does one `net/http` GET of the same URL, the least a Go check built on `net/http` can do; the *raw-socket floor* (bench/compare/rawfloor) sends the same GET as HTTP/1.0 on a plain TCP socket, without `net/http`. ")
+	b.WriteString("*Raw floor / standard* is the Go runtime's cost on this machine, *Go floor / standard* adds `net/http`'s, and *ours / Go floor* is the suite's own part (options, redaction, output, the checks' extra requests and work).\n\n")
+	b.WriteString("| pair | standard | ours median ms | Go floor median ms | raw-socket floor median ms | standard median ms | ours / standard | raw floor / standard | Go floor / standard | ours / Go floor |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	b.WriteString(strings.Join(rows, "\n") + "\n\n")
 }
