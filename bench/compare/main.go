@@ -42,6 +42,7 @@ func main() {
 		runs     = flag.Int("runs", 21, "interleaved measured groups per pair")
 		warmup   = flag.Int("warmup", 2, "unmeasured groups before them (caches, page cache)")
 		counts   = flag.Int("count-runs", 3, "runs of each side through the counting proxy")
+		rtt      = flag.Duration("rtt", 25*time.Millisecond, "latency the counting proxy adds to every request, as a WAN round trip would")
 		retries  = flag.Int("retries", 5, "retries of a group whose run failed (another test stopped a node) before the pair is given up")
 		buildDir = flag.String("build", "build", "folder of the built binaries")
 		plugins  = flag.String("plugins", "/usr/lib/nagios/plugins", "folder of monitoring-plugins")
@@ -49,7 +50,7 @@ func main() {
 		only     = flag.String("only", "", "run only the pairs whose name contains this")
 	)
 	flag.Parse()
-	if err := mainErr(config{runs: *runs, warmup: *warmup, counts: *counts, retries: *retries,
+	if err := mainErr(config{runs: *runs, warmup: *warmup, counts: *counts, retries: *retries, rtt: *rtt,
 		build: *buildDir, plugins: *plugins, update: *update, only: *only}); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
@@ -58,6 +59,7 @@ func main() {
 
 type config struct {
 	runs, warmup, counts, retries int
+	rtt                           time.Duration
 	build, plugins, update, only  string
 }
 
@@ -117,7 +119,7 @@ func mainErr(cfg config) error {
 		if err != nil {
 			return fmt.Errorf("%s: %v", p.name, err)
 		}
-		if err := m.countPair(p, sides, res, cfg.counts); err != nil {
+		if err := m.countPair(p, sides, res, cfg.counts, cfg.rtt); err != nil {
 			return fmt.Errorf("%s: counting: %v", p.name, err)
 		}
 		rep.pairs = append(rep.pairs, res)
@@ -239,7 +241,9 @@ type sideResult struct {
 	reqMin, reqMax, connMin, connMax int
 	// Sequential round trips: busy periods at the servers (busyPeriods).
 	roundsMin, roundsMax int
-	asked                string
+	// Wall times of the counting runs, each request delayed by the rtt.
+	wanWalls []time.Duration
+	asked    string
 }
 
 type pairResult struct {
@@ -296,7 +300,7 @@ func (m *machine) timePair(p pair, sides []side, warmup, runs int) (*pairResult,
 
 // countPair runs each side through counting proxies in front of every
 // endpoint.
-func (m *machine) countPair(p pair, sides []side, res *pairResult, n int) error {
+func (m *machine) countPair(p pair, sides []side, res *pairResult, n int, rtt time.Duration) error {
 	vars := map[string]string{}
 	for k, v := range m.vars {
 		vars[k] = v
@@ -309,7 +313,7 @@ func (m *machine) countPair(p pair, sides []side, res *pairResult, n int) error 
 		}
 	}()
 	for _, ep := range endpoints {
-		px, err := newCountingProxy(ep, m.vars[ep+"_URL"], busy)
+		px, err := newCountingProxy(ep, m.vars[ep+"_URL"], busy, rtt)
 		if err != nil {
 			return err
 		}
@@ -347,6 +351,7 @@ func (m *machine) countPair(p pair, sides []side, res *pairResult, n int) error 
 			r.reqMin, r.reqMax = minSet(r.reqMin, len(reqs)), max(r.reqMax, len(reqs))
 			r.connMin, r.connMax = minSet(r.connMin, conns), max(r.connMax, conns)
 			r.roundsMin, r.roundsMax = minSet(r.roundsMin, rounds), max(r.roundsMax, rounds)
+			r.wanWalls = append(r.wanWalls, sm.wall)
 			r.asked = summarize(reqs)
 		}
 	}

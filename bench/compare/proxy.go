@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // countingProxy is a reverse proxy on loopback in front of one stack
@@ -21,6 +22,7 @@ type countingProxy struct {
 	ln       net.Listener
 	srv      *http.Server
 	busy     *busyPeriods
+	delay    time.Duration // added before each request is forwarded
 
 	mu       sync.Mutex
 	requests []string // "GET /path" in arrival order
@@ -62,7 +64,7 @@ func (b *busyPeriods) take() int {
 	return n
 }
 
-func newCountingProxy(name, upstream string, busy *busyPeriods) (*countingProxy, error) {
+func newCountingProxy(name, upstream string, busy *busyPeriods, delay time.Duration) (*countingProxy, error) {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return nil, fmt.Errorf("%s: upstream %q: %v", name, upstream, err)
@@ -71,7 +73,7 @@ func newCountingProxy(name, upstream string, busy *busyPeriods) (*countingProxy,
 	if err != nil {
 		return nil, fmt.Errorf("%s: proxy listener: %v", name, err)
 	}
-	p := &countingProxy{name: name, upstream: u, ln: ln, busy: busy}
+	p := &countingProxy{name: name, upstream: u, ln: ln, busy: busy, delay: delay}
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		// SetURL also sends the upstream's Host, so nginx and Varnish
 		// see the request as they would without the proxy.
@@ -84,6 +86,9 @@ func newCountingProxy(name, upstream string, busy *busyPeriods) (*countingProxy,
 			p.mu.Unlock()
 			p.busy.begin()
 			defer p.busy.end()
+			// A WAN's round trip: requests sent together wait it
+			// together, requests sent in turn once each.
+			time.Sleep(p.delay)
 			rp.ServeHTTP(w, r)
 		}),
 		ConnState: func(_ net.Conn, s http.ConnState) {
