@@ -167,13 +167,12 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 
 // fetch lists the databases and reads their info.
 //
-// Two round trips on every server: the answer to _all_dbs names a server
-// without POST /_dbs_info (pouchdb-server, CouchDB before 2.2: see
-// couch.Client.AllDBs), and DBsInfo then goes straight to GET /{db}
-// instead of asking first and being refused (three round trips before).
-// GET / would tell the version too, but asked together with _all_dbs it
-// is one more request on every server, and 3.x answers it slowly when its
-// search node is unreachable.
+// The answer to _all_dbs names a server without POST /_dbs_info
+// (pouchdb-server, CouchDB before 2.2: see couch.Client.AllDBs), and
+// DBsInfo then goes straight to GET /{db} instead of asking first and
+// being refused: one round trip fewer there. GET / would tell the version
+// too, but asked together with _all_dbs it is one more request on every
+// server, and 3.x answers it slowly when its search node is unreachable.
 func fetch(ctx context.Context, cfg Config, deps Deps) (*dbSet, error) {
 	deps.Step("GET %s/_all_dbs", cfg.URL)
 	all, err := deps.Couch.AllDBs(ctx)
