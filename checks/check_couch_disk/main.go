@@ -37,7 +37,7 @@ type options struct {
 	WarnHeadroom  *nagios.Range `long:"warning-headroom" value-name:"RANGE" description:"bytes that would be left free after compacting the largest database (it is CRITICAL anyway when that does not fit)"`
 	CritHeadroom  *nagios.Range `long:"critical-headroom" value-name:"RANGE" description:"bytes that would be left free after compacting the largest database"`
 
-	Concurrency int  `long:"concurrency" value-name:"N" default:"8" description:"GET /{db} requests in flight on servers without /_dbs_info (1.x, 2.0, 2.1, PouchDB)"`
+	Concurrency int  `long:"concurrency" value-name:"N" default:"8" description:"requests in flight while reading database infos: POST /_dbs_info batches of 100 after the first, or GET /{db} on servers without it (1.x, 2.0, 2.1, PouchDB)"`
 	MaxListed   int  `long:"max-listed" value-name:"N" default:"20" description:"per-database lines in the long output, worst first"`
 	DBMetrics   bool `long:"db-metrics" description:"also perfdata and a couch_database point per database (every database is then listed)"`
 }

@@ -98,10 +98,9 @@ type Client struct {
 	// DBsInfoBatch is how many databases one POST /_dbs_info asks for;
 	// CouchDB refuses more than max_db_number_for_dbs_info_req (100).
 	DBsInfoBatch int
-	// DBInfoConcurrency bounds the GET /{db} requests in flight when a
-	// server without /_dbs_info is asked about many databases: one at a
-	// time would take minutes for thousands, all at once would hurt the
-	// node being monitored.
+	// DBInfoConcurrency bounds the requests DBsInfo has in flight: POST
+	// /_dbs_info batches after the first, or GET /{db} on a server without
+	// it (see bounded).
 	DBInfoConcurrency int
 
 	// noDBsInfo is set once an answer's headers said the server is one

@@ -244,3 +244,113 @@ func TestDBsInfoSkipsTheProbeWhenTheServerSaidItLacksIt(t *testing.T) {
 		})
 	}
 }
+
+// batchServer answers POST /_dbs_info (2.2+). Every batch after the first
+// waits until `gather` batches are in flight (or a bound passes), so the
+// test sees the largest number the client sends at once; it also records
+// how many were in flight while the first one was being answered.
+type batchServer struct {
+	gather  int
+	failKey string // a batch holding this database gets a 500
+
+	mu            sync.Mutex
+	inFlight      int
+	maxSeen       int
+	posts         int
+	withFirstSeen int
+}
+
+func (s *batchServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Keys []string `json:"keys"`
+	}
+	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&req) != nil {
+		writeJSON(w, 400, []byte(`{"error":"bad_request"}`))
+		return
+	}
+	s.mu.Lock()
+	s.posts++
+	first := s.posts == 1
+	s.inFlight++
+	s.maxSeen = max(s.maxSeen, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	if first {
+		// Give a client that does not wait for the first answer the
+		// time to send another batch before this one is answered.
+		for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond) // bounded; only a wrong client is seen here
+		}
+		s.mu.Lock()
+		s.withFirstSeen = s.maxSeen
+		s.mu.Unlock()
+	} else {
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+			s.mu.Lock()
+			enough := s.maxSeen >= s.gather
+			s.mu.Unlock()
+			if enough || r.Context().Err() != nil {
+				break
+			}
+			time.Sleep(time.Millisecond) // polling the condition, bounded above
+		}
+	}
+	rows := make([]map[string]any, len(req.Keys))
+	for i, k := range req.Keys {
+		if k == s.failKey {
+			writeJSON(w, 500, []byte(`{"error":"unknown_error","reason":"eacces"}`))
+			return
+		}
+		rows[i] = map[string]any{"key": k, "info": map[string]any{"db_name": k, "update_seq": 7, "sizes": map[string]any{"file": 4096, "active": 1024}}}
+	}
+	body, _ := json.Marshal(rows)
+	writeJSON(w, 200, body)
+}
+
+// Over a WAN, one batch after another is one round trip per 100
+// databases: the first batch goes alone (it finds out whether the server
+// has _dbs_info), the others DBInfoConcurrency at a time, in order.
+func TestDBsInfoBatchesAfterTheFirstAreConcurrentBoundedAndOrdered(t *testing.T) {
+	names := make([]string, 95)
+	for i := range names {
+		names[i] = "db" + strings.Repeat("x", i)
+	}
+	for _, conc := range []int{1, 3, 8} {
+		srv := &batchServer{gather: conc}
+		ts := httptest.NewServer(srv)
+		c := newTestClient(t, ts.URL, secret.Credentials{})
+		c.DBsInfoBatch, c.DBInfoConcurrency = 10, conc
+		rows, err := c.DBsInfo(context.Background(), names)
+		ts.Close()
+		require.NoError(t, err)
+		require.Len(t, rows, len(names))
+		for i, r := range rows {
+			assert.Equal(t, names[i], r.Key, "row %d keeps the order asked for", i)
+			require.NotNil(t, r.Info, names[i])
+		}
+		assert.Equal(t, 10, srv.posts, "95 databases in batches of 10")
+		assert.Equal(t, 1, srv.withFirstSeen, "the first batch is answered before another is sent")
+		assert.Equal(t, conc, srv.maxSeen, "at most and at least DBInfoConcurrency batches in flight")
+	}
+}
+
+func TestDBsInfoReportsAFailedLaterBatch(t *testing.T) {
+	names := make([]string, 30)
+	for i := range names {
+		names[i] = "db" + strings.Repeat("x", i)
+	}
+	srv := &batchServer{gather: 1, failKey: names[25]}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c := newTestClient(t, ts.URL, secret.Credentials{})
+	c.DBsInfoBatch, c.DBInfoConcurrency = 10, 2
+	rows, err := c.DBsInfo(context.Background(), names)
+	assert.Nil(t, rows)
+	p := problemOf(t, err)
+	assert.Contains(t, p.Msg, "/_dbs_info")
+	assert.Contains(t, p.Msg, "500")
+}

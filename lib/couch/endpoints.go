@@ -276,9 +276,13 @@ func lacksDBsInfo(h http.Header) bool {
 // DBsInfo returns the info of the named databases, in their order, a
 // missing one with Error "not_found". It POSTs /_dbs_info (2.2+) in
 // batches of DBsInfoBatch and falls back to one GET /{db} per database on
-// servers without it (1.x, 2.0, 2.1, PouchDB), DBInfoConcurrency at a time.
-// When an earlier AllDBs already said the server lacks it, it does not
-// POST at all.
+// servers without it (1.x, 2.0, 2.1, PouchDB). When an earlier AllDBs
+// already said the server lacks it, it does not POST at all.
+//
+// The first batch goes alone (its answer says whether the server has
+// _dbs_info), the others DBInfoConcurrency at a time, like the GETs: over
+// a WAN, 10,000 databases one batch after another would be 100 round
+// trips.
 //
 // Not through kivik: kivik 4.5.2's couchdb driver sends POST /_dbs_info
 // with context.Background(), so a hung server would outlive the -t
@@ -291,20 +295,39 @@ func (c *Client) DBsInfo(ctx context.Context, dbs []string) ([]DBsInfoRow, error
 	if c.noDBsInfo.Load() {
 		return c.dbsInfoOneByOne(ctx, dbs)
 	}
+	if len(dbs) == 0 {
+		return []DBsInfoRow{}, nil
+	}
+	first, err := c.dbsInfoBatch(ctx, dbs[:min(batch, len(dbs))])
+	if notSupported(err) {
+		return c.dbsInfoOneByOne(ctx, dbs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rest := make([][]DBsInfoRow, (len(dbs)-1)/batch)
+	err = c.bounded(ctx, len(rest), func(ctx context.Context, k int) error {
+		lo := (k + 1) * batch
+		var err error
+		rest[k], err = c.dbsInfoBatch(ctx, dbs[lo:min(lo+batch, len(dbs))])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	out := make([]DBsInfoRow, 0, len(dbs))
-	for i := 0; i < len(dbs); i += batch {
-		keys := dbs[i:min(i+batch, len(dbs))]
-		var rows []DBsInfoRow
-		_, err := c.hc.JSON(ctx, http.MethodPost, c.url("/_dbs_info", nil), c.creds, map[string][]string{"keys": keys}, &rows)
-		if notSupported(err) {
-			return c.dbsInfoOneByOne(ctx, dbs)
-		}
-		if err != nil {
-			return nil, err
-		}
+	out = append(out, first...)
+	for _, rows := range rest {
 		out = append(out, rows...)
 	}
 	return out, nil
+}
+
+// dbsInfoBatch is one POST /_dbs_info.
+func (c *Client) dbsInfoBatch(ctx context.Context, keys []string) ([]DBsInfoRow, error) {
+	var rows []DBsInfoRow
+	_, err := c.hc.JSON(ctx, http.MethodPost, c.url("/_dbs_info", nil), c.creds, map[string][]string{"keys": keys}, &rows)
+	return rows, err
 }
 
 // AllDBsInfo is GET /_dbs_info (3.2+): the info of every database. On
@@ -342,45 +365,63 @@ func notSupported(err error) bool {
 
 func (c *Client) dbsInfoOneByOne(ctx context.Context, dbs []string) ([]DBsInfoRow, error) {
 	out := make([]DBsInfoRow, len(dbs))
-	workers := min(max(c.DBInfoConcurrency, 1), len(dbs))
-	ctx, cancel := context.WithCancel(ctx)
+	err := c.bounded(ctx, len(dbs), func(ctx context.Context, i int) error {
+		info, err := c.DBInfo(ctx, dbs[i])
+		var se *httpclient.StatusError
+		switch {
+		case errors.As(err, &se) && se.Code == http.StatusNotFound:
+			out[i] = DBsInfoRow{Key: dbs[i], Error: "not_found"}
+		case err != nil:
+			return err
+		default:
+			out[i] = DBsInfoRow{Key: dbs[i], Info: info}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// bounded calls f for 0..n-1, DBInfoConcurrency calls at a time: one at a
+// time would take minutes for thousands of databases, all at once would
+// hurt the node being monitored. It returns the first error and stops
+// starting new calls after it; if ctx ends first, ctx's error, so that a
+// caller never takes the calls not made for done.
+func (c *Client) bounded(parent context.Context, n int, f func(ctx context.Context, i int) error) error {
+	workers := min(max(c.DBInfoConcurrency, 1), n)
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	var (
 		next     atomic.Int64
+		done     atomic.Int64
 		wg       sync.WaitGroup
 		once     sync.Once
 		firstErr error
 	)
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(dbs) || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				info, err := c.DBInfo(ctx, dbs[i])
-				var se *httpclient.StatusError
-				switch {
-				case errors.As(err, &se) && se.Code == http.StatusNotFound:
-					out[i] = DBsInfoRow{Key: dbs[i], Error: "not_found"}
-				case err != nil:
+				if err := f(ctx, i); err != nil {
 					// The first failure is the one to report; the others
 					// are mostly its echo through the cancelled context.
 					once.Do(func() { firstErr = err; cancel() })
 					return
-				default:
-					out[i] = DBsInfoRow{Key: dbs[i], Info: info}
 				}
+				done.Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if firstErr == nil && int(done.Load()) < n {
+		return parent.Err()
 	}
-	return out, nil
+	return firstErr
 }
 
 // ReplicatorDocs returns the replication documents of a replicator
