@@ -7,41 +7,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/registry-checks/registry-checks/test/barrier"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// barrierBound is how long a request waits for the others it should run
-// with; requests made one after another wait it out and get a 503.
-const barrierBound = 3 * time.Second
-
-// barrier lets n requests through together: each waits until all n have
-// arrived, or barrierBound passes (false).
-type barrier struct {
-	n       int
-	mu      sync.Mutex
-	arrived int
-	all     chan struct{}
-}
-
-func newBarrier(n int) *barrier { return &barrier{n: n, all: make(chan struct{})} }
-
-func (b *barrier) wait() bool {
-	b.mu.Lock()
-	b.arrived++
-	if b.arrived == b.n {
-		close(b.all)
-	}
-	b.mu.Unlock()
-	select {
-	case <-b.all:
-		return true
-	case <-time.After(barrierBound):
-		return false
-	}
-}
 
 // barrierServer is fake3x whose GET /registry and GET
 // /registry/_all_docs wait for each other, and whose two _info requests
@@ -50,8 +20,8 @@ func (b *barrier) wait() bool {
 type barrierServer struct {
 	t     *testing.T
 	inner *fake3x
-	first *barrier
-	infos *barrier
+	first *barrier.Barrier
+	infos *barrier.Barrier
 
 	mu       sync.Mutex
 	inFlight int
@@ -71,15 +41,15 @@ func (s *barrierServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.inFlight--
 		s.mu.Unlock()
 	}()
-	var b *barrier
+	var b *barrier.Barrier
 	switch p := r.URL.Path; {
 	case p == "/registry" || p == "/registry/_all_docs":
 		b = s.first
 	case strings.HasSuffix(p, "/_info"):
 		b = s.infos
 	}
-	if b != nil && !b.wait() {
-		s.t.Errorf("%s %s waited %s for the requests it does not depend on: they came one at a time", r.Method, r.URL.Path, barrierBound)
+	if b != nil && !b.Wait(r.URL.Path) {
+		s.t.Errorf("%s %s waited %s for the requests it does not depend on: they came one at a time", r.Method, r.URL.Path, barrier.Bound)
 		writeBarrierError(w)
 		return
 	}
@@ -96,7 +66,7 @@ func writeBarrierError(w http.ResponseWriter) {
 // its design documents are one round trip, the two _info requests one
 // more, and each view query then runs alone.
 func TestRunRequestsTogetherQueriesAlone(t *testing.T) {
-	srv := &barrierServer{t: t, inner: &fake3x{t: t}, first: newBarrier(2), infos: newBarrier(2)}
+	srv := &barrierServer{t: t, inner: &fake3x{t: t}, first: barrier.New(2), infos: barrier.New(2)}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	code, out := runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "registry", "--warning-lag", "10000", "--critical-lag", "50000")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/secret"
+	"github.com/registry-checks/registry-checks/test/barrier"
 )
 
 const (
@@ -286,39 +287,16 @@ func TestNotACouchNode(t *testing.T) {
 	}
 }
 
-// barrier holds each of n requests until all n have arrived: requests
-// made one after another never get past the first, which gives up after
-// a bound and fails the test.
-type barrier struct {
-	t       *testing.T
-	n       int
-	mu      sync.Mutex
-	arrived []string
-	all     chan struct{}
-}
-
-func newBarrier(t *testing.T, n int) *barrier {
-	return &barrier{t: t, n: n, all: make(chan struct{})}
-}
-
-func (b *barrier) wait(w http.ResponseWriter, r *http.Request) bool {
-	b.mu.Lock()
-	b.arrived = append(b.arrived, r.URL.Path)
-	if len(b.arrived) == b.n {
-		close(b.all)
-	}
-	b.mu.Unlock()
-	select {
-	case <-b.all:
+// hold holds a request at b; one that waits in vain fails the test and
+// gets a 503.
+func hold(t *testing.T, b *barrier.Barrier, n int, w http.ResponseWriter, r *http.Request) bool {
+	if b.Wait(r.URL.Path) {
 		return true
-	case <-time.After(3 * time.Second):
-		b.mu.Lock()
-		b.t.Errorf("GET %s waited 3s with only %v in flight of %d: the legacy requests came one at a time", r.URL.Path, b.arrived, b.n)
-		b.mu.Unlock()
-		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte(`{"error":"one_at_a_time","reason":"barrier not reached"}`))
-		return false
 	}
+	t.Errorf("GET %s waited %s with only %v in flight of %d: the legacy requests came one at a time", r.URL.Path, barrier.Bound, b.Arrived(), n)
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"error":"one_at_a_time","reason":"barrier not reached"}`))
+	return false
 }
 
 // The legacy path asks /, each replicator database and _active_tasks at
@@ -328,9 +306,9 @@ func TestLegacyRequestsConcurrent(t *testing.T) {
 	legacy := &legacyServer{root: root1x, noSch: 400, noBody: noScheduler1x, docs: []string{doc},
 		tasks: `[{"type":"replication","doc_id":"r","docs_written":7,"checkpointed_source_seq":40,"replication_id":"abc+continuous","continuous":true}]`}
 	held := map[string]bool{"/": true, "/_replicator/_all_docs": true, "/other/_all_docs": true, "/_active_tasks": true}
-	b := newBarrier(t, len(held))
+	b := barrier.New(len(held))
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if held[r.URL.Path] && !b.wait(w, r) {
+		if held[r.URL.Path] && !hold(t, b, len(held), w, r) {
 			return
 		}
 		legacy.ServeHTTP(w, r)

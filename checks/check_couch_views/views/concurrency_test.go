@@ -15,37 +15,8 @@ import (
 	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/test/barrier"
 )
-
-// barrierBound is how long a request waits for the others it should run
-// with; requests made one after another wait it out and fail.
-const barrierBound = 3 * time.Second
-
-// barrier lets n callers through together: each waits until all n have
-// arrived, or barrierBound passes (false).
-type barrier struct {
-	n       int
-	mu      sync.Mutex
-	arrived int
-	all     chan struct{}
-}
-
-func newBarrier(n int) *barrier { return &barrier{n: n, all: make(chan struct{})} }
-
-func (b *barrier) wait() bool {
-	b.mu.Lock()
-	b.arrived++
-	if b.arrived == b.n {
-		close(b.all)
-	}
-	b.mu.Unlock()
-	select {
-	case <-b.all:
-		return true
-	case <-time.After(barrierBound):
-		return false
-	}
-}
 
 // barrierCouch answers like fakeCouch, but the database's info and the
 // design documents wait for each other, and the _info requests wait until
@@ -53,8 +24,8 @@ func (b *barrier) wait() bool {
 // at once, and how many were in flight when each query started.
 type barrierCouch struct {
 	*fakeCouch
-	first        *barrier
-	infos        *barrier
+	first        *barrier.Barrier
+	infos        *barrier.Barrier
 	dbErr        error
 	ddErr        error
 	ddocCanceled chan bool
@@ -82,7 +53,7 @@ var errAlone = errors.New("the requests came one at a time")
 
 func (b *barrierCouch) DBInfo(ctx context.Context, db string) (*couch.DBInfo, error) {
 	defer b.enter()()
-	if !b.first.wait() {
+	if !b.first.Wait("GET /" + db) {
 		return nil, fmt.Errorf("GET /%s: %w", db, errAlone)
 	}
 	if b.dbErr != nil {
@@ -93,7 +64,7 @@ func (b *barrierCouch) DBInfo(ctx context.Context, db string) (*couch.DBInfo, er
 
 func (b *barrierCouch) DesignDocs(ctx context.Context, db string) ([]DesignDoc, error) {
 	defer b.enter()()
-	if !b.first.wait() {
+	if !b.first.Wait("GET /" + db + "/_all_docs") {
 		return nil, fmt.Errorf("GET /%s/_all_docs: %w", db, errAlone)
 	}
 	if b.ddocCanceled != nil {
@@ -102,7 +73,7 @@ func (b *barrierCouch) DesignDocs(ctx context.Context, db string) ([]DesignDoc, 
 		case <-ctx.Done():
 			b.ddocCanceled <- true
 			return nil, ctx.Err()
-		case <-time.After(barrierBound):
+		case <-time.After(barrier.Bound):
 			b.ddocCanceled <- false
 			return nil, errors.New("not cancelled")
 		}
@@ -125,7 +96,7 @@ func (b *barrierCouch) ViewInfo(ctx context.Context, db, ddoc string) (*couch.Vi
 		b.infosDone++
 		b.mu.Unlock()
 	}()
-	if !b.infos.wait() {
+	if !b.infos.Wait("GET _info of " + ddoc) {
 		return nil, fmt.Errorf("GET /%s/_design/%s/_info: %w", db, ddoc, errAlone)
 	}
 	return b.fakeCouch.ViewInfo(ctx, db, ddoc)
@@ -163,7 +134,7 @@ func TestRequestsThatDoNotDependOnEachOtherRunTogether(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := manyDDocs(t, tt.ddocs)
-			b := &barrierCouch{fakeCouch: f, first: newBarrier(2), infos: newBarrier(tt.gather)}
+			b := &barrierCouch{fakeCouch: f, first: barrier.New(2), infos: barrier.New(tt.gather)}
 			var steps []string
 			deps := depsOf(f)
 			deps.Couch = b
@@ -210,7 +181,7 @@ func TestConcurrentFailuresReportTheFirstInTheOldOrder(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t)
-			b := &barrierCouch{fakeCouch: f, first: newBarrier(2), infos: newBarrier(1), dbErr: tt.dbErr, ddErr: tt.ddErr}
+			b := &barrierCouch{fakeCouch: f, first: barrier.New(2), infos: barrier.New(1), dbErr: tt.dbErr, ddErr: tt.ddErr}
 			deps := depsOf(f)
 			deps.Couch = b
 			res := Check(context.Background(), baseConfig(t), deps)
@@ -221,7 +192,7 @@ func TestConcurrentFailuresReportTheFirstInTheOldOrder(t *testing.T) {
 
 	t.Run("a failed database read cancels the design documents' request", func(t *testing.T) {
 		f := newFake(t)
-		b := &barrierCouch{fakeCouch: f, first: newBarrier(2), infos: newBarrier(1), dbErr: dbGone, ddocCanceled: make(chan bool, 1)}
+		b := &barrierCouch{fakeCouch: f, first: barrier.New(2), infos: barrier.New(1), dbErr: dbGone, ddocCanceled: make(chan bool, 1)}
 		deps := depsOf(f)
 		deps.Couch = b
 		res := Check(context.Background(), baseConfig(t), deps)
@@ -229,7 +200,7 @@ func TestConcurrentFailuresReportTheFirstInTheOldOrder(t *testing.T) {
 		select {
 		case canceled := <-b.ddocCanceled:
 			assert.True(t, canceled, "the design documents' request was not cancelled: the run waited for an answer it could not use")
-		case <-time.After(2 * barrierBound):
+		case <-time.After(2 * barrier.Bound):
 			t.Error("the design documents were not requested together with the database's info")
 		}
 	})
