@@ -18,51 +18,29 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/registry-checks/registry-checks/bench/compare/internal/floorargs"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	if len(args) > 0 && len(args[0]) == 1 && args[0][0] >= '0' && args[0][0] <= '3' {
-		fmt.Println("GOFLOOR -", strings.Join(args[1:], " "))
-		return int(args[0][0] - '0')
+	a, code, done := floorargs.Parse("GOFLOOR", args)
+	if done {
+		return code
 	}
-	host, port, path, auth, timeout := "127.0.0.1", "80", "/", "", 10*time.Second
-	for i := 0; i+1 < len(args); i += 2 {
-		switch v := args[i+1]; args[i] {
-		case "-I":
-			host = v
-		case "-p":
-			port = v
-		case "-u":
-			path = v
-		case "-a":
-			auth = v
-		case "-t":
-			s, err := strconv.Atoi(v)
-			if err != nil {
-				fmt.Println("GOFLOOR UNKNOWN - bad -t:", v)
-				return 3
-			}
-			timeout = time.Duration(s) * time.Second
-		default:
-			fmt.Println("GOFLOOR UNKNOWN - unknown option", args[i])
-			return 3
-		}
-	}
-	req, err := http.NewRequest(http.MethodGet, "http://"+net.JoinHostPort(host, port)+path, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+net.JoinHostPort(a.Host, a.Port)+a.Path, nil)
 	if err != nil {
 		fmt.Println("GOFLOOR UNKNOWN -", err)
 		return 3
 	}
-	if user, pass, ok := strings.Cut(auth, ":"); ok {
+	if user, pass, ok := strings.Cut(a.Auth, ":"); ok {
 		req.SetBasicAuth(user, pass)
 	}
 	start := time.Now()
-	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	resp, err := (&http.Client{Timeout: a.Timeout}).Do(req)
 	if err != nil {
 		fmt.Println("GOFLOOR CRITICAL -", err)
 		return 2

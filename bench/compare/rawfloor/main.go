@@ -18,50 +18,29 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/registry-checks/registry-checks/bench/compare/internal/floorargs"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	if len(args) > 0 && len(args[0]) == 1 && args[0][0] >= '0' && args[0][0] <= '3' {
-		fmt.Println("RAWFLOOR -", strings.Join(args[1:], " "))
-		return int(args[0][0] - '0')
-	}
-	host, port, path, auth, timeout := "127.0.0.1", "80", "/", "", 10*time.Second
-	for i := 0; i+1 < len(args); i += 2 {
-		switch v := args[i+1]; args[i] {
-		case "-I":
-			host = v
-		case "-p":
-			port = v
-		case "-u":
-			path = v
-		case "-a":
-			auth = v
-		case "-t":
-			s, err := strconv.Atoi(v)
-			if err != nil {
-				fmt.Println("RAWFLOOR UNKNOWN - bad -t:", v)
-				return 3
-			}
-			timeout = time.Duration(s) * time.Second
-		default:
-			fmt.Println("RAWFLOOR UNKNOWN - unknown option", args[i])
-			return 3
-		}
+	a, code, done := floorargs.Parse("RAWFLOOR", args)
+	if done {
+		return code
 	}
 	start := time.Now()
-	addr := net.JoinHostPort(host, port)
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	addr := net.JoinHostPort(a.Host, a.Port)
+	c, err := net.DialTimeout("tcp", addr, a.Timeout)
 	if err != nil {
 		fmt.Println("RAWFLOOR CRITICAL -", err)
 		return 2
 	}
 	defer c.Close()
-	_ = c.SetDeadline(start.Add(timeout))
-	req := "GET " + path + " HTTP/1.0\r\nHost: " + addr + "\r\n"
-	if auth != "" {
-		req += "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(auth)) + "\r\n"
+	_ = c.SetDeadline(start.Add(a.Timeout))
+	req := "GET " + a.Path + " HTTP/1.0\r\nHost: " + addr + "\r\n"
+	if a.Auth != "" {
+		req += "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(a.Auth)) + "\r\n"
 	}
 	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
 		fmt.Println("RAWFLOOR CRITICAL - sending:", err)
