@@ -261,7 +261,7 @@ func ManPage(binary, doc string) ([]byte, error) {
 	}
 	short = strings.TrimSuffix(short, ".")
 	page = bytes.Replace(page, []byte(name+" \\- \n"), []byte(name+" \\- "+roff(short)+"\n"), 1)
-	long := roff(name+" "+desc) + "\n.PP\nOptions, thresholds, perfdata and line protocol: /usr/share/doc/registry-checks/docs/"+name+".md and the NRPE, Nagios and Icinga 2 definitions beside it.\n"
+	long := roff(name+" "+desc) + "\n.PP\nOptions, thresholds, perfdata and line protocol: /usr/share/doc/registry-checks/docs/" + name + ".md and the NRPE, Nagios and Icinga 2 definitions beside it.\n"
 	page = bytes.Replace(page, []byte(".SH DESCRIPTION\n\n"), []byte(".SH DESCRIPTION\n"+long), 1)
 	return page, nil
 }
