@@ -217,3 +217,19 @@ func (c *Client) Problem(method, path string, start time.Time, err error) error 
 	// body cap are recognised by httpclient; anything else is UNKNOWN.
 	return httpclient.ClassifyAfter(time.Since(start), method, where, nil, err)
 }
+
+// GetJSON GETs a path of the node (query may be nil) into v, for the
+// endpoints kivik has no call for (/_config on 1.x and PouchDB Server).
+func (c *Client) GetJSON(ctx context.Context, path string, query url.Values, v any) error {
+	return c.getJSON(ctx, path, query, v)
+}
+
+// ForEach calls f for 0..n-1, DBInfoConcurrency calls at a time, and
+// returns the first error (see bounded): per-database requests of a
+// caller, as gentle on the node as DBsInfo's.
+func (c *Client) ForEach(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
+	if n == 0 {
+		return nil
+	}
+	return c.bounded(ctx, n, f)
+}

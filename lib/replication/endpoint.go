@@ -2,6 +2,7 @@ package replication
 
 import (
 	"encoding/json"
+	"github.com/registry-checks/registry-checks/lib/couch"
 
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
@@ -23,3 +24,8 @@ func (r Replication) SourceEndpoint() (string, secret.Credentials) {
 func ParseEndpoint(raw json.RawMessage) (url string, creds secret.Credentials, secrets []string) {
 	return endpointOf(raw)
 }
+
+// ThroughSeq is the furthest sequence of the source known written to the
+// target (through_seq, else checkpointed_source_seq); zero when the node
+// does not say. A promotion check compares it with the source's update_seq.
+func (r Replication) ThroughSeq() couch.Seq { return r.through }

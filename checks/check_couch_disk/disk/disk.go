@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/fsstat"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 )
 
@@ -26,14 +27,10 @@ type Couch interface {
 }
 
 // FS is what statfs says about the filesystem holding the data directory.
-type FS struct {
-	Size  uint64 // bytes
-	Used  uint64 // bytes in use (size minus free, reserved blocks included)
-	Avail uint64 // bytes an unprivileged process (CouchDB) may still write
-	// Inodes is 0 on filesystems that do not count them (btrfs); the
-	// inode figures are then unknown.
-	Inodes, FreeInodes uint64
-}
+type FS = fsstat.FS
+
+// Statfs reads the filesystem that holds path.
+var Statfs = fsstat.Statfs
 
 // Deps are the check's connections to the world.
 type Deps struct {
@@ -107,12 +104,7 @@ func (d dbStat) fragmentation() (float64, bool) {
 // need is what compacting the database may write: a new file up to the
 // live data (the active size), or up to the file size when the server
 // does not tell the active size.
-func (d dbStat) need() int64 {
-	if d.active < 0 {
-		return d.file
-	}
-	return d.active
-}
+func (d dbStat) need() int64 { return fsstat.CompactionNeed(d.file, d.active) }
 
 // statOf keeps what the check needs of one database's info. A 1.x answer
 // without data_size (before 1.2) and pouchdb-server's (disk_size only)
@@ -468,7 +460,7 @@ func checkFS(cfg Config, deps Deps, dbs *dbSet, dbsKnown bool) (nagios.Result, [
 
 	headroom := nagios.Perf{Label: "headroom", Field: "compaction_headroom_bytes", UOM: "B", Integer: true, Unknown: true}
 	if largest, ok := dbs.largest(); ok && dbsKnown {
-		left := int64(fs.Avail) - largest.need()
+		left := fs.Headroom(largest.need())
 		headroom.Value, headroom.Unknown = float64(left), false
 		headroom = cfg.Headroom.Apply(headroom)
 		hst := cfg.Headroom.Status(float64(left))

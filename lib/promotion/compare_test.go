@@ -1,0 +1,355 @@
+package promotion_test
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/fsstat"
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/promotion"
+	"github.com/registry-checks/registry-checks/lib/replication/replicationtest"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "couchdb-3.4.3", name))
+	require.NoError(t, err)
+	return b
+}
+
+// Answers the captures do not hold: the 3.4.3 fixtures have no _security,
+// no design-document listing and no admins section. These are written in
+// 3.4.3's shapes (README of the fixtures: registry has _design/app; the
+// server admin is "admin").
+const (
+	designApp     = `{"total_rows":51,"offset":0,"rows":[{"id":"_design/app","key":"_design/app","value":{"rev":"1-0a0b0c"}}]}`
+	securityEmpty = `{}`
+	adminsOne     = `{"admin":"-pbkdf2-0123456789abcdef,0123456789abcdef,10"}`
+)
+
+// dbsInfo answers POST /_dbs_info with the rows of the keys asked, in
+// their order, as CouchDB does (the captures are of GET /_dbs_info: every
+// database).
+func dbsInfo(t *testing.T, all []byte) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var rows []map[string]any
+		require.NoError(t, json.Unmarshal(all, &rows))
+		rd := io.Reader(r.Body)
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			require.NoError(t, err)
+			rd = zr
+		}
+		var req struct {
+			Keys []string `json:"keys"`
+		}
+		require.NoError(t, json.NewDecoder(rd).Decode(&req))
+		out := []map[string]any{}
+		for _, k := range req.Keys {
+			row := map[string]any{"key": k, "error": "not_found"}
+			for _, r := range rows {
+				if r["key"] == k {
+					row = r
+				}
+			}
+			out = append(out, row)
+		}
+		b, _ := json.Marshal(out)
+		body(string(b))(w, r)
+	}
+}
+
+type handlers map[string]func(w http.ResponseWriter, r *http.Request)
+
+func body(s string) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(s))
+	}
+}
+
+func status(code int, s string) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		w.Write([]byte(s))
+	}
+}
+
+// primary serves node1's captured answers (the write primary).
+func primary(t *testing.T, extra handlers) *httptest.Server {
+	h := handlers{
+		"GET /_all_dbs":                          body(string(fixture(t, "node1.all-dbs.json"))),
+		"POST /_dbs_info":                        dbsInfo(t, fixture(t, "node1.dbs-info.json")),
+		"GET /registry/_all_docs":                body(designApp),
+		"GET /registry/_security":                body(securityEmpty),
+		"GET /_node/_local/_config/admins":       body(adminsOne),
+		"GET /registry_checks_probe/promo-probe": status(404, `{"error":"not_found","reason":"missing"}`),
+	}
+	for k, v := range extra {
+		h[k] = v
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := h[r.Method+" "+r.URL.Path]; f != nil {
+			f(w, r)
+			return
+		}
+		status(404, `{"error":"not_found","reason":"missing"}`)(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// replica serves node2's captured answers of a situation, plus what a
+// write probe needs.
+func replica(t *testing.T, situation string, extra handlers) *httptest.Server {
+	h := map[string]func(w http.ResponseWriter, r *http.Request){
+		"GET /_all_dbs":                             body(string(fixture(t, "node2.all-dbs.json"))),
+		"POST /_dbs_info":                           dbsInfo(t, fixture(t, "node2.dbs-info.json")),
+		"GET /registry/_all_docs":                   body(designApp),
+		"GET /registry/_security":                   body(securityEmpty),
+		"GET /_node/_local/_config/admins":          body(adminsOne),
+		"PUT /registry_checks_probe":                status(412, `{"error":"file_exists","reason":"The database could not be created, the file already exists."}`),
+		"HEAD /registry_checks_probe/promo-probe":   status(404, ``),
+		"GET /registry_checks_probe/promo-probe":    status(404, `{"error":"not_found","reason":"missing"}`),
+		"PUT /registry_checks_probe/promo-probe":    status(201, `{"ok":true,"id":"promo-probe","rev":"1-abc"}`),
+		"DELETE /registry_checks_probe/promo-probe": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("ETag", `"2-def"`) // as CouchDB answers a DELETE
+			status(200, `{"ok":true,"id":"promo-probe","rev":"2-def"}`)(w, r)
+		},
+	}
+	for k, v := range extra {
+		h[k] = v
+	}
+	return replicationtest.Node(t, "node2", situation, h)
+}
+
+func client(t *testing.T, u string) *couch.Client {
+	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
+	require.NoError(t, err)
+	c, err := couch.New(u, secret.Credentials{User: "admin", Password: "secret"}, hc)
+	require.NoError(t, err)
+	return c
+}
+
+func config() promotion.Config {
+	w, _ := nagios.ParseRange("100")
+	c, _ := nagios.ParseRange("1000")
+	return promotion.Config{
+		// The captured replications name the nodes by their capture ports.
+		PrimaryAliases: []string{"http://127.0.0.1:15984"},
+		ReplicaAliases: []string{"http://127.0.0.1:25984"},
+		Lag:            nagios.Thresholds{Warn: &w, Crit: &c},
+		DocDiff:        nagios.Thresholds{Warn: &w, Crit: &c},
+		WriteProbe:     true,
+		ProbeID:        "promo-probe",
+	}
+}
+
+func compare(t *testing.T, p, r *httptest.Server, cfg promotion.Config) (promotion.Report, nagios.Result) {
+	t.Helper()
+	rep, err := promotion.Compare(context.Background(), promotion.Nodes{Primary: client(t, p.URL), Replica: client(t, r.URL)}, cfg)
+	require.NoError(t, err)
+	return rep, rep.Result()
+}
+
+func perf(res nagios.Result, label string) nagios.Perf {
+	for _, p := range res.Perf {
+		if p.Label == label {
+			return p
+		}
+	}
+	return nagios.Perf{Label: "absent " + label}
+}
+
+// The captured normal state: node2 pulls node1/registry, caught up
+// (through_seq 52 = update_seq 52), 51 documents on both.
+func TestCaughtUpReplicaCouldTakeOver(t *testing.T) {
+	rep, res := compare(t, primary(t, nil), replica(t, "running", nil), config())
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
+	assert.Contains(t, res.Summary, "could take over from 127.0.0.1:")
+	assert.Contains(t, res.Summary, "1 database, 0 changes behind")
+	assert.Contains(t, res.Summary, "not checked: disk headroom")
+	require.Len(t, rep.DBs, 1, "the system databases are left out")
+	assert.Equal(t, "registry", rep.DBs[0].Name)
+	assert.Equal(t, "registry-from-node1", rep.DBs[0].Replication)
+	assert.True(t, rep.DBs[0].SeqLagKnown)
+	assert.Equal(t, 0.0, perf(res, "worst_lag").Value)
+	assert.False(t, perf(res, "worst_lag").Unknown)
+	assert.Equal(t, 1.0, perf(res, "databases").Value)
+	assert.NotNil(t, rep.WriteMillis)
+}
+
+// node1 mid bulk load: the captured lagging replication's through_seq is
+// 1841 changes behind the source_seq it had read (the primary's update_seq
+// at that moment).
+func TestLaggingReplicaIsCritical(t *testing.T) {
+	var docs struct {
+		Docs []struct {
+			DocID string `json:"doc_id"`
+			Info  struct {
+				SourceSeq string `json:"source_seq"`
+			} `json:"info"`
+		} `json:"docs"`
+	}
+	require.NoError(t, json.Unmarshal(replicationtest.Read(t, "node2.scheduler-docs.replication-lagging.json"), &docs))
+	var sourceSeq string
+	for _, d := range docs.Docs {
+		if d.DocID == "registry-from-node1" {
+			sourceSeq = d.Info.SourceSeq
+		}
+	}
+	require.NotEmpty(t, sourceSeq)
+	var info []map[string]any
+	require.NoError(t, json.Unmarshal(fixture(t, "node1.dbs-info.json"), &info))
+	for _, row := range info {
+		if row["key"] == "registry" {
+			row["info"].(map[string]any)["update_seq"] = sourceSeq
+		}
+	}
+	b, _ := json.Marshal(info)
+	_, res := compare(t, primary(t, handlers{"POST /_dbs_info": dbsInfo(t, b)}), replica(t, "replication-lagging", nil), config())
+	assert.Equal(t, nagios.CRITICAL, res.Status, res.Summary)
+	assert.Contains(t, res.Summary, "1 database behind (registry)")
+	assert.Equal(t, 1841.0, perf(res, "worst_lag").Value)
+}
+
+// node1 stopped: node2's replication is crashing, so nothing keeps the
+// database fresh.
+func TestCrashingReplicationIsNoFeed(t *testing.T) {
+	_, res := compare(t, primary(t, nil), replica(t, "source-down-300s", nil), config())
+	assert.Equal(t, nagios.CRITICAL, res.Status, res.Summary)
+	assert.Contains(t, res.Summary, "1 database without a running replication from the primary (registry)")
+	assert.Contains(t, strings.Join(res.Long, "\n"), "replication registry-from-node1 is crashing")
+	assert.Equal(t, 1.0, perf(res, "no_replication").Value)
+}
+
+func TestMissingDatabasesAreCountedAndNamed(t *testing.T) {
+	all := `["_replicator","_users","registry","small-000","small-001","small-002"]`
+	var rows []map[string]any
+	require.NoError(t, json.Unmarshal(fixture(t, "node1.dbs-info.json"), &rows))
+	for _, n := range []string{"small-000", "small-001", "small-002"} {
+		rows = append(rows, map[string]any{"key": n, "info": map[string]any{"db_name": n, "doc_count": 3, "doc_del_count": 0, "update_seq": "3-g1AAAA"}})
+	}
+	b, _ := json.Marshal(rows)
+	var rrows []map[string]any
+	require.NoError(t, json.Unmarshal(fixture(t, "node2.dbs-info.json"), &rrows))
+	for _, n := range []string{"small-000", "small-001", "small-002"} {
+		rrows = append(rrows, map[string]any{"key": n, "error": "not_found"})
+	}
+	rb, _ := json.Marshal(rrows)
+	_, res := compare(t, primary(t, handlers{"GET /_all_dbs": body(all), "POST /_dbs_info": dbsInfo(t, b)}),
+		replica(t, "running", handlers{"POST /_dbs_info": dbsInfo(t, rb)}), config())
+	assert.Equal(t, nagios.CRITICAL, res.Status)
+	assert.Contains(t, res.Summary, "3 databases missing (small-000, small-001, +1)")
+	assert.Equal(t, 3.0, perf(res, "missing").Value)
+	assert.Equal(t, 4.0, perf(res, "databases").Value)
+}
+
+func TestDesignDocumentsAndSecurityDiffer(t *testing.T) {
+	other := strings.Replace(designApp, "1-0a0b0c", "2-ffffff", 1)
+	_, res := compare(t, primary(t, handlers{"GET /registry/_security": body(`{"members":{"roles":["publishers"]}}`)}),
+		replica(t, "running", handlers{"GET /registry/_all_docs": body(other)}), config())
+	assert.Equal(t, nagios.CRITICAL, res.Status)
+	assert.Contains(t, res.Summary, "design documents differ in 1 database (registry)")
+	assert.Contains(t, res.Summary, "_security differs in 1 database (registry)")
+	assert.Contains(t, strings.Join(res.Long, "\n"), "registry: design documents differ (_design/app)")
+}
+
+func TestAFenceOnTheReplicaBlocks(t *testing.T) {
+	fenced := `{"rows":[{"id":"_design/app","key":"_design/app","value":{"rev":"1-0a0b0c"}},{"id":"` + promotion.FenceID + `","value":{"rev":"1-f"}}]}`
+	_, res := compare(t, primary(t, nil), replica(t, "running", handlers{"GET /registry/_all_docs": body(fenced)}), config())
+	assert.Equal(t, nagios.CRITICAL, res.Status)
+	assert.Contains(t, res.Summary, "fenced on the replica in 1 database (registry)")
+	assert.NotContains(t, res.Summary, "design documents differ", "the fence is its own class")
+}
+
+func TestRefusedWriteIsCritical(t *testing.T) {
+	_, res := compare(t, primary(t, nil), replica(t, "running", handlers{
+		"PUT /registry_checks_probe/promo-probe": status(403, `{"error":"forbidden","reason":"read-only"}`),
+	}), config())
+	assert.Equal(t, nagios.CRITICAL, res.Status)
+	assert.Contains(t, res.Summary, "the replica refuses writes")
+	assert.Equal(t, 1.0, perf(res, "write_failed").Value)
+	assert.True(t, perf(res, "write_time").Unknown)
+}
+
+func TestAdminsDifferIsAWarning(t *testing.T) {
+	_, res := compare(t, primary(t, handlers{"GET /_node/_local/_config/admins": body(`{"admin":"-pbkdf2-x","ops":"-pbkdf2-y"}`)}),
+		replica(t, "running", nil), config())
+	assert.Equal(t, nagios.WARNING, res.Status, res.Summary)
+	assert.Contains(t, res.Summary, "not on the replica: ops")
+	assert.NotContains(t, strings.Join(res.Long, "\n"), "pbkdf2", "hashes are never shown")
+}
+
+// What a server cannot answer is "not checked", never OK: a replica
+// without _security, admins or design listing answers 404 everywhere.
+func TestUnansweredIsNotChecked(t *testing.T) {
+	cfg := config()
+	cfg.NotChecked = nagios.WARNING
+	nf := status(404, `{"error":"not_found","reason":"missing"}`)
+	rep, res := compare(t, primary(t, nil), replica(t, "running", handlers{
+		"GET /registry/_security": nf, "GET /_node/_local/_config/admins": nf, "GET /_config/admins": nf,
+	}), cfg)
+	assert.Equal(t, nagios.WARNING, res.Status, "--not-checked-state applies")
+	assert.Contains(t, res.Summary, "not checked: _security, disk headroom, server admins")
+	assert.Len(t, rep.NotChecked, 3)
+	assert.Equal(t, 3.0, perf(res, "not_checked").Value)
+}
+
+func TestUnreadableReplicaIsCritical(t *testing.T) {
+	r := replica(t, "running", nil)
+	r.Close()
+	_, res := compare(t, primary(t, nil), r, config())
+	assert.Equal(t, nagios.CRITICAL, res.Status)
+	assert.Contains(t, res.Summary, "cannot take over")
+	assert.Contains(t, res.Summary, "replica not readable")
+}
+
+func TestHeadroomFromTheDataDirectory(t *testing.T) {
+	cfg := config()
+	cfg.DataDir = "/var/lib/couchdb"
+	var mu sync.Mutex
+	avail := uint64(1 << 30)
+	cfg.Statfs = func(string) (fsstat.FS, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return fsstat.FS{Size: 2 << 30, Used: 1 << 30, Avail: avail}, nil
+	}
+	rep, res := compare(t, primary(t, nil), replica(t, "running", nil), cfg)
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
+	require.NotNil(t, rep.Headroom)
+	assert.Greater(t, *rep.Headroom, int64(0))
+
+	avail = 10
+	_, res = compare(t, primary(t, nil), replica(t, "running", nil), cfg)
+	assert.Equal(t, nagios.CRITICAL, res.Status)
+	assert.Contains(t, res.Summary, "could not be compacted on the replica")
+}
+
+func TestSelection(t *testing.T) {
+	all := []string{"_replicator", "_users", "registry", "registry_checks_probe", "small-000", "small-001"}
+	s := promotion.Selection{ProbeDB: "registry_checks_probe"}
+	names, missing := s.Select(all)
+	assert.Equal(t, []string{"registry", "small-000", "small-001"}, names)
+	assert.Empty(t, missing)
+	s = promotion.Selection{Include: []string{"small-*", "_users", "nope"}, Exclude: []string{"small-001"}}
+	names, missing = s.Select(all)
+	assert.Equal(t, []string{"_users", "small-000"}, names)
+	assert.Equal(t, []string{"nope"}, missing)
+}
