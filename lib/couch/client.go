@@ -233,3 +233,11 @@ func (c *Client) ForEach(ctx context.Context, n int, f func(ctx context.Context,
 	}
 	return c.bounded(ctx, n, f)
 }
+
+// PostJSON POSTs body as JSON to a path of the node and decodes the answer
+// into v (nil: discarded), for the endpoints kivik has no call for
+// (POST /_replicate).
+func (c *Client) PostJSON(ctx context.Context, path string, body, v any) error {
+	_, err := c.hc.JSON(ctx, "POST", c.url(path, nil), c.creds, body, v)
+	return err
+}

@@ -119,15 +119,15 @@ func primary(t *testing.T, extra handlers) *httptest.Server {
 // write probe needs.
 func replica(t *testing.T, situation string, extra handlers) *httptest.Server {
 	h := map[string]func(w http.ResponseWriter, r *http.Request){
-		"GET /_all_dbs":                             body(string(fixture(t, "node2.all-dbs.json"))),
-		"POST /_dbs_info":                           dbsInfo(t, fixture(t, "node2.dbs-info.json")),
-		"GET /registry/_all_docs":                   body(designApp),
-		"GET /registry/_security":                   body(securityEmpty),
-		"GET /_node/_local/_config/admins":          body(adminsOne),
-		"PUT /registry_checks_probe":                status(412, `{"error":"file_exists","reason":"The database could not be created, the file already exists."}`),
-		"HEAD /registry_checks_probe/promo-probe":   status(404, ``),
-		"GET /registry_checks_probe/promo-probe":    status(404, `{"error":"not_found","reason":"missing"}`),
-		"PUT /registry_checks_probe/promo-probe":    status(201, `{"ok":true,"id":"promo-probe","rev":"1-abc"}`),
+		"GET /_all_dbs":                           body(string(fixture(t, "node2.all-dbs.json"))),
+		"POST /_dbs_info":                         dbsInfo(t, fixture(t, "node2.dbs-info.json")),
+		"GET /registry/_all_docs":                 body(designApp),
+		"GET /registry/_security":                 body(securityEmpty),
+		"GET /_node/_local/_config/admins":        body(adminsOne),
+		"PUT /registry_checks_probe":              status(412, `{"error":"file_exists","reason":"The database could not be created, the file already exists."}`),
+		"HEAD /registry_checks_probe/promo-probe": status(404, ``),
+		"GET /registry_checks_probe/promo-probe":  status(404, `{"error":"not_found","reason":"missing"}`),
+		"PUT /registry_checks_probe/promo-probe":  status(201, `{"ok":true,"id":"promo-probe","rev":"1-abc"}`),
 		"DELETE /registry_checks_probe/promo-probe": func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("ETag", `"2-def"`) // as CouchDB answers a DELETE
 			status(200, `{"ok":true,"id":"promo-probe","rev":"2-def"}`)(w, r)

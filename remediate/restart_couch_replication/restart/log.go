@@ -74,11 +74,17 @@ type Logger interface {
 // to fallback, a file in the state dir, so a decision is never lost to a
 // box without /dev/log.
 func OpenLogger(dest, fallback string, now func() time.Time) (Logger, string, error) {
+	return OpenLoggerAs("restart_couch_replication", dest, fallback, now)
+}
+
+// OpenLoggerAs is OpenLogger for another program of the suite: its name is
+// the syslog tag and the prefix of each line.
+func OpenLoggerAs(program, dest, fallback string, now func() time.Time) (Logger, string, error) {
 	switch dest {
 	case "-":
-		return &writerLog{w: os.Stderr, now: now}, "stderr", nil
+		return &writerLog{w: os.Stderr, now: now, program: program}, "stderr", nil
 	case "", "syslog":
-		w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_NOTICE, "restart_couch_replication")
+		w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_NOTICE, program)
 		if err == nil {
 			return &syslogLog{w: w}, "syslog", nil
 		}
@@ -88,7 +94,7 @@ func OpenLogger(dest, fallback string, now func() time.Time) (Logger, string, er
 	if err != nil {
 		return nil, dest, fmt.Errorf("log file %s: %w", dest, unwrapPath(err))
 	}
-	return &writerLog{w: f, c: f, now: now}, dest, nil
+	return &writerLog{w: f, c: f, now: now, program: program}, dest, nil
 }
 
 type syslogLog struct{ w *syslog.Writer }
@@ -99,16 +105,17 @@ func (s *syslogLog) Close() error          { return s.w.Close() }
 // writerLog writes "time program[pid]: line". A line is written with one
 // write on an O_APPEND file, so lines of concurrent runs do not mix.
 type writerLog struct {
-	mu  sync.Mutex
-	w   io.Writer
-	c   io.Closer
-	now func() time.Time
+	mu      sync.Mutex
+	w       io.Writer
+	c       io.Closer
+	now     func() time.Time
+	program string
 }
 
 func (l *writerLog) Log(line string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, err := fmt.Fprintf(l.w, "%s restart_couch_replication[%d]: %s\n", l.now().UTC().Format(time.RFC3339), os.Getpid(), line)
+	_, err := fmt.Fprintf(l.w, "%s %s[%d]: %s\n", l.now().UTC().Format(time.RFC3339), l.program, os.Getpid(), line)
 	return err
 }
 

@@ -1,0 +1,751 @@
+package promote
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	kivik "github.com/go-kivik/kivik/v4"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/promotion"
+	"github.com/registry-checks/registry-checks/lib/replication"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// AuditField is the field every document the runbook writes carries:
+// who wrote it, when and why. Besides the audit trail it makes each body
+// unique, which PouchDB Server needs to start a replication for a
+// recreated document (see replication.Rewrite).
+const AuditField = "registry_checks"
+
+// Executor acts on the nodes of one topology.
+type Executor struct {
+	Clients   map[string]*couch.Client // by node URL (no credentials)
+	Topology  Topology
+	Options   Options
+	BackupDir string
+	By        string            // "promote_couch_replica@host"
+	Backups   map[string]string // Pull key -> backup file; kept in the state file
+	// Shell runs a --*-command with extra environment; its output comes
+	// back (bounded, for the log).
+	Shell func(ctx context.Context, command string, env []string) (string, error)
+	// Agree is check_couch_promotion's model on the new topology: nil
+	// error when replica could take over from primary as far as the
+	// topology goes (databases, replications, design documents, fence).
+	Agree func(ctx context.Context, primary, replica *couch.Client) error
+	Poll  time.Duration // catch-up and heartbeat polls (default 200ms)
+	Now   func() time.Time
+
+	mu sync.Mutex
+}
+
+func (e *Executor) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Executor) poll() time.Duration {
+	if e.Poll > 0 {
+		return e.Poll
+	}
+	return 200 * time.Millisecond
+}
+
+func (e *Executor) client(node string) (*couch.Client, error) {
+	c := e.Clients[node]
+	if c == nil {
+		return nil, fmt.Errorf("no client for %s", node)
+	}
+	return c, nil
+}
+
+func (e *Executor) audit(action string) map[string]string {
+	return map[string]string{"action": action, "by": e.By, "at": e.now().UTC().Format(time.RFC3339Nano)}
+}
+
+// Do runs one step and returns what it did, for the log.
+func (e *Executor) Do(ctx context.Context, s Step) (string, error) {
+	t := e.Topology
+	switch s.Kind {
+	case Fence:
+		if s.Command != "" {
+			return e.shell(ctx, s.Command, t.New, false)
+		}
+		return e.fence(ctx, t.Old)
+	case FenceNew:
+		return e.fence(ctx, t.New)
+	case CatchUp:
+		return e.catchUp(ctx, t.Old, t.New, e.Options.FenceCommand == "")
+	case Stop:
+		return e.stop(ctx, s.Pulls)
+	case Unfence, UnfenceNew:
+		return e.unfence(ctx, t.New)
+	case UnfenceOld:
+		return e.unfence(ctx, t.Old)
+	case Rewire:
+		// A fenced replica would refuse the new primary's changes
+		// (CouchDB runs validate_doc_update on replicated writes).
+		unfenced, err := e.unfence(ctx, s.Node)
+		if err != nil {
+			return unfenced, err
+		}
+		rewired, err := e.rewire(ctx, s.Pulls)
+		return unfenced + "; " + rewired, err
+	case Demote:
+		return e.demote(ctx)
+	case Undemote:
+		return e.undemote(ctx)
+	case Switch:
+		if s.Command == "" {
+			return "no --config-command", nil
+		}
+		return e.shell(ctx, s.Command, t.New, false)
+	case SwitchBack:
+		if s.Command == "" {
+			return "no --config-command", nil
+		}
+		return e.shell(ctx, s.Command, t.Old, true)
+	case FenceCmdUndo:
+		if s.Command == "" {
+			return "no --unfence-command", nil
+		}
+		return e.shell(ctx, s.Command, t.Old, true)
+	case Backfill:
+		return e.backfill(ctx)
+	case Restore:
+		return e.restore(ctx, s.Pulls)
+	case Verify:
+		to := append([]string{}, t.Replicas...)
+		if e.Options.DemoteOld {
+			to = append(to, t.Old)
+		}
+		return e.verify(ctx, t.New, to, true)
+	case VerifyBack:
+		return e.verify(ctx, t.Old, append([]string{t.New}, t.Replicas...), false)
+	case UndoNothing:
+		return "", nil
+	}
+	return "", fmt.Errorf("unknown step %q", s.Kind)
+}
+
+// fence writes the fence design document into every database of node
+// (kept when already there).
+func (e *Executor) fence(ctx context.Context, node string) (string, error) {
+	c, err := e.client(node)
+	if err != nil {
+		return "", err
+	}
+	written := 0
+	err = c.ForEach(ctx, len(e.Topology.DBs), func(ctx context.Context, i int) error {
+		db := e.Topology.DBs[i]
+		var cur map[string]any
+		rev := ""
+		if err := c.Doc(ctx, db, promotion.FenceID, &cur); err == nil {
+			if cur["validate_doc_update"] == promotion.FenceFunction {
+				return nil
+			}
+			rev, _ = cur["_rev"].(string)
+		} else if !notFound(err) {
+			return err
+		}
+		body := promotion.FenceDoc(e.By, e.now().UTC().Format(time.RFC3339Nano))
+		if rev != "" {
+			body["_rev"] = rev
+		}
+		start := time.Now()
+		if _, err := c.Kivik().DB(db).Put(ctx, promotion.FenceID, body); err != nil {
+			return c.Problem(http.MethodPut, "/"+url.PathEscape(db)+"/"+promotion.FenceID, start, err)
+		}
+		e.mu.Lock()
+		written++
+		e.mu.Unlock()
+		return nil
+	})
+	return fmt.Sprintf("fence written into %d of %d databases on %s", written, len(e.Topology.DBs), promotion.Node(node)), err
+}
+
+// unfence deletes the fence from every database of node where it is.
+func (e *Executor) unfence(ctx context.Context, node string) (string, error) {
+	c, err := e.client(node)
+	if err != nil {
+		return "", err
+	}
+	removed := 0
+	err = c.ForEach(ctx, len(e.Topology.DBs), func(ctx context.Context, i int) error {
+		db := e.Topology.DBs[i]
+		n, err := deleteDoc(ctx, c, db, promotion.FenceID)
+		e.mu.Lock()
+		removed += n
+		e.mu.Unlock()
+		return err
+	})
+	return fmt.Sprintf("fence removed from %d databases on %s", removed, promotion.Node(node)), err
+}
+
+// deleteDoc deletes a document if it exists: 1 when it did.
+func deleteDoc(ctx context.Context, c *couch.Client, db, id string) (int, error) {
+	var cur struct {
+		Rev string `json:"_rev"`
+	}
+	if err := c.Doc(ctx, db, id, &cur); err != nil {
+		if notFound(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := c.Kivik().DB(db).Delete(ctx, id, cur.Rev); err != nil {
+		if kivik.HTTPStatus(err) == http.StatusNotFound {
+			return 0, nil
+		}
+		return 0, c.Problem(http.MethodDelete, "/"+url.PathEscape(db)+"/"+url.PathEscape(id), start, err)
+	}
+	return 1, nil
+}
+
+func notFound(err error) bool {
+	var se *httpclient.StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound || kivik.HTTPStatus(err) == http.StatusNotFound
+}
+
+// catchUp waits until the new primary holds every document of the old
+// one in each database: the same or more documents, and, when the fence
+// is a design document, the fence itself (the old primary's last write).
+func (e *Executor) catchUp(ctx context.Context, old, nw string, fence bool) (string, error) {
+	oc, err := e.client(old)
+	if err != nil {
+		return "", err
+	}
+	nc, err := e.client(nw)
+	if err != nil {
+		return "", err
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.Options.CatchUpTimeout)
+	defer cancel()
+	dbs := e.Topology.DBs
+	var behind []string
+	for {
+		behind = behind[:0]
+		oi, err1 := oc.DBsInfo(cctx, dbs)
+		ni, err2 := nc.DBsInfo(cctx, dbs)
+		if err := errors.Join(err1, err2); err == nil {
+			for i, db := range dbs {
+				if oi[i].Info == nil {
+					continue
+				}
+				if ni[i].Info == nil || ni[i].Info.DocCount+ni[i].Info.DocDelCount < oi[i].Info.DocCount+oi[i].Info.DocDelCount {
+					behind = append(behind, db)
+					continue
+				}
+				if fence {
+					var f map[string]any
+					if err := nc.Doc(cctx, db, promotion.FenceID, &f); err != nil {
+						behind = append(behind, db)
+					}
+				}
+			}
+			if len(behind) == 0 {
+				return fmt.Sprintf("%s has every document of %d databases", promotion.Node(nw), len(dbs)), nil
+			}
+		}
+		select {
+		case <-cctx.Done():
+			if len(behind) == 0 {
+				return "", fmt.Errorf("catch-up not measured within %s: %v", e.Options.CatchUpTimeout, errors.Join(err1, err2))
+			}
+			return "", fmt.Errorf("%s still behind after %s in %d databases (%s)", promotion.Node(nw), e.Options.CatchUpTimeout, len(behind), strings.Join(behind[:min(len(behind), 3)], ", "))
+		case <-time.After(e.poll()):
+		}
+	}
+}
+
+func (p Pull) key() string { return p.Node + "|" + p.ReplicatorDB + "/" + p.ID }
+
+// backup saves a document as read (credentials included, mode 600) once:
+// a resumed run keeps the first backup, the state before the runbook.
+func (e *Executor) backup(p Pull, raw json.RawMessage) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f, ok := e.Backups[p.key()]; ok {
+		return f, nil
+	}
+	dir := filepath.Join(e.BackupDir, safe(promotion.Node(p.Node)), safe(p.ReplicatorDB))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", safe(p.ID), e.now().UTC().Format("20060102T150405.000000000Z")))
+	if err := os.WriteFile(name, append(bytes.Clone(raw), '\n'), 0o600); err != nil {
+		return "", err
+	}
+	e.Backups[p.key()] = name
+	return name, nil
+}
+
+func safe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ':' || r == '\\' || r < 0x20 {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func (e *Executor) stop(ctx context.Context, pulls []Pull) (string, error) {
+	n := 0
+	for _, p := range pulls {
+		c, err := e.client(p.Node)
+		if err != nil {
+			return "", err
+		}
+		var raw json.RawMessage
+		if err := c.Doc(ctx, p.ReplicatorDB, p.ID, &raw); err != nil {
+			if notFound(err) && e.Backups[p.key()] != "" {
+				continue // deleted by an earlier run, backed up then
+			}
+			return "", err
+		}
+		f, err := e.backup(p, raw)
+		if err != nil {
+			return "", fmt.Errorf("not deleting %s on %s: could not save a backup first: %v", p.Ref(), promotion.Node(p.Node), err)
+		}
+		if _, err := deleteDoc(ctx, c, p.ReplicatorDB, p.ID); err != nil {
+			return "", fmt.Errorf("%v (backup %s)", nagios.AsProblem(err).Msg, f)
+		}
+		n++
+	}
+	return fmt.Sprintf("%d replication documents backed up and deleted", n), nil
+}
+
+// rewriteSource points a replication document's source at newBase,
+// keeping its credentials (in the URL or in auth) and database.
+func rewriteSource(body map[string]any, newBase string) error {
+	nb, err := url.Parse(newBase)
+	if err != nil {
+		return err
+	}
+	move := func(raw string) (string, error) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "", errors.New("source is not a URL")
+		}
+		db := dbName(u)
+		u.Scheme, u.Host = nb.Scheme, nb.Host
+		u.Path = strings.TrimSuffix(nb.Path, "/") + "/" + db
+		u.RawPath = strings.TrimSuffix(nb.EscapedPath(), "/") + "/" + url.PathEscape(db)
+		return u.String(), nil
+	}
+	switch src := body["source"].(type) {
+	case string:
+		s, err := move(src)
+		if err != nil {
+			return err
+		}
+		body["source"] = s
+	case map[string]any:
+		raw, _ := src["url"].(string)
+		s, err := move(raw)
+		if err != nil {
+			return err
+		}
+		src["url"] = s
+	default:
+		return errors.New("no source")
+	}
+	return nil
+}
+
+func dbName(u *url.URL) string {
+	p := strings.TrimSuffix(u.EscapedPath(), "/")
+	name, err := url.PathUnescape(p[strings.LastIndexByte(p, '/')+1:])
+	if err != nil {
+		return p[strings.LastIndexByte(p, '/')+1:]
+	}
+	return name
+}
+
+func (e *Executor) rewire(ctx context.Context, pulls []Pull) (string, error) {
+	n := 0
+	for _, p := range pulls {
+		c, err := e.client(p.Node)
+		if err != nil {
+			return "", err
+		}
+		var raw json.RawMessage
+		if err := c.Doc(ctx, p.ReplicatorDB, p.ID, &raw); err != nil && !notFound(err) {
+			return "", err
+		}
+		src := ""
+		rev := ""
+		if raw != nil {
+			var d couch.ReplicatorDoc
+			_ = json.Unmarshal(raw, &d)
+			src, rev = d.Source.URL, d.Rev
+			if strings.HasPrefix(src, strings.TrimSuffix(e.Topology.New, "/")+"/") {
+				continue // rewired by an earlier run
+			}
+		}
+		orig := raw
+		if raw == nil {
+			// Deleted by an earlier run that stopped before the write:
+			// the backup has the definition.
+			b, err := e.readBackup(p)
+			if err != nil {
+				return "", err
+			}
+			orig = b
+		} else if _, err := e.backup(p, raw); err != nil {
+			return "", fmt.Errorf("not rewriting %s on %s: could not save a backup first: %v", p.Ref(), promotion.Node(p.Node), err)
+		}
+		body, err := replication.Definition(orig)
+		if err != nil {
+			return "", err
+		}
+		if err := rewriteSource(body, e.Topology.New); err != nil {
+			return "", fmt.Errorf("%s on %s: %v", p.Ref(), promotion.Node(p.Node), err)
+		}
+		body[AuditField] = e.audit("rewired from " + e.Topology.Old)
+		if err := replication.Rewrite(ctx, c, p.ReplicatorDB, p.ID, rev, body); err != nil {
+			return "", fmt.Errorf("%s (backup %s)", nagios.AsProblem(err).Msg, e.Backups[p.key()])
+		}
+		n++
+	}
+	return fmt.Sprintf("%d replication documents rewired to %s", n, promotion.Node(e.Topology.New)), nil
+}
+
+func (e *Executor) readBackup(p Pull) (json.RawMessage, error) {
+	e.mu.Lock()
+	f := e.Backups[p.key()]
+	e.mu.Unlock()
+	if f == "" {
+		return nil, fmt.Errorf("%s on %s: no backup recorded", p.Ref(), promotion.Node(p.Node))
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("backup of %s on %s: %v", p.Ref(), promotion.Node(p.Node), err)
+	}
+	return b, nil
+}
+
+// restore writes each backed-up document again (its definition and an
+// audit field), replacing whatever has its id now.
+func (e *Executor) restore(ctx context.Context, pulls []Pull) (string, error) {
+	n := 0
+	for _, p := range pulls {
+		c, err := e.client(p.Node)
+		if err != nil {
+			return "", err
+		}
+		b, err := e.readBackup(p)
+		if err != nil {
+			return "", err
+		}
+		body, err := replication.Definition(b)
+		if err != nil {
+			return "", err
+		}
+		var cur map[string]any
+		rev := ""
+		if err := c.Doc(ctx, p.ReplicatorDB, p.ID, &cur); err == nil {
+			rev, _ = cur["_rev"].(string)
+			if a, ok := cur[AuditField].(map[string]any); ok && strings.HasPrefix(fmt.Sprint(a["action"]), "restored") {
+				continue // restored by an earlier rollback
+			}
+		} else if !notFound(err) {
+			return "", err
+		}
+		body[AuditField] = e.audit("restored from " + filepath.Base(e.Backups[p.key()]))
+		if err := replication.Rewrite(ctx, c, p.ReplicatorDB, p.ID, rev, body); err != nil {
+			return "", fmt.Errorf("%s (backup %s)", nagios.AsProblem(err).Msg, e.Backups[p.key()])
+		}
+		n++
+	}
+	return fmt.Sprintf("%d replication documents restored", n), nil
+}
+
+// endpoint is a replication endpoint: the database URL with the
+// credentials the run uses for node in its userinfo. The object form
+// ({"url", "auth": {"basic": ...}}) would keep them out of the URL, but
+// PouchDB Server and CouchDB 1.x accept only the string; the value is
+// registered with the run's redactor like every credential.
+func endpoint(c *couch.Client, db string) string {
+	u, err := url.Parse(c.URL() + "/" + url.PathEscape(db))
+	if err != nil {
+		return c.URL() + "/" + url.PathEscape(db)
+	}
+	if cr := c.Credentials(); cr.User != "" {
+		u.User = url.UserPassword(cr.User, cr.Password)
+	}
+	return u.String()
+}
+
+func (e *Executor) demote(ctx context.Context) (string, error) {
+	oc, err := e.client(e.Topology.Old)
+	if err != nil {
+		return "", err
+	}
+	nc, err := e.client(e.Topology.New)
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, db := range e.Topology.DBs {
+		id := DemoteID(db)
+		var cur map[string]any
+		if err := oc.Doc(ctx, replication.DefaultReplicatorDB, id, &cur); err == nil {
+			continue
+		}
+		body := map[string]any{"source": endpoint(nc, db), "target": endpoint(oc, db), "continuous": true,
+			AuditField: e.audit("demoted: pulls from the new primary " + e.Topology.New)}
+		if err := replication.Rewrite(ctx, oc, replication.DefaultReplicatorDB, id, "", body); err != nil {
+			return "", err
+		}
+		n++
+	}
+	return fmt.Sprintf("%d demotion documents written on %s", n, promotion.Node(e.Topology.Old)), nil
+}
+
+func (e *Executor) undemote(ctx context.Context) (string, error) {
+	oc, err := e.client(e.Topology.Old)
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, db := range e.Topology.DBs {
+		k, err := deleteDoc(ctx, oc, replication.DefaultReplicatorDB, DemoteID(db))
+		if err != nil {
+			return "", err
+		}
+		n += k
+	}
+	return fmt.Sprintf("%d demotion documents deleted", n), nil
+}
+
+// backfill copies every database of the new primary to the old one with a
+// one-shot POST /_replicate on the old primary, which answers when done.
+func (e *Executor) backfill(ctx context.Context) (string, error) {
+	oc, err := e.client(e.Topology.Old)
+	if err != nil {
+		return "", err
+	}
+	nc, err := e.client(e.Topology.New)
+	if err != nil {
+		return "", err
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.Options.CatchUpTimeout)
+	defer cancel()
+	written := int64(0)
+	for _, db := range e.Topology.DBs {
+		body := map[string]any{"source": endpoint(nc, db), "target": endpoint(oc, db)}
+		var resp struct {
+			OK          bool  `json:"ok"`
+			DocsWritten int64 `json:"docs_written"`
+		}
+		if err := oc.PostJSON(cctx, "/_replicate", body, &resp); err != nil {
+			return "", err
+		}
+		written += resp.DocsWritten
+	}
+	return fmt.Sprintf("%d documents copied back to %s", written, promotion.Node(e.Topology.Old)), nil
+}
+
+// shell runs a site command with the primary's URL in its environment.
+func (e *Executor) shell(ctx context.Context, command, primary string, rollback bool) (string, error) {
+	env := []string{"PROMOTE_NEW_PRIMARY_URL=" + primary, "PROMOTE_OLD_PRIMARY_URL=" + e.Topology.Old, "PROMOTE_ROLLBACK=0"}
+	if rollback {
+		env[1] = "PROMOTE_OLD_PRIMARY_URL=" + e.Topology.New
+		env[2] = "PROMOTE_ROLLBACK=1"
+	}
+	out, err := e.Shell(ctx, command, env)
+	if err != nil {
+		return out, fmt.Errorf("command failed: %v; output: %s", err, out)
+	}
+	return "command ran: " + out, nil
+}
+
+// RunShell is the production Shell: sh -c, the run's environment plus env,
+// output cut at 1 KiB for the log.
+func RunShell(ctx context.Context, command string, env []string) (string, error) {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	s := couch.OneLine(out.String())
+	if len(s) > 1024 {
+		s = s[:1024] + "..."
+	}
+	return s, err
+}
+
+// verify writes a heartbeat on from and waits until it is on every node of
+// to; with forward, the new primary must have no fence and the model must
+// agree for every replica.
+func (e *Executor) verify(ctx context.Context, from string, to []string, forward bool) (string, error) {
+	fc, err := e.client(from)
+	if err != nil {
+		return "", err
+	}
+	db := e.Options.HeartbeatDB
+	stamp := e.now().UTC().Format(time.RFC3339Nano)
+	doc := map[string]any{"at": stamp, "by": e.By}
+	var cur struct {
+		Rev string `json:"_rev"`
+	}
+	if err := fc.Doc(ctx, db, HeartbeatID, &cur); err == nil {
+		doc["_rev"] = cur.Rev
+	}
+	start := time.Now()
+	if _, err := fc.Kivik().DB(db).Put(ctx, HeartbeatID, doc); err != nil {
+		return "", fmt.Errorf("heartbeat on %s: %s", promotion.Node(from), nagios.AsProblem(fc.Problem(http.MethodPut, "/"+url.PathEscape(db)+"/"+HeartbeatID, start, err)).Msg)
+	}
+	wrote := time.Now()
+	vctx, cancel := context.WithTimeout(ctx, e.Options.VerifyTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var late []string
+	var arrivals []string
+	var wg sync.WaitGroup
+	for _, node := range to {
+		c, err := e.client(node)
+		if err != nil {
+			return "", err
+		}
+		wg.Go(func() {
+			for {
+				var got struct {
+					At string `json:"at"`
+				}
+				if err := c.Doc(vctx, db, HeartbeatID, &got); err == nil && got.At == stamp {
+					mu.Lock()
+					arrivals = append(arrivals, fmt.Sprintf("%s %.1fs", promotion.Node(node), time.Since(wrote).Seconds()))
+					mu.Unlock()
+					return
+				}
+				select {
+				case <-vctx.Done():
+					mu.Lock()
+					late = append(late, promotion.Node(node))
+					mu.Unlock()
+					return
+				case <-time.After(e.poll()):
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(late) > 0 {
+		return "", fmt.Errorf("the heartbeat from %s did not arrive on %s within %s", promotion.Node(from), strings.Join(late, ", "), e.Options.VerifyTimeout)
+	}
+	detail := "heartbeat arrived: " + strings.Join(arrivals, ", ")
+	if !forward {
+		return detail, nil
+	}
+	for _, db := range e.Topology.DBs {
+		var f map[string]any
+		if err := fc.Doc(ctx, db, promotion.FenceID, &f); err == nil {
+			return "", fmt.Errorf("%s is still fenced in %s", promotion.Node(from), db)
+		}
+	}
+	if e.Agree != nil {
+		for _, r := range e.Topology.Replicas {
+			rc, err := e.client(r)
+			if err != nil {
+				return "", err
+			}
+			if err := e.Agree(ctx, fc, rc); err != nil {
+				return "", fmt.Errorf("check_couch_promotion's model disagrees for %s: %v", promotion.Node(r), err)
+			}
+		}
+		detail += "; the model agrees for " + nodeList(e.Topology.Replicas)
+	}
+	return detail, nil
+}
+
+// Discover reads the topology: the selected databases of the old primary
+// and every replication document of the new primary and the replicas
+// that pulls one of them from the old primary (or one of its aliases).
+func Discover(ctx context.Context, clients map[string]*couch.Client, old, nw string, replicas []string, sel promotion.Selection, aliases []string) (Topology, []string, error) {
+	t := Topology{Old: old, New: nw, Replicas: replicas}
+	all, err := clients[old].AllDBs(ctx)
+	if err != nil {
+		return t, nil, err
+	}
+	t.DBs, _ = sel.Select(all)
+	hosts := map[string]bool{host(old): true}
+	for _, a := range aliases {
+		hosts[host(a)] = true
+	}
+	var secrets []string
+	for _, node := range append([]string{nw}, replicas...) {
+		docs, err := clients[node].ReplicatorDocs(ctx, replication.DefaultReplicatorDB)
+		if err != nil && !notFound(err) {
+			return t, secrets, err
+		}
+		for _, d := range docs {
+			// The documents hold passwords: the caller registers every
+			// one before anything is printed.
+			var raw json.RawMessage
+			if clients[node].Doc(ctx, replication.DefaultReplicatorDB, d.ID, &raw) == nil {
+				var ends struct{ Source, Target json.RawMessage }
+				_ = json.Unmarshal(raw, &ends)
+				_, _, s1 := replication.ParseEndpoint(ends.Source)
+				_, _, s2 := replication.ParseEndpoint(ends.Target)
+				secrets = append(append(secrets, s1...), s2...)
+			}
+			u, err := url.Parse(d.Source.URL)
+			if err != nil || !hosts[host(d.Source.URL)] {
+				continue
+			}
+			db := dbName(u)
+			if !contains(t.DBs, db) {
+				continue
+			}
+			p := Pull{Node: node, ReplicatorDB: replication.DefaultReplicatorDB, ID: d.ID, DB: db}
+			if node == nw {
+				t.NewPulls = append(t.NewPulls, p)
+			} else {
+				t.ReplicaPulls = append(t.ReplicaPulls, p)
+			}
+		}
+	}
+	return t, secrets, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func host(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Host)
+}
+
+// Register adds the passwords of the run's clients to red.
+func Register(red *secret.Redactor, clients map[string]*couch.Client) {
+	for _, c := range clients {
+		red.AddCredentials(c.Credentials())
+	}
+}
