@@ -214,7 +214,7 @@ func judgeLags(cfg Config, rep *Report) {
 // designDocs is id -> rev of a database's design documents.
 func designDocs(ctx context.Context, c *couch.Client, db string) (map[string]string, error) {
 	start := time.Now()
-	rows := c.Kivik().DB(db).AllDocs(ctx, kivik.Params(map[string]any{"startkey": `"_design/"`, "endkey": `"_design0"`}))
+	rows := c.Kivik().DB(db).AllDocs(ctx, kivik.Params(map[string]any{"startkey": "_design/", "endkey": "_design0"}))
 	defer rows.Close()
 	out := map[string]string{}
 	for rows.Next() {

@@ -180,7 +180,13 @@ func perf(res nagios.Result, label string) nagios.Perf {
 // The captured normal state: node2 pulls node1/registry, caught up
 // (through_seq 52 = update_seq 52), 51 documents on both.
 func TestCaughtUpReplicaCouldTakeOver(t *testing.T) {
-	rep, res := compare(t, primary(t, nil), replica(t, "running", nil), config())
+	var startkeys []string
+	listing := func(w http.ResponseWriter, r *http.Request) {
+		startkeys = append(startkeys, r.URL.Query().Get("startkey")+" "+r.URL.Query().Get("endkey"))
+		body(designApp)(w, r)
+	}
+	rep, res := compare(t, primary(t, handlers{"GET /registry/_all_docs": listing}), replica(t, "running", handlers{"GET /registry/_all_docs": listing}), config())
+	assert.Equal(t, []string{`"_design/" "_design0"`, `"_design/" "_design0"`}, startkeys, "the keys JSON-encoded once")
 	assert.Equal(t, nagios.OK, res.Status, res.Summary)
 	assert.Contains(t, res.Summary, "could take over from 127.0.0.1:")
 	assert.Contains(t, res.Summary, "1 database, 0 changes behind")

@@ -93,8 +93,23 @@ func (e *Executor) Do(ctx context.Context, s Step) (string, error) {
 		return e.catchUp(ctx, t.Old, t.New, e.Options.FenceCommand == "")
 	case Stop:
 		return e.stop(ctx, s.Pulls)
-	case Unfence, UnfenceNew:
-		return e.unfence(ctx, t.New)
+	case Unfence:
+		unfenced, err := e.unfence(ctx, t.New)
+		if err != nil {
+			return unfenced, err
+		}
+		copied, err := e.topUp(ctx, t.Old, t.New)
+		return unfenced + "; " + copied, err
+	case UnfenceNew:
+		var notes []string
+		for _, n := range append([]string{t.New}, t.Replicas...) {
+			note, err := e.unfence(ctx, n)
+			notes = append(notes, note)
+			if err != nil {
+				return strings.Join(notes, "; "), err
+			}
+		}
+		return strings.Join(notes, "; "), nil
 	case UnfenceOld:
 		return e.unfence(ctx, t.Old)
 	case Rewire:
@@ -126,7 +141,7 @@ func (e *Executor) Do(ctx context.Context, s Step) (string, error) {
 		}
 		return e.shell(ctx, s.Command, t.Old, true)
 	case Backfill:
-		return e.backfill(ctx)
+		return e.topUp(ctx, t.New, t.Old)
 	case Restore:
 		return e.restore(ctx, s.Pulls)
 	case Verify:
@@ -260,7 +275,10 @@ func (e *Executor) catchUp(ctx context.Context, old, nw string, fence bool) (str
 				}
 			}
 			if len(behind) == 0 {
-				return fmt.Sprintf("%s has every document of %d databases", promotion.Node(nw), len(dbs)), nil
+				// Exactness comes with the unfence step: the fence that
+				// arrived here may have refused the replication's last
+				// writes, which only an unfenced node accepts.
+				return fmt.Sprintf("%s has as many documents as %s in %d databases, and the fence", promotion.Node(nw), promotion.Node(old), len(dbs)), nil
 			}
 		}
 		select {
@@ -535,32 +553,46 @@ func (e *Executor) undemote(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%d demotion documents deleted", n), nil
 }
 
-// backfill copies every database of the new primary to the old one with a
-// one-shot POST /_replicate on the old primary, which answers when done.
-func (e *Executor) backfill(ctx context.Context) (string, error) {
-	oc, err := e.client(e.Topology.Old)
+// topUp copies to node to every document revision of from that it
+// lacks, the fence excepted: the revisions come from _revs_diff
+// (promotion.Missing), the copy is promotion.Copy, repeated until nothing
+// is missing (within --catch-up-timeout). A one-shot POST /_replicate
+// would trust a checkpoint, and PouchDB Server was seen to resume one past
+// documents it had never copied (doc_ids did not change its replication
+// id).
+func (e *Executor) topUp(ctx context.Context, from, to string) (string, error) {
+	fc, err := e.client(from)
 	if err != nil {
 		return "", err
 	}
-	nc, err := e.client(e.Topology.New)
+	tc, err := e.client(to)
 	if err != nil {
 		return "", err
 	}
 	cctx, cancel := context.WithTimeout(ctx, e.Options.CatchUpTimeout)
 	defer cancel()
-	written := int64(0)
+	copied := 0
 	for _, db := range e.Topology.DBs {
-		body := map[string]any{"source": endpoint(nc, db), "target": endpoint(oc, db)}
-		var resp struct {
-			OK          bool  `json:"ok"`
-			DocsWritten int64 `json:"docs_written"`
+		for {
+			missing, err := promotion.Missing(cctx, fc, tc, db)
+			if err != nil {
+				return "", err
+			}
+			delete(missing, promotion.FenceID)
+			if len(missing) == 0 {
+				break
+			}
+			n, err := promotion.Copy(cctx, fc, tc, db, missing)
+			copied += n
+			if err != nil {
+				return "", err
+			}
+			if cctx.Err() != nil {
+				return "", fmt.Errorf("%d documents of %s still missing on %s after %s", len(missing), db, promotion.Node(to), e.Options.CatchUpTimeout)
+			}
 		}
-		if err := oc.PostJSON(cctx, "/_replicate", body, &resp); err != nil {
-			return "", err
-		}
-		written += resp.DocsWritten
 	}
-	return fmt.Sprintf("%d documents copied back to %s", written, promotion.Node(e.Topology.Old)), nil
+	return fmt.Sprintf("%d document revisions copied from %s to %s; none missing", copied, promotion.Node(from), promotion.Node(to)), nil
 }
 
 // shell runs a site command with the primary's URL in its environment.
@@ -610,7 +642,8 @@ func (e *Executor) verify(ctx context.Context, from string, to []string, forward
 		doc["_rev"] = cur.Rev
 	}
 	start := time.Now()
-	if _, err := fc.Kivik().DB(db).Put(ctx, HeartbeatID, doc); err != nil {
+	rev, err := fc.Kivik().DB(db).Put(ctx, HeartbeatID, doc)
+	if err != nil {
 		return "", fmt.Errorf("heartbeat on %s: %s", promotion.Node(from), nagios.AsProblem(fc.Problem(http.MethodPut, "/"+url.PathEscape(db)+"/"+HeartbeatID, start, err)).Msg)
 	}
 	wrote := time.Now()
@@ -627,10 +660,9 @@ func (e *Executor) verify(ctx context.Context, from string, to []string, forward
 		}
 		wg.Go(func() {
 			for {
-				var got struct {
-					At string `json:"at"`
-				}
-				if err := c.Doc(vctx, db, HeartbeatID, &got); err == nil && got.At == stamp {
+				// The revision written, not the winner: a node may hold
+				// a heartbeat of its own from an earlier run, in conflict.
+				if c.Kivik().DB(db).Get(vctx, HeartbeatID, kivik.Param("rev", rev)).Err() == nil {
 					mu.Lock()
 					arrivals = append(arrivals, fmt.Sprintf("%s %.1fs", promotion.Node(node), time.Since(wrote).Seconds()))
 					mu.Unlock()

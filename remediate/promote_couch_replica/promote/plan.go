@@ -118,7 +118,7 @@ func Plan(t Topology, o Options) []Step {
 		Text: fmt.Sprintf("stop %s's pulls from %s: back up and delete %s", nw, old, docCount(len(t.NewPulls), "replication document"))})
 	if o.FenceCommand == "" {
 		add(Step{Kind: Unfence, Node: t.New, Docs: fenceDocs,
-			Text: fmt.Sprintf("unfence %s: delete %s where it arrived by replication", nw, promotion.FenceID)})
+			Text: fmt.Sprintf("unfence %s: delete %s where it arrived by replication, then copy any revision of the old primary it still lacks (_revs_diff)", nw, promotion.FenceID)})
 	}
 	for _, r := range t.Replicas {
 		pulls := pullsOf(t.ReplicaPulls, r)
@@ -165,7 +165,6 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 	switched := has[Switch]
 	if switched {
 		add(Step{Kind: FenceNew, Node: t.New, Docs: fenceDocs, Text: fmt.Sprintf("fence %s: write %s into %s", nw, promotion.FenceID, dbList(t.DBs))})
-		add(Step{Kind: Backfill, Node: t.Old, Text: fmt.Sprintf("copy back to %s what %s took while primary: one-shot replication of %s (at most %s)", old, nw, dbList(t.DBs), o.CatchUpTimeout)})
 	}
 	if has[Fence] {
 		if o.FenceCommand != "" {
@@ -177,6 +176,11 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 		} else {
 			add(Step{Kind: UnfenceOld, Node: t.Old, Docs: fenceDocs, Text: fmt.Sprintf("unfence %s: delete %s", old, promotion.FenceID)})
 		}
+	}
+	if switched {
+		// After the unfence: the old primary's fence would refuse the
+		// copies (validate_doc_update runs on replicated writes too).
+		add(Step{Kind: Backfill, Node: t.Old, Text: fmt.Sprintf("copy back to %s every revision %s took while primary, compared with _revs_diff, for %s (at most %s)", old, nw, dbList(t.DBs), o.CatchUpTimeout)})
 	}
 	if switched {
 		text := fmt.Sprintf("switch traffic back to %s: run --config-command with PROMOTE_NEW_PRIMARY_URL=%s PROMOTE_ROLLBACK=1", old, t.Old)
@@ -204,7 +208,10 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 			Text: fmt.Sprintf("restore %s's pulls from %s: write back %s from the backups", nw, old, docCount(len(t.NewPulls), "replication document"))})
 	}
 	if switched || has[Unfence] {
-		add(Step{Kind: UnfenceNew, Node: t.New, Docs: fenceDocs, Text: fmt.Sprintf("unfence %s: delete %s where it is", nw, promotion.FenceID)})
+		// The new primary's fence reached the replicas that pulled from
+		// it; on a branch of its own, which no tombstone from the old
+		// primary ends.
+		add(Step{Kind: UnfenceNew, Node: t.New, Docs: fenceDocs, Text: fmt.Sprintf("unfence %s: delete %s where it is, there and on %s", nw, promotion.FenceID, nodeList(t.Replicas))})
 	}
 	if len(steps) == 0 {
 		add(Step{Kind: UndoNothing, Text: "nothing to undo: no step changed anything"})
