@@ -10,7 +10,7 @@ CMDS     := $(patsubst %/main.go,%,$(wildcard checks/*/main.go remediate/*/main.
 BINS     := $(addprefix build/,$(notdir $(CMDS)))
 GOTEST_TIMEOUT ?= 20m
 
-.PHONY: all build test test-short test-integration lint bench demo package clean stack-up stack-down fuzz
+.PHONY: all build test test-short test-integration lint bench demo package clean stack-up stack-down fuzz rehearse
 
 all: build
 
@@ -38,6 +38,19 @@ test: lint build
 	@started=0; \
 	if ! $(STACK) status >/dev/null 2>&1; then started=1; $(STACK) up || { $(STACK) down; exit 1; }; fi; \
 	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -p 1 -count=1 -timeout $(GOTEST_TIMEOUT) ./...; rc=$$?; \
+	if [ $$started = 1 ]; then $(STACK) down; fi; \
+	exit $$rc
+
+# The promotion drill (docs/promote_couch_replica.md): on the local stack, a
+# writer puts documents into the primary while promote_couch_replica
+# --rehearse promotes replica1, rewires replica2, verifies and rolls back;
+# prints the time of each step and documents written against present on
+# every node. `make test` runs it too (TestRehearseIntegration is one of its
+# integration tests); this target runs it alone, verbosely.
+rehearse: build
+	@started=0; \
+	if ! $(STACK) status >/dev/null 2>&1; then started=1; $(STACK) up || { $(STACK) down; exit 1; }; fi; \
+	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -count=1 -v -run '^TestRehearseIntegration$$' ./remediate/promote_couch_replica/; rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) down; fi; \
 	exit $$rc
 

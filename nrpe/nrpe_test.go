@@ -440,6 +440,8 @@ func TestNRPEServesShippedCommandsIntegration(t *testing.T) {
 		"check_tarball_origin":      "TARBALL_ORIGIN OK - ",
 		"check_fastly":              "FASTLY OK - ",
 		"restart_couch_replication": "RESTART_COUCH_REPLICATION OK - ",
+		"check_couch_promotion":     "PROMOTION OK - ",
+		"promote_couch_replica":     "PROMOTE_COUCH_REPLICA OK - plan: ",
 	}
 	n := 0
 	for _, c := range cmds {

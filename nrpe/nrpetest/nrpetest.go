@@ -31,6 +31,8 @@ var Binaries = []string{
 	"checks/check_tarball_origin",
 	"checks/check_fastly",
 	"remediate/restart_couch_replication",
+	"checks/check_couch_promotion",
+	"remediate/promote_couch_replica",
 }
 
 // PluginDir is where the Debian package and the shipped NRPE file put the binaries.
@@ -139,17 +141,20 @@ type Site struct {
 func StackSite(env map[string]string) Site {
 	return Site{
 		Words: map[string]string{
-			"/etc/registry-checks/couch.cred":         env["COUCH_CREDENTIALS_FILE"],
-			"/opt/couchdb/data":                       env["STACK_DIR"],
-			"http://couchdb-primary.example.com:5984": env["COUCH_PRIMARY_URL"],
-			"http://127.0.0.1:8081":                   env["ORIGIN1_URL"],
-			"https://registry.example.com/-/ping":     env["CDN_URL"] + "/_ping",
-			"https://registry.example.com/left-pad":   env["CDN_URL"] + "/left-pad-lite",
+			"/etc/registry-checks/couch.cred":          env["COUCH_CREDENTIALS_FILE"],
+			"/opt/couchdb/data":                        env["STACK_DIR"],
+			"http://couchdb-primary.example.com:5984":  env["COUCH_PRIMARY_URL"],
+			"http://couchdb-replica2.example.com:5984": env["COUCH_REPLICA2_URL"],
+			"http://127.0.0.1:8081":                    env["ORIGIN1_URL"],
+			"https://registry.example.com/-/ping":      env["CDN_URL"] + "/_ping",
+			"https://registry.example.com/left-pad":    env["CDN_URL"] + "/left-pad-lite",
 		},
 		Local: map[string]string{
 			"check_couch_replication":   env["COUCH_REPLICA1_URL"],
 			"restart_couch_replication": env["COUCH_REPLICA1_URL"],
 			"check_couch_disk":          env["COUCH_PRIMARY_URL"],
+			"check_couch_promotion":     env["COUCH_REPLICA1_URL"],
+			"promote_couch_replica":     env["COUCH_REPLICA1_URL"],
 			"check_couch_views":         env["COUCH_PRIMARY_URL"],
 		},
 	}

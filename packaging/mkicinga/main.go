@@ -34,6 +34,9 @@ var commands = []command{
 	{"check_couch_views", "CheckCommand", "couch_views", "couch_views", "20s", true},
 	{"check_tarball_origin", "CheckCommand", "tarball_origin", "tarball_origin", "30s", true},
 	{"check_fastly", "CheckCommand", "fastly", "fastly", "20s", false},
+	{"check_couch_promotion", "CheckCommand", "couch_promotion", "couch_promotion", "30s", true},
+	// The runbook: --plan by default, so that a service of it only reads.
+	{"promote_couch_replica", "CheckCommand", "promote_couch_replica", "promote_couch_replica", "30s", false},
 	// The handler reads the check's variables for the options both have.
 	{"restart_couch_replication", "EventCommand", "restart_couch_replication", "couch_replication", "25s", true},
 }
@@ -298,6 +301,16 @@ template Service "registry-fastly" {
 	check_command = "fastly"
 	check_interval = 2m
 	retry_interval = 1m
+	max_check_attempts = 3
+}
+
+/* Promotion readiness of a replica: every 5 minutes (it writes and deletes a
+ * probe document on the replica each time).
+ */
+template Service "registry-couch-promotion" {
+	check_command = "couch_promotion"
+	check_interval = 5m
+	retry_interval = 2m
 	max_check_attempts = 3
 }
 `

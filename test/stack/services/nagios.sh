@@ -67,6 +67,42 @@ define service {
     check_command       check_tarball_origin!--origin http://127.0.0.1:$ORIGIN1_PORT --origin http://127.0.0.1:$ORIGIN2_PORT -p left-pad-lite --spool-dir $STACK_DIR/spool
 }
 
+define host {
+    use                 registry-couch-node,stack-host
+    host_name           registry-replica1
+    alias               the stack's first CouchDB replica
+    address             127.0.0.1
+    check_command       check_dummy!0!loopback
+    _COUCH_URL          http://127.0.0.1:$COUCH_REPLICA1_PORT
+    _COUCH_CREDENTIALS  $COUCH_CREDENTIALS_FILE
+    _COUCH_PRIMARY_URL  http://127.0.0.1:$COUCH_PRIMARY_PORT
+}
+
+define host {
+    use                 registry-couch-node,stack-host
+    host_name           registry-replica2
+    alias               the stack's second CouchDB replica
+    address             127.0.0.1
+    check_command       check_dummy!0!loopback
+    _COUCH_URL          http://127.0.0.1:$COUCH_REPLICA2_PORT
+    _COUCH_CREDENTIALS  $COUCH_CREDENTIALS_FILE
+    _COUCH_PRIMARY_URL  http://127.0.0.1:$COUCH_PRIMARY_PORT
+}
+
+define service {
+    use                 registry-couch-promotion,stack-service
+    host_name           registry-replica1
+    service_description couch-promotion
+    check_command       check_couch_promotion!--data-dir $STACK_DIR --spool-dir $STACK_DIR/spool
+}
+
+define service {
+    use                 registry-couch-promotion,stack-service
+    host_name           registry-replica2
+    service_description couch-promotion
+    check_command       check_couch_promotion!--data-dir $STACK_DIR --spool-dir $STACK_DIR/spool
+}
+
 define service {
     use                 registry-fastly,stack-service
     host_name           registry-primary
