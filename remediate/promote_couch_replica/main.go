@@ -170,9 +170,10 @@ func promoteRun(ctx context.Context, o *options, env *plugin.Env) nagios.Result 
 			}
 			return t, err
 		},
-		State: promote.StateFile{Path: filepath.Join(dir, restart.NodeName(old)+".json")},
-		Step:  env.Step,
-		Now:   time.Now,
+		State:  promote.StateFile{Path: filepath.Join(dir, restart.NodeName(old)+".json")},
+		Step:   env.Step,
+		Now:    time.Now,
+		Redact: env.Secrets.Redact,
 	}
 	host, _ := os.Hostname()
 	deps.Exec = func(t promote.Topology, o promote.Options, backups map[string]string) promote.Doer {

@@ -93,7 +93,7 @@ func present(n stackNode, ids []string) (int, []string) {
 			} `json:"value"`
 		} `json:"rows"`
 	}
-	if _, err := n.do("POST", "/registry/_all_docs", map[string]any{"keys": ids}, &res); err != nil {
+	if _, err := n.do("POST", "/"+rehearsalDB+"/_all_docs", map[string]any{"keys": ids}, &res); err != nil {
 		return 0, ids
 	}
 	have := map[string]bool{}
@@ -149,6 +149,11 @@ func TestRehearseIntegration(t *testing.T) {
 		first, _, _ := strings.Cut(string(out), "\n")
 		return code, first
 	}
+	// The writer's documents go to a database of their own, replicated
+	// like registry and promoted with it: in registry they would push the
+	// packages out of the changes-feed window check_tarball_origin
+	// --recent samples. It is set up here and removed at the end.
+	require.NoError(t, setUpRehearsalDB(t, primary, replica1, replica2))
 	for _, r := range []string{replica1.url, replica2.url} {
 		code, first := runCheck(r)
 		t.Logf("before: %s", first)
@@ -183,7 +188,7 @@ func TestRehearseIntegration(t *testing.T) {
 			b, _ := os.ReadFile(current)
 			target := stackNode{strings.TrimSpace(string(b)), user, pass}
 			id := fmt.Sprintf("rehearse-%s-%05d", run, i)
-			code, err := target.do("PUT", "/registry/"+id, map[string]any{"writer": "make rehearse", "n": i}, nil)
+			code, err := target.do("PUT", "/"+rehearsalDB+"/"+id, map[string]any{"writer": "make rehearse", "n": i}, nil)
 			mu.Lock()
 			attempts++
 			if err == nil && (code == 201 || code == 202) {
@@ -203,7 +208,7 @@ func TestRehearseIntegration(t *testing.T) {
 	var out bytes.Buffer
 	start := time.Now()
 	code := run2(t, []string{"--old-primary", primary.url, "--new-primary", replica1.url, "--replica", replica2.url,
-		"--credentials-file", creds, "--rehearse", "-t", "120", "--catch-up-timeout", "20s", "--verify-timeout", "30s",
+		"--credentials-file", creds, "--rehearse", "-t", "120", "--db", "registry", "--db", rehearsalDB, "--heartbeat-db", rehearsalDB, "--catch-up-timeout", "20s", "--verify-timeout", "30s",
 		"--config-command", `printf %s "$PROMOTE_NEW_PRIMARY_URL" > ` + current,
 		"--state-dir", stateDir, "--log-file", filepath.Join(stateDir, "steps.log"), "-v"}, &out)
 	wall := time.Since(start)
@@ -289,4 +294,65 @@ func stepOrder(s string) int {
 func run2(t *testing.T, args []string, out *bytes.Buffer) int {
 	t.Helper()
 	return run(append(args, "--spool-dir", t.TempDir()), out)
+}
+
+// rehearsalDB holds the writer's documents.
+const rehearsalDB = "rehearsal"
+
+// setUpRehearsalDB creates the writer's database on the primary and a
+// continuous pull of it on each replica, waits until both replicate, and
+// removes all of it when the test ends.
+func setUpRehearsalDB(t *testing.T, primary stackNode, replicas ...stackNode) error {
+	if code, err := primary.do("PUT", "/"+rehearsalDB, nil, nil); err != nil || (code != 201 && code != 412) {
+		return fmt.Errorf("PUT %s/%s: %d %v", primary.url, rehearsalDB, code, err)
+	}
+	id := rehearsalDB + "-from-primary"
+	for _, r := range replicas {
+		src := strings.Replace(primary.url, "://", "://"+primary.user+":"+primary.pass+"@", 1) + "/" + rehearsalDB
+		// created_at makes the body unique: PouchDB Server ignores a
+		// recreated replication document identical to a deleted one.
+		doc := map[string]any{"source": src, "target": rehearsalDB, "continuous": true, "create_target": true,
+			"created_at": time.Now().UTC().Format(time.RFC3339Nano)}
+		var cur struct {
+			Rev string `json:"_rev"`
+		}
+		if code, _ := r.do("GET", "/_replicator/"+id, nil, &cur); code == 200 {
+			continue
+		}
+		if code, err := r.do("PUT", "/_replicator/"+id, doc, nil); err != nil || code != 201 {
+			return fmt.Errorf("PUT %s/_replicator/%s: %d %v", r.url, id, code, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, r := range replicas {
+			var cur struct {
+				Rev string `json:"_rev"`
+			}
+			if code, _ := r.do("GET", "/_replicator/"+id, nil, &cur); code == 200 {
+				r.do("DELETE", "/_replicator/"+id+"?rev="+cur.Rev, nil, nil)
+			}
+		}
+		for _, n := range append([]stackNode{primary}, replicas...) {
+			n.do("DELETE", "/"+rehearsalDB, nil, nil)
+		}
+	})
+	// Both replicas pull it before the drill starts.
+	probe := fmt.Sprintf("ready-%d", time.Now().UnixNano())
+	if code, err := primary.do("PUT", "/"+rehearsalDB+"/"+probe, map[string]any{}, nil); err != nil || code != 201 {
+		return fmt.Errorf("PUT %s/%s/%s: %d %v", primary.url, rehearsalDB, probe, code, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, r := range replicas {
+		for {
+			code, _ := r.do("GET", "/"+rehearsalDB+"/"+probe, nil, nil)
+			if code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s does not replicate %s within 30s", r.url, rehearsalDB)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package promote
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,9 +116,13 @@ func deps(t *testing.T, f *fakeDoer) (Deps, *[]string) {
 func TestExecuteStopsThenResumes(t *testing.T) {
 	f := &fakeDoer{fail: map[Kind]int{Rewire: 1}}
 	d, lines := deps(t, f)
+	d.Redact = func(s string) string { return strings.ReplaceAll(s, "db2:5984", "<redacted>") }
 	res := Run(context.Background(), Config{Mode: ModeExecute}, d)
 	assert.Equal(t, nagios.CRITICAL, res.Status)
-	assert.Contains(t, res.Summary, "stopped at step 5 (rewire): GET http://db2:5984/_replicator/registry-from-db1: connection refused; run with --resume to go on or --rollback to undo")
+	assert.Contains(t, res.Summary, "stopped at step 5 (rewire): GET http://<redacted>/_replicator/registry-from-db1: connection refused; run with --resume to go on or --rollback to undo")
+	b, err := os.ReadFile(d.State.Path)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "db2:5984/_replicator", "the state file keeps server text redacted")
 	assert.Equal(t, []Kind{Fence, CatchUp, Stop, Unfence, Rewire}, f.did)
 	assert.Contains(t, strings.Join(*lines, "\n"), "step=5 kind=rewire status=failed")
 

@@ -53,6 +53,16 @@ type Deps struct {
 	Notify func(ctx context.Context, text string)
 	Step   func(format string, args ...any)
 	Now    func() time.Time
+	// Redact scrubs the run's secrets from text that came from a server
+	// before it is kept in the state file (nil: kept as is).
+	Redact func(string) string
+}
+
+func (d Deps) redact(s string) string {
+	if d.Redact == nil {
+		return s
+	}
+	return d.Redact(s)
 }
 
 func (d Deps) now() time.Time {
@@ -202,10 +212,10 @@ func runSteps(ctx context.Context, st *State, recs []Record, phase string, d Dep
 		d.step("step %d (%s): %s", r.N, r.Kind, r.Text)
 		detail, err := ex.Do(ctx, r.Step)
 		r.Seconds = d.now().Sub(r.Started).Seconds()
-		r.Detail = detail
+		r.Detail = d.redact(detail)
 		if err != nil {
 			r.Status = "failed"
-			r.Error = nagios.AsProblem(err).Msg
+			r.Error = d.redact(nagios.AsProblem(err).Msg)
 		} else {
 			r.Status = "done"
 		}
