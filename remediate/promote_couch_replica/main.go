@@ -17,7 +17,6 @@ import (
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/promotion"
-	"github.com/registry-checks/registry-checks/lib/secret"
 	"github.com/registry-checks/registry-checks/remediate/promote_couch_replica/promote"
 	"github.com/registry-checks/registry-checks/remediate/restart_couch_replication/restart"
 )
@@ -194,17 +193,10 @@ func promoteRun(ctx context.Context, o *options, env *plugin.Env) nagios.Result 
 	defer logger.Close()
 	deps.Log = func(line string) { logger.Log(env.Secrets.Redact(line)) }
 	if o.Out.WebhookURLFile != "" {
-		u, err := secret.LoadValueFile(o.Out.WebhookURLFile)
+		hook, err := restart.LoadWebhook(o.Out.WebhookURLFile, env.Secrets, env.HTTP)
 		if err != nil {
-			return nagios.Result{Status: nagios.UNKNOWN, Summary: "--webhook-url-file: " + err.Error()}
+			return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 		}
-		env.Secrets.Add(u)
-		if i := strings.Index(u, "://"); i >= 0 {
-			if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
-				env.Secrets.Add(u[i+3+j:]) // the path is the credential
-			}
-		}
-		hook := &restart.Webhook{URL: u, From: o.Out.WebhookURLFile, HTTP: env.HTTP}
 		deps.Notify = func(ctx context.Context, text string) {
 			if err := hook.Post(ctx, env.Secrets.Redact(text)); err != nil {
 				logger.Log(env.Secrets.Redact(err.Error()))

@@ -12,7 +12,6 @@ import (
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/replication"
-	"github.com/registry-checks/registry-checks/lib/secret"
 	"github.com/registry-checks/registry-checks/remediate/restart_couch_replication/restart"
 )
 
@@ -90,17 +89,9 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 
 	var hook *restart.Webhook
 	if o.Out.WebhookURLFile != "" {
-		u, err := secret.LoadValueFile(o.Out.WebhookURLFile)
-		if err != nil {
-			return nagios.Result{Status: nagios.UNKNOWN, Summary: "--webhook-url-file: " + err.Error()}
+		if hook, err = restart.LoadWebhook(o.Out.WebhookURLFile, env.Secrets, env.HTTP); err != nil {
+			return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 		}
-		env.Secrets.Add(u)
-		if i := strings.Index(u, "://"); i >= 0 {
-			if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
-				env.Secrets.Add(u[i+3+j:]) // the path is the credential
-			}
-		}
-		hook = &restart.Webhook{URL: u, From: o.Out.WebhookURLFile, HTTP: env.HTTP}
 	}
 
 	// A missing replication is never restarted: --expect is accepted for

@@ -74,6 +74,16 @@ func (e *Executor) client(node string) (*couch.Client, error) {
 	return c, nil
 }
 
+// pair is the clients of two nodes.
+func (e *Executor) pair(a, b string) (*couch.Client, *couch.Client, error) {
+	ca, err := e.client(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, err := e.client(b)
+	return ca, cb, err
+}
+
 func (e *Executor) audit(action string) map[string]string {
 	return map[string]string{"action": action, "by": e.By, "at": e.now().UTC().Format(time.RFC3339Nano)}
 }
@@ -242,11 +252,7 @@ func notFound(err error) bool {
 // one in each database: the same or more documents, and, when the fence
 // is a design document, the fence itself (the old primary's last write).
 func (e *Executor) catchUp(ctx context.Context, old, nw string, fence bool) (string, error) {
-	oc, err := e.client(old)
-	if err != nil {
-		return "", err
-	}
-	nc, err := e.client(nw)
+	oc, nc, err := e.pair(old, nw)
 	if err != nil {
 		return "", err
 	}
@@ -512,11 +518,7 @@ func endpoint(c *couch.Client, db string) string {
 }
 
 func (e *Executor) demote(ctx context.Context) (string, error) {
-	oc, err := e.client(e.Topology.Old)
-	if err != nil {
-		return "", err
-	}
-	nc, err := e.client(e.Topology.New)
+	oc, nc, err := e.pair(e.Topology.Old, e.Topology.New)
 	if err != nil {
 		return "", err
 	}
@@ -561,11 +563,7 @@ func (e *Executor) undemote(ctx context.Context) (string, error) {
 // documents it had never copied (doc_ids did not change its replication
 // id).
 func (e *Executor) topUp(ctx context.Context, from, to string) (string, error) {
-	fc, err := e.client(from)
-	if err != nil {
-		return "", err
-	}
-	tc, err := e.client(to)
+	fc, tc, err := e.pair(from, to)
 	if err != nil {
 		return "", err
 	}
@@ -724,23 +722,17 @@ func Discover(ctx context.Context, clients map[string]*couch.Client, old, nw str
 	}
 	var secrets []string
 	for _, node := range append([]string{nw}, replicas...) {
-		docs, err := clients[node].ReplicatorDocs(ctx, replication.DefaultReplicatorDB)
-		if err != nil && !notFound(err) {
+		docs, err := replication.Documents(ctx, clients[node], replication.DefaultReplicatorDB)
+		if err != nil {
 			return t, secrets, err
 		}
 		for _, d := range docs {
 			// The documents hold passwords: the caller registers every
 			// one before anything is printed.
-			var raw json.RawMessage
-			if clients[node].Doc(ctx, replication.DefaultReplicatorDB, d.ID, &raw) == nil {
-				var ends struct{ Source, Target json.RawMessage }
-				_ = json.Unmarshal(raw, &ends)
-				_, _, s1 := replication.ParseEndpoint(ends.Source)
-				_, _, s2 := replication.ParseEndpoint(ends.Target)
-				secrets = append(append(secrets, s1...), s2...)
-			}
-			u, err := url.Parse(d.Source.URL)
-			if err != nil || !hosts[host(d.Source.URL)] {
+			secrets = append(secrets, d.Secrets...)
+			src := d.Source
+			u, err := url.Parse(src)
+			if err != nil || !hosts[host(src)] {
 				continue
 			}
 			db := dbName(u)

@@ -134,6 +134,23 @@ type Webhook struct {
 	HTTP *httpclient.Client
 }
 
+// LoadWebhook reads the chat webhook URL from file (mode 600 enforced) and
+// registers it with red: the whole URL and its path, which is the
+// credential.
+func LoadWebhook(file string, red *secret.Redactor, hc *httpclient.Client) (*Webhook, error) {
+	u, err := secret.LoadValueFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-url-file: %w", err)
+	}
+	red.Add(u)
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			red.Add(u[i+3+j:]) // the path is the credential
+		}
+	}
+	return &Webhook{URL: u, From: file, HTTP: hc}, nil
+}
+
 // Post sends text. The error names the file the URL came from, never the
 // URL.
 func (w *Webhook) Post(ctx context.Context, text string) error {
