@@ -217,7 +217,7 @@ func TestDashboardQueriesNameEmittedDataIntegration(t *testing.T) {
 	conf, err := os.ReadFile("../nrpe/telegraf/registry-checks.conf")
 	require.NoError(t, err)
 	cmds := nrpetest.TelegrafCommands(string(conf))
-	require.Len(t, cmds, 5)
+	require.Len(t, cmds, 6)
 	site := nrpetest.StackSite(env)
 	for _, c := range cmds {
 		name := filepath.Base(strings.Fields(c)[0])
