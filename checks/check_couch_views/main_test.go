@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -111,6 +112,38 @@ func TestRun3x(t *testing.T) {
 	assert.NotContains(t, out, testPassword)
 }
 
+// Without --warning-lag/--critical-lag an index far behind the database
+// is not OK: the defaults (10000, 50000 changes) apply. 49,500 changes is
+// the case of issue 17, a lag an updating query would wait on for
+// minutes with packument-sized documents.
+func TestRunDefaultLagThresholds(t *testing.T) {
+	for _, tt := range []struct {
+		lag  int
+		code int
+	}{{0, 0}, {9999, 0}, {10001, 1}, {49500, 1}, {50001, 2}} {
+		t.Run(fmt.Sprint(tt.lag), func(t *testing.T) {
+			info := fmt.Sprintf(`{"name":"app","view_index":{"updates_pending":{"minimum":%d,"preferred":%d,"total":%d},"waiting_clients":0,"updater_running":false,"update_seq":1,"sizes":{"file":49558,"external":24065,"active":25912},"language":"javascript","compact_running":false}}`, tt.lag, tt.lag, tt.lag)
+			f := &fake3x{t: t}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/registry/_design/app/_info":
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(info))
+				case "/registry/_design/search/_info":
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write(testdata(t, "node1.view-info.registry-search.built.json"))
+				default:
+					f.ServeHTTP(w, r)
+				}
+			}))
+			defer ts.Close()
+			code, out := runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "registry")
+			assert.Equal(t, tt.code, code, out)
+			assert.Contains(t, out, fmt.Sprintf("'app lag'=%d;10000;50000", tt.lag))
+		})
+	}
+}
+
 func TestRunBrokenViewAndLineProtocol(t *testing.T) {
 	f := &fake3x{t: t, brokenView: "by_keyword"}
 	ts := httptest.NewServer(f)
@@ -122,12 +155,13 @@ func TestRunBrokenViewAndLineProtocol(t *testing.T) {
 		"/registry/_design/search/_view/by_keyword?limit=1&reduce=false&update=false: server error 500 Internal Server Error ({exit_status,1})"), out)
 	assert.Contains(t, out, "'search/by_keyword ms'=U")
 
+	// 19500 changes behind: WARNING under the default --warning-lag 10000.
 	code, out = runCheck(t, "-u", ts.URL, "--credentials-file", cred, "-d", "registry", "--ddoc", "app", "--output", "influx")
-	assert.Equal(t, 0, code, out)
+	assert.Equal(t, 1, code, out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3, out)
 	assert.True(t, strings.HasPrefix(lines[0], "couch_view_index,db=registry,ddoc=app,url=http://127.0.0.1:"), lines[0])
-	for _, field := range []string{"lag=19500i", "file_bytes=49558i", "active_bytes=25912i", "fragmentation_pct=47.7", "updater_running=0i", "compact_running=0i", "waiting_clients=0i", "state=0i"} {
+	for _, field := range []string{"lag=19500i", "file_bytes=49558i", "active_bytes=25912i", "fragmentation_pct=47.7", "updater_running=0i", "compact_running=0i", "waiting_clients=0i", "state=1i"} {
 		assert.Contains(t, lines[0], field)
 	}
 	assert.True(t, strings.HasPrefix(lines[1], "couch_view,db=registry,ddoc=app,url=http://127.0.0.1:"), lines[1])
