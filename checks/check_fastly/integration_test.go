@@ -38,12 +38,13 @@ func TestCacheIntegration(t *testing.T) {
 	u := fmt.Sprintf("%s/left-pad-lite/-/left-pad-lite-1.0.0.tgz?run=%d", env["CDN_URL"], time.Now().UnixNano())
 	label := "/left-pad-lite/-/left-pad-lite-1.0.0.tgz"
 
-	code, out := runCheck(t, "-u", u, "--header-equals", "X-Tarball-Source: filesystem")
+	code, out := runCheck(t, "-v", "-u", u, "--header-equals", "X-Tarball-Source: filesystem")
 	require.Equal(t, 0, code, out)
+	assert.Regexp(t, `^FASTLY OK - /left-pad-lite/-/left-pad-lite-1\.0\.0\.tgz 200 MISS, [0-9.]+ms \| `, line1(out))
 	assert.Contains(t, out, " MISS via cache-")
 	assert.Equal(t, "0", perfValue(out, label+" cache_hit"), out)
 
-	code, out = runCheck(t, "-u", u, "--header-matches", "X-Cache: HIT$")
+	code, out = runCheck(t, "-v", "-u", u, "--header-matches", "X-Cache: HIT$")
 	require.Equal(t, 0, code, out)
 	assert.Contains(t, out, " HIT via cache-")
 	assert.Equal(t, "1", perfValue(out, label+" cache_hit"), out)
@@ -93,12 +94,13 @@ func TestStaleMetadataIntegration(t *testing.T) {
 			_, _ = hc.JSON(ctx, http.MethodDelete, docURL+"?rev="+cur.Rev, creds, nil, nil)
 		}
 	})
-	args := []string{"--packument", env["CDN_URL"] + "/" + id, "--couch-url", env["COUCH_PRIMARY_URL"],
+	args := []string{"-v", "--packument", env["CDN_URL"] + "/" + id, "--couch-url", env["COUCH_PRIMARY_URL"],
 		"--couch-credentials-file", env["COUCH_CREDENTIALS_FILE"], "--stale-warning", "0"}
 
 	code, out := runCheck(t, args...)
 	require.Equal(t, 0, code, out)
-	assert.Contains(t, out, "fresh (_rev "+put.Rev)
+	assert.Regexp(t, `^FASTLY OK - /`+id+` 200 (MISS|HIT), [0-9.]+ms, fresh \| `, line1(out))
+	assert.Contains(t, out, "CDN _rev "+put.Rev+", time.modified ")
 
 	// Update at the primary; the CDN still has the first revision cached.
 	doc["_rev"] = put.Rev
@@ -110,8 +112,71 @@ func TestStaleMetadataIntegration(t *testing.T) {
 	require.NoError(t, err)
 	code, out = runCheck(t, args...)
 	assert.Equal(t, 1, code, out)
-	assert.Contains(t, out, "CDN serves a stale "+id)
-	assert.Contains(t, out, "(_rev "+put.Rev+", origin "+put2.Rev+")")
+	assert.Regexp(t, `^FASTLY WARNING - /`+id+` stale for at least [0-9]+s \| `, line1(out))
+	assert.Contains(t, out, "CDN _rev "+put.Rev+", time.modified ")
+	assert.Contains(t, out, "origin _rev "+put2.Rev+", time.modified ")
+	assert.Contains(t, out, "the origin's time.modified, newer than the served copy's")
+}
+
+// Issue 17 on the stack: a packument changed at the primary without
+// touching time.modified (a dist-tag move). The first run that sees the
+// difference does not invent a date (at least 0s); a later run, with the
+// CDN still serving the old copy (packument TTL 10s), has a lower bound
+// that grew, remembered in --state-dir, and the CDN's Age as the upper
+// bound, since Varnish fetches packuments from this primary.
+func TestStaleUndatedChangeIntegration(t *testing.T) {
+	env := stackenv.Need(t, "CDN_URL", "COUCH_PRIMARY_URL", "COUCH_CREDENTIALS_FILE")
+	creds, err := secret.LoadFile(env["COUCH_CREDENTIALS_FILE"])
+	require.NoError(t, err)
+	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	id := fmt.Sprintf("fastly-undated-%d", time.Now().UnixNano())
+	docURL := env["COUCH_PRIMARY_URL"] + "/registry/" + id
+	old := "2024-01-02T03:04:05.000Z"
+	var put struct {
+		Rev string `json:"rev"`
+	}
+	doc := map[string]any{"name": id, "dist-tags": map[string]string{"latest": "1.0.0"}, "time": map[string]string{"modified": old}}
+	_, err = hc.JSON(ctx, http.MethodPut, docURL, creds, doc, &put)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		var cur struct {
+			Rev string `json:"_rev"`
+		}
+		if hc.GetJSON(ctx, docURL, creds, &cur) == nil {
+			_, _ = hc.JSON(ctx, http.MethodDelete, docURL+"?rev="+cur.Rev, creds, nil, nil)
+		}
+	})
+	state := t.TempDir()
+	args := []string{"-v", "--packument", env["CDN_URL"] + "/" + id, "--couch-url", env["COUCH_PRIMARY_URL"],
+		"--couch-credentials-file", env["COUCH_CREDENTIALS_FILE"], "--state-dir", state, "--stale-warning", "0"}
+	code, out := runCheck(t, args...)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, line1(out), ", fresh", out)
+
+	// A dist-tag move: time.modified untouched.
+	doc["_rev"] = put.Rev
+	doc["dist-tags"] = map[string]string{"latest": "2.0.0"}
+	_, err = hc.JSON(ctx, http.MethodPut, docURL, creds, doc, nil)
+	require.NoError(t, err)
+	first := time.Now()
+	code, out = runCheck(t, args...)
+	require.Equal(t, 0, code, out)
+	assert.Regexp(t, `^FASTLY OK - /`+id+` 200 HIT, [0-9.]+ms, stale for at least 0s \| `, line1(out))
+	assert.Contains(t, out, "this check sees the difference for the first time")
+
+	for time.Since(first) < 1500*time.Millisecond {
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, out = runCheck(t, args...)
+	if strings.Contains(line1(out), "fresh") {
+		t.Skipf("the CDN refreshed its copy before the second run (packument TTL 10s on a loaded machine): %s", out)
+	}
+	assert.Equal(t, 1, code, out)
+	assert.Regexp(t, `^FASTLY WARNING - /`+id+` stale for at least [1-9][0-9]*s \| `, line1(out))
+	assert.Contains(t, out, "this check first saw the CDN serve this copy while the origin had another")
+	assert.Regexp(t, `the CDN fetched its copy [0-9]+s ago \(Age\): stale for at most that long`, out)
 }
 
 // The ping endpoint through the CDN, and the same Varnish reached with
@@ -122,7 +187,7 @@ func TestPingAndResolveIntegration(t *testing.T) {
 	assert.Equal(t, 0, code, out)
 	hostport := strings.TrimPrefix(env["CDN_URL"], "http://")
 	port := hostport[strings.LastIndex(hostport, ":")+1:]
-	code, out = runCheck(t, "-u", "http://registry.example.invalid:"+port+"/_ping", "--resolve", "registry.example.invalid:"+port+":127.0.0.1")
+	code, out = runCheck(t, "-v", "-u", "http://registry.example.invalid:"+port+"/_ping", "--resolve", "registry.example.invalid:"+port+":127.0.0.1")
 	assert.Equal(t, 0, code, out)
 	assert.Contains(t, out, "via cache-")
 }
