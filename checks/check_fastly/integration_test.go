@@ -112,7 +112,7 @@ func TestStaleMetadataIntegration(t *testing.T) {
 	require.NoError(t, err)
 	code, out = runCheck(t, args...)
 	assert.Equal(t, 1, code, out)
-	assert.Regexp(t, `^FASTLY WARNING - /`+id+` stale for at least [0-9]+s \| `, line1(out))
+	assert.Regexp(t, `^FASTLY WARNING - /`+id+` stale for at least [0-9.]+m?s \| `, line1(out))
 	assert.Contains(t, out, "CDN _rev "+put.Rev+", time.modified ")
 	assert.Contains(t, out, "origin _rev "+put2.Rev+", time.modified ")
 	assert.Contains(t, out, "the origin's time.modified, newer than the served copy's")
@@ -174,7 +174,7 @@ func TestStaleUndatedChangeIntegration(t *testing.T) {
 		t.Skipf("the CDN refreshed its copy before the second run (packument TTL 10s on a loaded machine): %s", out)
 	}
 	assert.Equal(t, 1, code, out)
-	assert.Regexp(t, `^FASTLY WARNING - /`+id+` stale for at least [1-9][0-9]*s \| `, line1(out))
+	assert.Regexp(t, `^FASTLY WARNING - /`+id+` stale for at least [1-9][0-9.]*s \| `, line1(out))
 	assert.Contains(t, out, "this check first saw the CDN serve this copy while the origin had another")
 	assert.Regexp(t, `the CDN fetched its copy [0-9]+s ago \(Age\): stale for at most that long`, out)
 }

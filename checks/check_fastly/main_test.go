@@ -269,7 +269,7 @@ func TestFreshnessBoundGrowsAcrossRuns(t *testing.T) {
 	}
 	code, out = runCheck(t, args...)
 	assert.Equal(t, 1, code, out)
-	assert.Regexp(t, `^FASTLY WARNING - /left-pad-lite stale for at least [1-9][0-9]*s \| `, line1(out))
+	assert.Regexp(t, `^FASTLY WARNING - /left-pad-lite stale for at least [1-9][0-9.]*s \| `, line1(out))
 }
 
 func TestSlowCDNTimeout(t *testing.T) {

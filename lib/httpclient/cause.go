@@ -33,8 +33,14 @@ func Cause(err error) string {
 		// "timeout after 10s waiting for GET URL" is "timeout after 10s".
 		msg = strings.TrimSuffix(strings.TrimSpace(msg[:loc[0]]), " waiting") + msg[loc[1]:]
 	}
+	// How far a trickling body got is for the long output.
+	if loc := bytesRead().FindStringIndex(msg); loc != nil {
+		msg = msg[:loc[0]]
+	}
 	return msg
 }
+
+var bytesRead = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(` \(\d+ bytes read\)$`) })
 
 // wherePrefix is the "METHOD URL: " every Classify message starts with;
 // whereInside the " of METHOD URL" or " for METHOD URL" of a timeout's.

@@ -528,9 +528,16 @@ func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, 
 	return cfg.Stale.Status(stale), "stale for at least " + dur(bound), long, perf
 }
 
-// dur prints a duration in whole seconds, cut rather than rounded: the
-// durations printed are lower bounds, and rounding up would overstate them.
-func dur(d time.Duration) string { return d.Truncate(time.Second).String() }
+// dur prints a duration cut rather than rounded (the durations printed
+// are lower bounds, and rounding up would overstate them): to the second,
+// or to the tenth below 10s, so that a bound just above a 0 threshold
+// does not read "at least 0s".
+func dur(d time.Duration) string {
+	if d < 10*time.Second {
+		return d.Truncate(100 * time.Millisecond).String()
+	}
+	return d.Truncate(time.Second).String()
+}
 
 func orNone(s string) string {
 	if s == "" {
