@@ -520,7 +520,7 @@ func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, 
 		if held+time.Second <= bound {
 			long = append(long, fmt.Sprintf("the CDN fetched its copy %s ago (Age), when the origin had changed already: its backend served it out of date (a replica behind the origin?)", dur(held)))
 		} else {
-			long = append(long, fmt.Sprintf("the CDN fetched its copy %s ago (Age): stale for at most that long if it fetches from this origin", dur(held)))
+			long = append(long, fmt.Sprintf("the CDN fetched its copy %s ago (Age): stale for less than %s if it fetches from this origin", dur(held), dur(held+time.Second)))
 		}
 	}
 	stale := round(bound.Seconds(), 3)
