@@ -20,6 +20,7 @@ import (
 	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/promotion"
 	"github.com/registry-checks/registry-checks/lib/replication"
 	"github.com/registry-checks/registry-checks/lib/secret"
@@ -313,7 +314,7 @@ func (e *Executor) backup(p Pull, raw json.RawMessage) (string, error) {
 		return "", err
 	}
 	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", safe(p.ID), e.now().UTC().Format("20060102T150405.000000000Z")))
-	if err := os.WriteFile(name, append(bytes.Clone(raw), '\n'), 0o600); err != nil {
+	if err := plugin.WriteFileAtomic(name, append(bytes.Clone(raw), '\n'), 0o600); err != nil {
 		return "", err
 	}
 	e.Backups[p.key()] = name
