@@ -210,7 +210,7 @@ func TestRehearseIntegration(t *testing.T) {
 	code := run2(t, []string{"--old-primary", primary.url, "--new-primary", replica1.url, "--replica", replica2.url,
 		"--credentials-file", creds, "--rehearse", "-t", "120", "--db", "registry", "--db", rehearsalDB, "--heartbeat-db", rehearsalDB, "--catch-up-timeout", "20s", "--verify-timeout", "30s",
 		"--config-command", `printf %s "$PROMOTE_NEW_PRIMARY_URL" > ` + current,
-		"--state-dir", stateDir, "--log-file", filepath.Join(stateDir, "steps.log"), "-v"}, &out)
+		"--state-dir", stateDir, "--log-file", filepath.Join(stateDir, "steps.log"), "-v", "--output-limit", "16384"}, &out)
 	wall := time.Since(start)
 	time.Sleep(time.Second) // writes after the drill, to the old primary again
 	close(stop)
@@ -355,4 +355,32 @@ func setUpRehearsalDB(t *testing.T, primary stackNode, replicas ...stackNode) er
 		}
 	}
 	return nil
+}
+
+// The rehearsal with --demote-old: the old primary is unfenced and pulls
+// from the new one while demoted; the rollback ends the demotion first (or
+// the new primary's fence would reach the old one and refuse the copy
+// back). The topology is as before afterwards.
+func TestRehearseWithDemotionIntegration(t *testing.T) {
+	env := stackenv.Need(t, "COUCH_PRIMARY_URL", "COUCH_REPLICA1_URL", "COUCH_REPLICA2_URL", "COUCH_CREDENTIALS_FILE", "COUCH_ADMIN_USER", "COUCH_ADMIN_PASSWORD")
+	user, pass := env["COUCH_ADMIN_USER"], env["COUCH_ADMIN_PASSWORD"]
+	nodes := []stackNode{{env["COUCH_PRIMARY_URL"], user, pass}, {env["COUCH_REPLICA1_URL"], user, pass}, {env["COUCH_REPLICA2_URL"], user, pass}}
+	before := map[string]map[string]map[string]any{}
+	for _, n := range nodes {
+		before[n.url] = replicatorDocs(t, n)
+	}
+	state := filepath.Join(stackenv.Dir(), "promotion-demotion")
+	require.NoError(t, os.RemoveAll(state))
+	var out bytes.Buffer
+	code := run2(t, []string{"--old-primary", nodes[0].url, "--new-primary", nodes[1].url, "--replica", nodes[2].url,
+		"--credentials-file", env["COUCH_CREDENTIALS_FILE"], "--db", "registry", "--rehearse", "--demote-old",
+		"-t", "120", "--catch-up-timeout", "20s", "--verify-timeout", "30s", "--state-dir", state, "--log-file", filepath.Join(state, "steps.log")}, &out)
+	first, _, _ := strings.Cut(out.String(), "\n")
+	t.Log(first)
+	assert.Equal(t, 0, code, out.String())
+	assert.Contains(t, out.String(), "OK 7 demote: ")
+	assert.Contains(t, out.String(), "OK R1 undemote: ")
+	for _, n := range nodes {
+		assert.Equal(t, before[n.url], replicatorDocs(t, n), "%s: _replicator documents as before, but for audit fields", n.url)
+	}
 }

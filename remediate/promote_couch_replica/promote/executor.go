@@ -133,7 +133,12 @@ func (e *Executor) Do(ctx context.Context, s Step) (string, error) {
 		rewired, err := e.rewire(ctx, s.Pulls)
 		return unfenced + "; " + rewired, err
 	case Demote:
-		return e.demote(ctx)
+		unfenced, err := e.unfence(ctx, t.Old)
+		if err != nil {
+			return unfenced, err
+		}
+		demoted, err := e.demote(ctx)
+		return unfenced + "; " + demoted, err
 	case Undemote:
 		return e.undemote(ctx)
 	case Switch:

@@ -138,7 +138,7 @@ func Plan(t Topology, o Options) []Step {
 			docs = append(docs, "_replicator/"+DemoteID(db))
 		}
 		add(Step{Kind: Demote, Node: t.Old, Docs: docs,
-			Text: fmt.Sprintf("demote %s: create %s pulling from %s", old, docCount(len(docs), "replication document"), nw)})
+			Text: fmt.Sprintf("demote %s: delete its fence (it is a replica now: the fence would refuse the replicated writes), create %s pulling from %s", old, docCount(len(docs), "replication document"), nw)})
 	}
 	to := append([]string{}, t.Replicas...)
 	if o.DemoteOld {
@@ -163,6 +163,15 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 	var steps []Step
 	add := func(s Step) { s.N = len(steps) + 1; steps = append(steps, s) }
 	switched := has[Switch]
+	// First: a demoted old primary still pulls from the new one, and would
+	// take the new primary's fence (and refuse the copy back).
+	if has[Demote] {
+		var docs []string
+		for _, db := range t.DBs {
+			docs = append(docs, "_replicator/"+DemoteID(db))
+		}
+		add(Step{Kind: Undemote, Node: t.Old, Docs: docs, Text: fmt.Sprintf("undo the demotion of %s: delete %s", old, docCount(len(docs), "replication document"))})
+	}
 	if switched {
 		add(Step{Kind: FenceNew, Node: t.New, Docs: fenceDocs, Text: fmt.Sprintf("fence %s: write %s into %s", nw, promotion.FenceID, dbList(t.DBs))})
 	}
@@ -188,13 +197,6 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 			text = fmt.Sprintf("switch traffic back to %s: no --config-command, nothing run (switch by hand)", old)
 		}
 		add(Step{Kind: SwitchBack, Node: t.Old, Command: o.ConfigCommand, Text: text})
-	}
-	if has[Demote] {
-		var docs []string
-		for _, db := range t.DBs {
-			docs = append(docs, "_replicator/"+DemoteID(db))
-		}
-		add(Step{Kind: Undemote, Node: t.Old, Docs: docs, Text: fmt.Sprintf("undo the demotion of %s: delete %s", old, docCount(len(docs), "replication document"))})
 	}
 	if has[Rewire] {
 		for _, r := range t.Replicas {

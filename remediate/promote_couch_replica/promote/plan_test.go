@@ -79,7 +79,7 @@ func TestRollbackUndoesOnlyWhatWasDone(t *testing.T) {
 		{"stopped after the stop", []Kind{Fence, CatchUp, Stop}, []Kind{UnfenceOld, Restore, VerifyBack}},
 		{"everything: the new primary is fenced and copied back before the old one takes writes",
 			[]Kind{Fence, CatchUp, Stop, Unfence, Rewire, Switch, Demote, Verify},
-			[]Kind{FenceNew, UnfenceOld, Backfill, SwitchBack, Undemote, Restore, Restore, UnfenceNew, VerifyBack}},
+			[]Kind{Undemote, FenceNew, UnfenceOld, Backfill, SwitchBack, Restore, Restore, UnfenceNew, VerifyBack}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,6 +152,7 @@ func TestRollbackOfAStoppedRun(t *testing.T) {
 	assert.Equal(t, nagios.OK, res.Status, res.Summary)
 	assert.Equal(t, []Kind{UnfenceOld, Restore, Restore, UnfenceNew, VerifyBack}, f.did)
 	assert.Contains(t, res.Summary, "rolled back: db1:5984 is the primary again")
+	assert.Contains(t, res.Summary, "(the promotion had stopped at step 6, switch)")
 }
 
 func TestRehearsalRollsBackAndTimesEachStep(t *testing.T) {

@@ -294,11 +294,17 @@ func rollback(ctx context.Context, st *State, d Deps, failed *Record) nagios.Res
 	case failed != nil:
 		res.Status = nagios.CRITICAL
 		res.Summary = fmt.Sprintf("rehearsal failed at step %d (%s): %s; rolled back in %.1fs", failed.N, failed.Kind, failed.Error, rb)
-	case st.Mode == ModeRehearse:
+	case st.Mode == ModeRehearse && len(st.DoneKinds()) == len(st.Forward):
 		res.Summary = fmt.Sprintf("rehearsed: %s took over from %s and handed back; promotion %d steps %.1fs, rollback %d steps %.1fs, total %.1fs",
 			promotion.Node(st.Topology.New), promotion.Node(st.Topology.Old), len(st.Forward), fw, len(st.Rollback), rb, fw+rb)
 	default:
 		res.Summary = fmt.Sprintf("rolled back: %s is the primary again; %d steps in %.1fs", promotion.Node(st.Topology.Old), len(st.Rollback), rb)
+		for _, r := range st.Forward {
+			if r.Status != "done" {
+				res.Summary += fmt.Sprintf(" (the %s had stopped at step %d, %s)", map[bool]string{true: "rehearsal", false: "promotion"}[st.Mode == ModeRehearse], r.N, r.Kind)
+				break
+			}
+		}
 	}
 	if d.Notify != nil {
 		d.Notify(ctx, "promote_couch_replica: "+res.Summary)
