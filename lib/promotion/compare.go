@@ -132,36 +132,39 @@ func feeds(ctx context.Context, n Nodes, cfg Config, rep *Report, pInfo []couch.
 	for _, a := range cfg.PrimaryAliases {
 		hosts[hostOf(a)] = true
 	}
-	replicaHosts := map[string]bool{hostOf(n.Replica.URL()): true}
-	for _, a := range cfg.ReplicaAliases {
-		replicaHosts[hostOf(a)] = true
-	}
+	// A pull replication in the replica's _replicator writes into the
+	// replica, whatever name its target gives the node (localhost, the
+	// public name): only the database name of the target is compared.
+	// The source must be the primary (or an alias); a replication of the
+	// database from another host is named in the finding, as a hint.
 	byDB := map[string]*replication.Replication{}
+	others := map[string]string{}
 	for i := range r.Replications {
 		x := &r.Replications[i]
 		src, _ := x.SourceEndpoint()
 		if src == "" {
 			src = x.Source
 		}
-		if !hosts[hostOf(src)] || !replicaHosts[hostOf(x.Target)] {
-			continue
-		}
 		db := dbOf(src)
 		if dbOf(x.Target) != db {
 			continue
 		}
-		alive := (x.State == replication.Running || x.State == replication.Triggered) && x.Status != nagios.CRITICAL
-		if old := byDB[db]; old == nil || alive {
-			if alive || old == nil {
-				byDB[db] = x
-			}
+		if !hosts[hostOf(src)] {
+			others[db] = hostOf(src)
+			continue
+		}
+		if old := byDB[db]; old == nil || alive(x) {
+			byDB[db] = x
 		}
 	}
 	for _, i := range present {
 		d := &rep.DBs[i]
 		x := byDB[d.Name]
-		if x == nil || !((x.State == replication.Running || x.State == replication.Triggered) && x.Status != nagios.CRITICAL) {
+		if x == nil || !alive(x) {
 			detail := d.Name + ": no replication from the primary feeds it"
+			if h := others[d.Name]; h != "" && x == nil {
+				detail += " (one from " + h + " does: --primary-alias if that is the primary)"
+			}
 			if x != nil {
 				detail = d.Name + ": replication " + x.Name() + " is " + x.Summary()
 			}
@@ -184,6 +187,11 @@ func feeds(ctx context.Context, n Nodes, cfg Config, rep *Report, pInfo []couch.
 	if !r.Scheduler {
 		notChecked("sequence lag (" + r.Server + " gives no through_seq; document counts compared)")
 	}
+}
+
+// alive is a replication that keeps its target fresh.
+func alive(x *replication.Replication) bool {
+	return (x.State == replication.Running || x.State == replication.Triggered) && x.Status != nagios.CRITICAL
 }
 
 // judgeLags turns the lags into findings with the thresholds.

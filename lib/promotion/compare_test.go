@@ -153,7 +153,6 @@ func config() promotion.Config {
 	return promotion.Config{
 		// The captured replications name the nodes by their capture ports.
 		PrimaryAliases: []string{"http://127.0.0.1:15984"},
-		ReplicaAliases: []string{"http://127.0.0.1:25984"},
 		Lag:            nagios.Thresholds{Warn: &w, Crit: &c},
 		DocDiff:        nagios.Thresholds{Warn: &w, Crit: &c},
 		WriteProbe:     true,
@@ -358,4 +357,14 @@ func TestSelection(t *testing.T) {
 	names, missing = s.Select(all)
 	assert.Equal(t, []string{"_users", "small-000"}, names)
 	assert.Equal(t, []string{"nope"}, missing)
+}
+
+// A replication of the database from another host than the primary does
+// not feed it for a promotion, and the finding says where it comes from.
+func TestReplicationFromAnotherHostIsNamed(t *testing.T) {
+	cfg := config()
+	cfg.PrimaryAliases = nil // the capture's source, 127.0.0.1:15984, is not this primary
+	_, res := compare(t, primary(t, nil), replica(t, "running", nil), cfg)
+	assert.Equal(t, nagios.CRITICAL, res.Status)
+	assert.Contains(t, strings.Join(res.Long, "\n"), "registry: no replication from the primary feeds it (one from 127.0.0.1:15984 does: --primary-alias if that is the primary)")
 }

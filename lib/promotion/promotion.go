@@ -76,13 +76,10 @@ type Config struct {
 	// PrimaryAliases are other URLs under which the replica's replication
 	// documents name the primary (a private hostname, say).
 	PrimaryAliases []string
-	// ReplicaAliases likewise name the replica as the target of its own
-	// pull replications, when they use another URL than -u.
-	ReplicaAliases []string
 	Lag            nagios.Thresholds // changes behind (update_seq minus through_seq), worst database
 	DocDiff        nagios.Thresholds // documents behind (doc_count + doc_del_count), worst database
 	WriteProbe     bool              // write and delete a document in ProbeDB on the replica
-	ProbeID        string            // the probe document's id
+	ProbeID        string            // the probe document's id, unique to the run
 	DataDir        string            // the replica's data directory, when run on its host
 	Statfs         func(string) (fsstat.FS, error)
 	NotChecked     nagios.Status // the state of a run where something could not be checked (default OK)
