@@ -209,7 +209,7 @@ func parseNCSA(line []byte, r *Record) error {
 		if rest[0] == '"' {
 			end := bytes.IndexByte(rest[1:], '"')
 			if end < 0 {
-				return nil
+				return errors.New("unterminated quoted field (a torn line?)")
 			}
 			rest = rest[end+2:]
 			continue

@@ -55,7 +55,7 @@ func (rep Report) Result(th Thresholds, verbose int) nagios.Result {
 		}{{"5xx", r5, th.Ratio5xx}, {"4xx", r4, th.Ratio4xx}} {
 			if st := x.th.Status(x.v); st != nagios.OK && st != nagios.UNKNOWN {
 				res.Status = nagios.Worse(res.Status, st)
-				problems = append(problems, fmt.Sprintf("%s %s of requests", pct(x.v), x.name))
+				problems = append(problems, fmt.Sprintf("%s %s", pct(x.v), x.name))
 			}
 		}
 	}
@@ -70,7 +70,9 @@ func (rep Report) Result(th Thresholds, verbose int) nagios.Result {
 	}
 	parts := []string{fmt.Sprintf("%s requests in %s", thousands(t.Requests), roundDur(span))}
 	if t.Requests > 0 {
-		parts = append(parts, pct(r5)+" 5xx")
+		if !strings.Contains(strings.Join(problems, " "), " 5xx") {
+			parts = append(parts, pct(r5)+" 5xx")
+		}
 		if !math.IsNaN(hit) {
 			parts = append(parts, pct(hit)+" hit")
 		}
@@ -162,7 +164,7 @@ func (rep Report) perf(th Thresholds) []nagios.Perf {
 		return nagios.Perf{Label: label, Value: float64(v), Integer: true, Min: &zero}
 	}
 	ratio := func(label string, v float64) nagios.Perf {
-		return nagios.Perf{Label: label, Value: v, Unknown: math.IsNaN(v), UOM: "%", Min: &zero, Max: &hundred}
+		return nagios.Perf{Label: label, Value: math.Round(v*1e4) / 1e4, Unknown: math.IsNaN(v), UOM: "%", Min: &zero, Max: &hundred}
 	}
 	p := []nagios.Perf{
 		count("requests", t.Requests),

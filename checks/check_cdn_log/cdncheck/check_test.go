@@ -125,7 +125,7 @@ func TestCheckThresholdsAndFirstLine(t *testing.T) {
 	h.write(lines...)
 	res := h.run()
 	assert.Equal(t, nagios.CRITICAL, res.Status)
-	assert.True(t, strings.HasPrefix(res.Summary, "10.0% 5xx of requests, 100 requests in"), res.Summary)
+	assert.True(t, strings.HasPrefix(res.Summary, "10.0% 5xx, 100 requests in"), res.Summary)
 	assert.Contains(t, res.Summary, "100.0% hit, 90 tarball downloads")
 	out := nagios.Render("CDN_LOG", res, nagios.RenderOptions{})
 	assert.Contains(t, out, "  /broken 10\n")
