@@ -37,6 +37,7 @@ const readBuffer = 256 << 10
 type ReadOptions struct {
 	FromStart bool // first run: read the whole file rather than start at its end
 	MaxLines  int  // stop after this many lines (0: no bound); the rest waits for the next run
+	Exact     bool // MaxLines is the exact count of a replay: 0 means none
 }
 
 // ReadReport says what one Read did.
@@ -88,6 +89,9 @@ func Read(ctx context.Context, path string, pos *Position, opts ReadOptions, fn 
 		pos = &start
 	}
 
+	if opts.Exact && opts.MaxLines == 0 {
+		return *pos, rep, nil
+	}
 	r := &reader{ctx: ctx, opts: opts, fn: fn, rep: &rep}
 	if cur != nil && curID.dev == pos.Dev && curID.ino == pos.Ino && curID.size >= pos.Offset {
 		if h, err := hashBefore(cur, pos.Offset); err == nil && h == pos.Hash {

@@ -32,6 +32,20 @@ type State struct {
 	LastRun  time.Time           `json:"last_run"`  // the last delivered run
 	LastLine time.Time           `json:"last_line"` // the last run that read a line (for --critical-no-lines)
 	Logs     map[string]Position `json:"logs"`
+	// Pending is written before a run delivers its points and cleared
+	// with the new positions after: when it is there, the run that wrote
+	// it may have delivered some of its points and died. The next run
+	// then reads exactly the same lines again and sends the same points:
+	// InfluxDB may still apply the dead run's write after a later one,
+	// which is harmless only when the two are identical.
+	Pending *Pending `json:"pending,omitempty"`
+}
+
+// Pending is a run whose delivery is not known to have finished: its
+// sequence number and how many lines it read from each log.
+type Pending struct {
+	Seq   uint64         `json:"seq"`
+	Lines map[string]int `json:"lines"`
 }
 
 // StateFileName is the default state file name for a set of logs, in the

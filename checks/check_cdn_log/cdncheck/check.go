@@ -149,12 +149,20 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	}
 	var broken []string
 	left := cfg.MaxLines
+	// A run that died after it may have delivered: read its lines again,
+	// exactly, and send the very same points (see cdnlog.State.Pending).
+	replay := st.Pending != nil && st.Pending.Seq == st.Seq
+	pending := &cdnlog.Pending{Seq: st.Seq, Lines: map[string]int{}}
 	for _, path := range cfg.Logs {
 		var pos *cdnlog.Position
 		if p, ok := st.Logs[path]; ok {
 			pos = &p
 		}
-		np, rr, err := cdnlog.Read(ctx, path, pos, cdnlog.ReadOptions{FromStart: cfg.FromStart, MaxLines: max(left, 0)}, onLine)
+		ro := cdnlog.ReadOptions{FromStart: cfg.FromStart, MaxLines: max(left, 0)}
+		if replay {
+			ro.MaxLines, ro.Exact = st.Pending.Lines[path], true
+		}
+		np, rr, err := cdnlog.Read(ctx, path, pos, ro, onLine)
 		if err != nil {
 			if ctx.Err() != nil {
 				return fail(nagios.CRITICAL, ctx.Err())
@@ -162,10 +170,14 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 			broken = append(broken, readError(path, err))
 			continue
 		}
-		if left <= 0 && !rr.First {
+		if replay {
+			rr.Backlog = false
+			rr.Notes = append(rr.Notes, fmt.Sprintf("replayed %d lines of a run that did not finish (the same points again; newer lines are read next run)", rr.Lines))
+		} else if left <= 0 && !rr.First {
 			rr.Backlog = true
 		}
 		left -= rr.Lines
+		pending.Lines[path] = rr.Lines
 		rep.Reads = append(rep.Reads, rr)
 		rep.First = rep.First && rr.First && !cfg.FromStart
 		next.Logs[path] = np
@@ -188,8 +200,15 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		res.Summary = broken[0] + ", " + res.Summary
 		res.Long = append(broken[1:], res.Long...)
 	}
-	if deps.Emit != nil {
-		deps.Emit(agg.Points(st.Seq)...)
+	if points := agg.Points(st.Seq); len(points) > 0 && deps.Emit != nil {
+		if !replay {
+			intent := st
+			intent.Pending = pending
+			if err := intent.Save(cfg.StateFile); err != nil {
+				return fail(nagios.UNKNOWN, err)
+			}
+		}
+		deps.Emit(points...)
 	}
 	next.Seq = st.Seq + 1
 	commit := func(delivered bool) []string {

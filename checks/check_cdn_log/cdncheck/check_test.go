@@ -94,19 +94,20 @@ func TestCheckCountsAndCommitsOnlyWhenDelivered(t *testing.T) {
 	assert.Contains(t, strings.Join(h.lastLong, "\n"), "positions not saved")
 	first := h.points
 
-	// The same lines again, and the same timestamps: a re-send overwrites.
+	// The same lines again, exactly, with the same timestamps: InfluxDB
+	// may apply the lost run's write late, so the two must be identical.
 	h.write(ncsa(51, 5, "/a/-/a-1.0.0.tgz", 200))
 	h.deliver = true
 	res = h.run()
-	assert.Equal(t, map[string]int64{"a@1.0.0": 3, "@s/b@2.0.0": 1}, downloads(h.points))
-	assert.Contains(t, res.Summary, "4 requests")
-	assert.True(t, first[0].Time.Equal(h.points[0].Time), "a repeated run stamps its points alike")
+	assert.Equal(t, first, h.points)
+	assert.Contains(t, res.Summary, "3 requests")
+	assert.Contains(t, strings.Join(res.Long, "\n"), "replayed 3 lines")
 	assert.Empty(t, h.lastLong)
 
 	// Delivered: the next run starts after them, with the next sequence.
 	h.write(ncsa(51, 9, "/a/-/a-1.0.0.tgz", 200))
 	h.run()
-	assert.Equal(t, map[string]int64{"a@1.0.0": 1}, downloads(h.points))
+	assert.Equal(t, map[string]int64{"a@1.0.0": 2}, downloads(h.points))
 	for _, p := range h.points {
 		assert.Equal(t, 1, p.Time.Nanosecond(), "second committed run: minute + 1ns")
 		assert.Equal(t, 0, p.Time.Second())
