@@ -20,6 +20,7 @@ type Limits struct {
 	MaxPackages int // distinct package versions kept by name; 0: 10,000
 	MaxURLs     int // distinct URLs kept for the 5xx list; 0: 1,000
 	Samples     int // unparsable lines kept as samples; 0: 3
+	MaxPoints   int // per-minute points of one run (minutes plus downloads cells); 0: 100,000
 }
 
 // Counts are the request numbers of a run or of one minute.
@@ -129,6 +130,9 @@ func NewAggregate(l Limits) *Aggregate {
 	if l.Samples <= 0 {
 		l.Samples = 3
 	}
+	if l.MaxPoints <= 0 {
+		l.MaxPoints = 100000
+	}
 	return &Aggregate{
 		Limits:   l,
 		Minutes:  map[int64]*Counts{},
@@ -138,6 +142,14 @@ func NewAggregate(l Limits) *Aggregate {
 		cells:    map[cell]*DL{},
 		urls5xx:  map[string]*int64{},
 	}
+}
+
+// Full says that the run holds --max-points per-minute points: the next
+// line might add more, so the reading stops before it and the next run
+// goes on. It bounds the memory and the size of a delivery when a run
+// catches up on hours of a busy log.
+func (a *Aggregate) Full() bool {
+	return len(a.cells)+len(a.Minutes) >= a.Limits.MaxPoints
 }
 
 // Bad counts a line that did not parse.

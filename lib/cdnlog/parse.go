@@ -89,6 +89,9 @@ func ParseFieldSpec(spec string) (part, key string, err error) {
 type Parser struct {
 	format Format
 	fields Fields // JSON keys, Fastly's overridden by --field
+	wanted map[string]struct{}
+	nested bool // some key has a dot: no flat fast path
+	obj    map[string]any
 }
 
 // NewParser returns the parser of format; fields override the JSON keys
@@ -112,6 +115,11 @@ func NewParser(format Format, fields Fields) (*Parser, error) {
 	}
 	if p.format == JSON && (p.fields["url"] == "" || p.fields["status"] == "") {
 		return nil, errors.New("--format json needs at least --field url=KEY and --field status=KEY")
+	}
+	p.wanted, p.obj = map[string]struct{}{}, map[string]any{}
+	for _, key := range p.fields {
+		p.wanted[key] = struct{}{}
+		p.nested = p.nested || strings.Contains(key, ".")
 	}
 	return p, nil
 }
@@ -263,9 +271,22 @@ func parseCLFTime(b []byte) (time.Time, error) {
 }
 
 func (p *Parser) parseJSON(line []byte, r *Record) error {
-	var obj map[string]any
-	if err := json.Unmarshal(line, &obj); err != nil {
-		return errors.New("not a JSON object")
+	obj := p.obj
+	clear(obj)
+	// The fast path keeps only the wanted keys; nested ones (a.b) and
+	// anything odd go through encoding/json.
+	ok := !p.nested && scanFlat(line, func(key, val []byte, str, esc bool) {
+		if _, want := p.wanted[string(key)]; want {
+			if v, good := jsonValue(val, str, esc); good {
+				obj[string(key)] = v
+			}
+		}
+	})
+	if !ok {
+		obj = map[string]any{}
+		if err := json.Unmarshal(line, &obj); err != nil {
+			return errors.New("not a JSON object")
+		}
 	}
 	get := func(part string) (any, bool) {
 		key := p.fields[part]
@@ -356,6 +377,9 @@ func jsonTime(v any) (time.Time, error) {
 		sec := int64(x)
 		return time.Unix(sec, int64((x-float64(sec))*1e9)).UTC(), nil
 	case string:
+		if t, ok := isoSeconds(x); ok {
+			return t, nil
+		}
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
 			if t, err := time.Parse(layout, x); err == nil {
 				return t.UTC(), nil
@@ -370,6 +394,29 @@ func jsonTime(v any) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("time %q not understood", clip([]byte(x)))
 	}
 	return time.Time{}, errors.New("time is not a string or number")
+}
+
+// isoSeconds reads 2006-01-02T15:04:05 with an optional Z, the common
+// case, without time.Parse.
+func isoSeconds(s string) (time.Time, bool) {
+	if len(s) == 20 && s[19] == 'Z' {
+		s = s[:19]
+	}
+	if len(s) != 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	n := func(a, b int) int {
+		v, ok := atoi([]byte(s[a:b]))
+		if !ok {
+			return -1
+		}
+		return v
+	}
+	y, mo, d, h, mi, se := n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19)
+	if y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60 {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, se, 0, time.UTC), true
 }
 
 // cacheWord reads varnishncsa's %{Varnish:hitmiss}x / %{Varnish:handling}x

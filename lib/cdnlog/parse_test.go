@@ -101,3 +101,31 @@ func TestTarball(t *testing.T) {
 	assert.Equal(t, "/x/-/x-1.0.0.tgz", string(Path([]byte("https://cdn.example:443/x/-/x-1.0.0.tgz?token=abc"))))
 	assert.Equal(t, "/", string(Path([]byte("http://host"))))
 }
+
+// The flat scanner must read what encoding/json reads, and refuse what it
+// refuses.
+func TestJSONFastPathMatchesEncodingJSON(t *testing.T) {
+	lines := []string{
+		`{"timestamp":"2026-11-30T11:55:04Z","url":"\/a\/-\/a-1.0.0.tgz","status":200}`,
+		`{ "url" : "/b?q=\u00e9" , "status" : "404", "timestamp" : 1796039704.5, "extra": {"x": [1, "}"]}}`,
+		`{"url":"/c","status":500,"timestamp":"2026-11-30 11:55:04","cache_status":null,"response_body_size":true}`,
+		`{"url":"/c","status":500,"timestamp":"2026-11-30T11:55:04+01:00"}`,
+		`{"url":"/d","status":200,"timestamp":"2026-11-30T11:55:04"} trailing`,
+		`{"url":"/d","status":200,"timestamp":"2026-11-30T11:55:04"`,
+		`{"url":"/d" "status":200}`,
+		`{}`,
+		`[]`,
+	}
+	fast, err := NewParser(FastlyJSON, nil)
+	require.NoError(t, err)
+	for _, l := range lines {
+		slow, _ := NewParser(FastlyJSON, nil)
+		slow.nested = true // forces encoding/json
+		var a, b Record
+		ea, eb := fast.Parse([]byte(l), &a), slow.Parse([]byte(l), &b)
+		assert.Equal(t, eb == nil, ea == nil, "%s: fast %v, encoding/json %v", l, ea, eb)
+		assert.True(t, a.Time.Equal(b.Time), l)
+		a.Time, b.Time = time.Time{}, time.Time{}
+		assert.Equal(t, b, a, l)
+	}
+}

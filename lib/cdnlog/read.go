@@ -57,8 +57,9 @@ type ReadReport struct {
 // first, including a last line without a newline: nothing will complete
 // it. In the live file a line without its newline yet is left for the next
 // run. pos nil is the first run: the position is the end of the file's
-// last complete line, or 0 with FromStart. fn must not keep line.
-func Read(ctx context.Context, path string, pos *Position, opts ReadOptions, fn func(line []byte)) (Position, ReadReport, error) {
+// last complete line, or 0 with FromStart. fn must not keep line; when it
+// returns false the reading stops before that line (it is read next time).
+func Read(ctx context.Context, path string, pos *Position, opts ReadOptions, fn func(line []byte) bool) (Position, ReadReport, error) {
 	rep := ReadReport{Path: path}
 	cur, err := os.Open(path)
 	if err != nil && !(errors.Is(err, fs.ErrNotExist) && pos != nil) {
@@ -273,7 +274,7 @@ func (o *rotated) read(r *reader, pos *Position) (Position, bool, error) {
 type reader struct {
 	ctx   context.Context
 	opts  ReadOptions
-	fn    func([]byte)
+	fn    func([]byte) bool
 	rep   *ReadReport
 	total int
 	tail  []byte // the last hashSpan bytes consumed, for a position in a stream without ReadAt
@@ -313,8 +314,9 @@ func (r *reader) lines(src io.Reader, dev, ino uint64, off int64, live bool, at 
 		}
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			if !long {
-				r.emit(line)
+			if !long && !r.emit(line) {
+				r.rep.Backlog = true
+				break
 			}
 			long = true
 			pos.Offset += int64(len(line))
@@ -338,8 +340,9 @@ func (r *reader) lines(src io.Reader, dev, ino uint64, off int64, live bool, at 
 			}
 			break
 		}
-		if !long {
-			r.emit(bytes.TrimSuffix(line, []byte("\n")))
+		if !long && !r.emit(bytes.TrimSuffix(line, []byte("\n"))) {
+			r.rep.Backlog = true
+			break
 		}
 		long = false
 		pos.Offset += int64(len(line))
@@ -358,10 +361,13 @@ func (r *reader) lines(src io.Reader, dev, ino uint64, off int64, live bool, at 
 	return pos, err
 }
 
-func (r *reader) emit(line []byte) {
+func (r *reader) emit(line []byte) bool {
+	if !r.fn(line) {
+		return false
+	}
 	r.total++
 	r.rep.Lines++
-	r.fn(line)
+	return true
 }
 
 // keep remembers the consumed bytes' tail when the source cannot be read

@@ -24,7 +24,7 @@ type follower struct {
 func (f *follower) run() ([]string, ReadReport) {
 	f.t.Helper()
 	var got []string
-	p, rep, err := Read(context.Background(), f.path, f.pos, f.opts, func(l []byte) { got = append(got, string(l)) })
+	p, rep, err := Read(context.Background(), f.path, f.pos, f.opts, func(l []byte) bool { got = append(got, string(l)); return true })
 	require.NoError(f.t, err)
 	f.pos = &p
 	return got, rep
@@ -176,6 +176,6 @@ func TestReadMaxLinesStopsInsideCompressedRotation(t *testing.T) {
 }
 
 func TestReadMissingLog(t *testing.T) {
-	_, _, err := Read(context.Background(), filepath.Join(t.TempDir(), "nope.log"), nil, ReadOptions{}, func([]byte) {})
+	_, _, err := Read(context.Background(), filepath.Join(t.TempDir(), "nope.log"), nil, ReadOptions{}, func([]byte) bool { return true })
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }

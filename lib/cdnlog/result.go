@@ -109,7 +109,7 @@ func (rep Report) long(verbose int) []string {
 			line += " (" + strings.Join(rr.Files, ", ") + ")"
 		}
 		if rr.Backlog {
-			line += "; stopped at --max-lines, the rest is read next run"
+			line += "; stopped at --max-lines or --max-points, the rest is read next run"
 		}
 		out = append(out, line)
 		for _, n := range rr.Notes {

@@ -43,6 +43,7 @@ type JudgeOptions struct {
 	MaxLines    int             `long:"max-lines" value-name:"N" default:"2000000" description:"lines read in one run at most; the rest waits for the next run (bounds time, memory and points)"`
 	MaxPackages int             `long:"max-packages" value-name:"N" default:"10000" description:"distinct package versions counted by name in one run; the rest are counted under package (other)"`
 	MaxURLs     int             `long:"max-urls" value-name:"N" default:"1000" description:"distinct URLs remembered for the worst-5xx list; the rest are counted as (other)"`
+	MaxPoints   int             `long:"max-points" value-name:"N" default:"100000" description:"per-minute points of one run at most (minutes plus package versions per minute); reading stops there and the next run goes on"`
 }
 
 // Config is what the options decided.
@@ -71,8 +72,8 @@ func NewConfig(o Options, j JudgeOptions, verbose int) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if j.MaxLines < 1 || j.MaxPackages < 1 || j.MaxURLs < 1 {
-		return Config{}, errors.New("--max-lines, --max-packages and --max-urls must be at least 1")
+	if j.MaxLines < 1 || j.MaxPackages < 1 || j.MaxURLs < 1 || j.MaxPoints < 1 {
+		return Config{}, errors.New("--max-lines, --max-packages, --max-urls and --max-points must be at least 1")
 	}
 	state := o.StateFile
 	if state == "" {
@@ -89,7 +90,7 @@ func NewConfig(o Options, j JudgeOptions, verbose int) (Config, error) {
 		NoLines:     j.NoLines.D(),
 	}
 	return Config{Logs: o.Logs, Parser: p, FromStart: o.FromStart, StateFile: state, Thresholds: th,
-		Limits: cdnlog.Limits{MaxPackages: j.MaxPackages, MaxURLs: j.MaxURLs}, MaxLines: j.MaxLines, Verbose: verbose}, nil
+		Limits: cdnlog.Limits{MaxPackages: j.MaxPackages, MaxURLs: j.MaxURLs, MaxPoints: j.MaxPoints}, MaxLines: j.MaxLines, Verbose: verbose}, nil
 }
 
 // Deps are the check's collaborators: the run path's metric delivery.
@@ -135,12 +136,16 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 
 	agg := cdnlog.NewAggregate(cfg.Limits)
 	var rec cdnlog.Record
-	onLine := func(line []byte) {
+	onLine := func(line []byte) bool {
+		if agg.Full() {
+			return false
+		}
 		if err := cfg.Parser.Parse(line, &rec); err != nil {
 			agg.Bad(line, err)
-			return
+			return true
 		}
 		agg.Add(&rec)
+		return true
 	}
 	rep := cdnlog.Report{Agg: agg, First: true}
 	next := cdnlog.State{Version: st.Version, Seq: st.Seq, LastRun: start, LastLine: st.LastLine, Logs: map[string]cdnlog.Position{}}

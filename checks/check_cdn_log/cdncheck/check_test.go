@@ -30,7 +30,7 @@ func newHarness(t *testing.T, args ...string) *harness {
 	dir := t.TempDir()
 	h := &harness{t: t, log: filepath.Join(dir, "access.log"), deliver: true, now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	o := Options{Logs: []string{h.log}, Format: "auto", StateFile: filepath.Join(dir, "state.json"), FromStart: true}
-	j := JudgeOptions{MaxLines: 1000, MaxPackages: 100, MaxURLs: 10, MinRequests: 1}
+	j := JudgeOptions{MaxLines: 1000, MaxPackages: 100, MaxURLs: 10, MaxPoints: 1000, MinRequests: 1}
 	for i := 0; i < len(args); i += 2 {
 		r, err := nagios.ParseRange(args[i+1])
 		require.NoError(t, err)

@@ -25,6 +25,10 @@ type Generator struct {
 	Garbage   int64            // lines that do not
 	Status5xx int64
 
+	// MaxStep bounds the time between two lines (drawn uniformly below
+	// it); 300ms when zero.
+	MaxStep time.Duration
+
 	last lastLine
 }
 
@@ -61,7 +65,11 @@ func New(seed int64, start time.Time, packages int) *Generator {
 
 // Line returns the next line with its newline.
 func (g *Generator) Line() string {
-	g.t = g.t.Add(time.Duration(g.r.Intn(300)) * time.Millisecond)
+	step := g.MaxStep
+	if step <= 0 {
+		step = 300 * time.Millisecond
+	}
+	g.t = g.t.Add(time.Duration(g.r.Int63n(int64(step))))
 	n := g.r.Intn(1000)
 	g.last = lastLine{}
 	if n < 5 {
