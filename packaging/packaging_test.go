@@ -65,7 +65,7 @@ type query struct {
 
 var (
 	selectFrom = regexp.MustCompile(`^SELECT (.+) FROM "([a-z_]+)" WHERE \$timeFilter(?: GROUP BY (.+?))?(?: fill\([a-z]+\))?$`)
-	fieldCall  = regexp.MustCompile(`^[a-z]+\("([a-z_]+)"\)(?: AS "[a-z_]+")?$`)
+	fieldCall  = regexp.MustCompile(`^[a-z]+\("([a-z0-9_]+)"\)(?: AS "[a-z0-9_]+")?$`)
 	groupTag   = regexp.MustCompile(`^"([a-z_]+)"$`)
 )
 
