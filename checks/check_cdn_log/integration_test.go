@@ -244,3 +244,101 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 	sort.Strings(keys)
 	require.NotEmpty(t, keys)
 }
+
+// TestVarnishncsaDownloadsIntegration fetches tarballs through the stack's
+// Varnish and counts them from the log its varnishncsa writes: the
+// downloads in InfluxDB (queried as docs/check_cdn_log.md shows) equal a
+// plain recount of the log lines the check read.
+func TestVarnishncsaDownloadsIntegration(t *testing.T) {
+	env := stackenv.Need(t, "CDN_URL", "CDN_ACCESS_LOG", "INFLUX_URL")
+	base := env["INFLUX_URL"]
+	db := fmt.Sprintf("cdnlog_varnish_%d", time.Now().UnixNano())
+	influxQuery(t, base, "", "CREATE DATABASE "+db)
+	t.Cleanup(func() { influxQuery(t, base, "", "DROP DATABASE "+db) })
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	args := []string{"--log", env["CDN_ACCESS_LOG"], "--state-file", state, "--influx-url", base, "--influx-db", db,
+		"--spool-dir", filepath.Join(dir, "spool"), "-t", "20"}
+	var out bytes.Buffer
+	run(args, &out)
+	require.Contains(t, out.String(), "first run", out.String())
+	offset := func() int64 {
+		var st struct {
+			Logs map[string]struct{ Offset int64 } `json:"logs"`
+		}
+		b, err := os.ReadFile(state)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &st))
+		return st.Logs[env["CDN_ACCESS_LOG"]].Offset
+	}
+	from := offset()
+
+	tag := fmt.Sprintf("t=%d", time.Now().UnixNano())
+	get := func(method, path string, header ...string) {
+		req, err := http.NewRequest(method, env["CDN_URL"]+path+"?"+tag, nil)
+		require.NoError(t, err)
+		if len(header) == 2 {
+			req.Header.Set(header[0], header[1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	for i := 0; i < 3; i++ {
+		get("GET", "/left-pad-lite/-/left-pad-lite-1.2.0.tgz")
+	}
+	get("GET", "/is-odd-number/-/is-odd-number-2.0.0.tgz")
+	get("GET", "/is-odd-number/-/is-odd-number-2.0.0.tgz")
+	get("GET", "/left-pad-lite/-/left-pad-lite-1.2.0.tgz", "Range", "bytes=0-9")
+	get("HEAD", "/left-pad-lite/-/left-pad-lite-1.1.0.tgz")
+	get("GET", "/left-pad-lite/-/left-pad-lite-9.9.9.tgz")
+	// varnishncsa writes a request's line once it has ended.
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(env["CDN_ACCESS_LOG"])
+		return bytes.Count(b, []byte(tag)) == 8
+	}, 15*time.Second, 100*time.Millisecond, "varnishncsa did not log the 8 requests")
+
+	out.Reset()
+	code := run(args, &out)
+	t.Logf("%s", out.String())
+	assert.NotEqual(t, 3, code)
+	to := offset()
+
+	// The recount: the lines the check read, by hand.
+	f, err := os.Open(env["CDN_ACCESS_LOG"])
+	require.NoError(t, err)
+	defer f.Close()
+	chunk := make([]byte, to-from)
+	_, err = f.ReadAt(chunk, from)
+	require.NoError(t, err)
+	want := map[string]int64{}
+	for _, line := range strings.Split(strings.TrimSuffix(string(chunk), "\n"), "\n") {
+		_, req, ok := strings.Cut(line, `"`)
+		if !ok {
+			continue
+		}
+		req, rest, _ := strings.Cut(req, `"`)
+		words, status := strings.Fields(req), strings.Fields(rest)
+		if len(words) < 2 || words[0] != "GET" || len(status) == 0 || status[0] != "200" {
+			continue
+		}
+		u, err := url.Parse(words[1])
+		require.NoError(t, err)
+		name, file, ok := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/-/")
+		if !ok || !strings.HasSuffix(file, ".tgz") || !strings.HasPrefix(file, name+"-") {
+			continue
+		}
+		want[name+"@"+strings.TrimSuffix(strings.TrimPrefix(file, name+"-"), ".tgz")]++
+	}
+	assert.GreaterOrEqual(t, want["left-pad-lite@1.2.0"], int64(3))
+	assert.GreaterOrEqual(t, want["is-odd-number@2.0.0"], int64(2))
+
+	// The query on the docs page, over this test's database.
+	got := map[string]int64{}
+	for _, row := range influxQuery(t, base, db, `SELECT sum("count") FROM "cdn_downloads" WHERE time > now() - 1d GROUP BY "package", "version"`) {
+		got[row[0].(string)] = int64(row[2].(float64))
+	}
+	assert.Equal(t, want, nonZero(got))
+	partial := sums(t, base, db, "cdn_downloads", "partial")
+	assert.GreaterOrEqual(t, partial["left-pad-lite@1.2.0"], int64(1), "the range request is a partial download")
+}
