@@ -12,8 +12,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/registry-checks/registry-checks/lib/safefile"
 )
 
 // stateVersion is written into every state file; a file of another
@@ -93,26 +94,7 @@ func (st State) Save(path string) error {
 		return err
 	}
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o640)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := safefile.Write(dir, filepath.Base(path), ".tmp-", append(data, '\n'), 0o640); err != nil {
 		return fmt.Errorf("saving state %s: %w", path, err)
 	}
 	if d, err := os.Open(dir); err == nil {
@@ -129,20 +111,9 @@ func Lock(ctx context.Context, path string) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path+".lock", err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("another run holds %s: %w", path+".lock", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := safefile.Lock(ctx, f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another run holds %s: %w", path+".lock", err)
 	}
+	return func() { f.Close() }, nil
 }
