@@ -176,3 +176,29 @@ func TestCheckLockedStateIsUnknown(t *testing.T) {
 	assert.Equal(t, nagios.UNKNOWN, inner.Status)
 	assert.Contains(t, inner.Summary, "another run holds")
 }
+
+// --max-points stops a run before the line that could pass it; the next
+// run goes on from there, and nothing is lost or counted twice.
+func TestCheckMaxPointsContinuesNextRun(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Limits.MaxPoints = 4
+	var lines []string
+	for m := 0; m < 6; m++ {
+		lines = append(lines, ncsa(40+m, 1, "/a/-/a-1.0.0.tgz", 200), ncsa(40+m, 2, "/a/-/a-1.0.0.tgz", 200))
+	}
+	h.write(lines...)
+	total := map[string]int64{}
+	runs := 0
+	for ; runs < 10; runs++ {
+		res := h.run()
+		for k, v := range downloads(h.points) {
+			total[k] += v
+		}
+		if !strings.Contains(strings.Join(res.Long, "\n"), "--max-points") {
+			break
+		}
+		assert.LessOrEqual(t, len(h.points), 5, "a minute and its downloads cell at most past the bound")
+	}
+	assert.Equal(t, map[string]int64{"a@1.0.0": 12}, total)
+	assert.Greater(t, runs, 1)
+}
