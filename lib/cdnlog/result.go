@@ -199,10 +199,13 @@ func durRange(d time.Duration) string {
 }
 
 // Points are the run's per-minute points: cdn_requests per minute and
-// cdn_downloads per package version and minute. Each is stamped with its
-// minute plus seq nanoseconds (see State.Seq), so a repeated run writes
-// the same series and timestamps again.
-func (a *Aggregate) Points(seq uint64) []metrics.Point {
+// cdn_downloads per package version and minute, tagged source. Each is
+// stamped with its minute plus seq nanoseconds (see State.Seq), so a
+// repeated run writes the same series and timestamps again. The source
+// tag keeps apart the series of checks with separate states (two hosts,
+// two logs): their sequence numbers are unrelated, and equal ones must
+// not overwrite each other's points.
+func (a *Aggregate) Points(seq uint64, source string) []metrics.Point {
 	off := time.Duration(seq % uint64(time.Minute))
 	var out []metrics.Point
 	minutes := make([]int64, 0, len(a.Minutes))
@@ -235,12 +238,12 @@ func (a *Aggregate) Points(seq uint64) []metrics.Point {
 			f["tts_p95"] = c.TTS.Quantile(0.95).Seconds()
 			f["tts_p99"] = c.TTS.Quantile(0.99).Seconds()
 		}
-		out = append(out, metrics.Point{Measurement: MinuteMeasurement, Fields: f, Time: time.Unix(m*60, 0).Add(off).UTC()})
+		out = append(out, metrics.Point{Measurement: MinuteMeasurement, Tags: map[string]string{"source": source}, Fields: f, Time: time.Unix(m*60, 0).Add(off).UTC()})
 	}
 	for _, d := range a.Downloads() {
 		out = append(out, metrics.Point{
 			Measurement: DownloadMeasurement,
-			Tags:        map[string]string{"package": d.Package, "version": d.Version},
+			Tags:        map[string]string{"package": d.Package, "version": d.Version, "source": source},
 			Fields:      map[string]any{"count": d.Count, "partial": d.Partial},
 			Time:        d.Minute.Add(off),
 		})

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/cdnlog"
@@ -30,6 +32,7 @@ type Options struct {
 	FromStart bool     `long:"from-start" description:"on the first run, read the logs from their start rather than from their end"`
 	StateFile string   `long:"state-file" value-name:"PATH" description:"positions of the logs (default: one file per set of logs in --state-dir)"`
 	StateDir  string   `long:"state-dir" value-name:"DIR" default:"/var/lib/registry-checks" description:"folder of the state file (falls back to a per-user temp folder when the default is not writable)"`
+	Source    string   `long:"source" value-name:"NAME" description:"tag source of the points, unique per check instance writing to one database (default: HOST:LOG[,LOG...])"`
 }
 
 // JudgeOptions are the thresholds and bounds.
@@ -49,6 +52,7 @@ type JudgeOptions struct {
 // Config is what the options decided.
 type Config struct {
 	Logs       []string
+	Source     string
 	Parser     *cdnlog.Parser
 	FromStart  bool
 	StateFile  string
@@ -83,13 +87,18 @@ func NewConfig(o Options, j JudgeOptions, verbose int) (Config, error) {
 		}
 		state = filepath.Join(dir, cdnlog.StateFileName(o.Logs))
 	}
+	source := o.Source
+	if source == "" {
+		host, _ := os.Hostname()
+		source = host + ":" + strings.Join(o.Logs, ",")
+	}
 	th := cdnlog.Thresholds{
 		Ratio5xx:    nagios.Thresholds{Warn: j.Warn5xx, Crit: j.Crit5xx},
 		Ratio4xx:    nagios.Thresholds{Warn: j.Warn4xx, Crit: j.Crit4xx},
 		MinRequests: j.MinRequests,
 		NoLines:     j.NoLines.D(),
 	}
-	return Config{Logs: o.Logs, Parser: p, FromStart: o.FromStart, StateFile: state, Thresholds: th,
+	return Config{Logs: o.Logs, Source: source, Parser: p, FromStart: o.FromStart, StateFile: state, Thresholds: th,
 		Limits: cdnlog.Limits{MaxPackages: j.MaxPackages, MaxURLs: j.MaxURLs, MaxPoints: j.MaxPoints}, MaxLines: j.MaxLines, Verbose: verbose}, nil
 }
 
@@ -205,7 +214,8 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		res.Summary = broken[0] + ", " + res.Summary
 		res.Long = append(broken[1:], res.Long...)
 	}
-	if points := agg.Points(st.Seq); len(points) > 0 && deps.Emit != nil {
+	res.Tags = map[string]string{"source": cfg.Source}
+	if points := agg.Points(st.Seq, cfg.Source); len(points) > 0 && deps.Emit != nil {
 		if !replay {
 			intent := st
 			intent.Pending = pending
@@ -218,6 +228,11 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	next.Seq = st.Seq + 1
 	commit := func(delivered bool) []string {
 		defer unlock()
+		if replay && len(broken) > 0 {
+			// The lost run's lines of that log were not read again: keep
+			// the intent, so they are replayed, not read anew, once it is back.
+			return []string{"positions not saved: a log of the run being replayed is missing"}
+		}
 		if !delivered {
 			return []string{"positions not saved: the metrics were neither delivered nor spooled; the same lines are read again next run"}
 		}

@@ -93,6 +93,10 @@ func TestCheckCountsAndCommitsOnlyWhenDelivered(t *testing.T) {
 	assert.Equal(t, map[string]int64{"a@1.0.0": 2, "@s/b@2.0.0": 1}, downloads(h.points))
 	assert.Contains(t, strings.Join(h.lastLong, "\n"), "positions not saved")
 	first := h.points
+	host, _ := os.Hostname()
+	for _, p := range first {
+		assert.Equal(t, host+":"+h.log, p.Tags["source"], "default source: host and log")
+	}
 
 	// The same lines again, exactly, with the same timestamps: InfluxDB
 	// may apply the lost run's write late, so the two must be identical.
