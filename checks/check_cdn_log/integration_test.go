@@ -166,7 +166,7 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 	t.Logf("first run %s: %s", typical, strings.SplitN(out, "\n", 2)[0])
 
 	const runs = 50
-	killed, rotations := 0, 0
+	killed, rotations, replays := 0, 0, 0
 	for i := 1; i < runs; i++ {
 		write(50 + rnd.Intn(400))
 		switch i {
@@ -193,7 +193,10 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 			kill = 0
 		}
 		t0 := time.Now()
-		_, k := runCheck(kill)
+		out, k := runCheck(kill)
+		if strings.Contains(out, "replayed") {
+			replays++
+		}
 		if k {
 			killed++
 		} else if d := time.Since(t0); d < typical {
@@ -216,6 +219,7 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 		if !strings.Contains(out, "replayed") {
 			break
 		}
+		replays++
 	}
 	require.Contains(t, out, "CDN_LOG ")
 
@@ -230,13 +234,16 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 	}
 	reqRows := influxQuery(t, base, db, `SELECT sum("requests"), sum("status_5xx") FROM "cdn_requests"`)
 	require.Len(t, reqRows, 1)
-	t.Logf("%d runs, %d killed by SIGKILL, %d rotations; %d lines written (%d unparsable), %d downloads and %d partial in %d package versions",
-		runs, killed, rotations, gen.Requests+gen.Garbage, gen.Garbage, total, totalPartial, len(gen.Downloads))
+	t.Logf("%d runs, %d killed by SIGKILL, %d replays of a killed run's lines, %d rotations; %d lines written (%d unparsable), %d downloads and %d partial in %d package versions",
+		runs, killed, replays, rotations, gen.Requests+gen.Garbage, gen.Garbage, total, totalPartial, len(gen.Downloads))
 	assert.Equal(t, nonZero(gen.Downloads), got, "cdn_downloads count per package@version")
 	assert.Equal(t, nonZero(gen.Partial), gotPartial, "cdn_downloads partial per package@version")
 	assert.Equal(t, float64(gen.Requests), reqRows[0][2], "cdn_requests requests")
 	assert.Equal(t, float64(gen.Status5xx), reqRows[0][3], "cdn_requests status_5xx")
 	assert.Greater(t, killed, runs/3, "most runs should have been killed")
+	// A replay follows a run killed after it wrote its intent, while or
+	// after delivering: the window exactly-once is about.
+	assert.Greater(t, replays, 0, "no kill landed between the intent and the commit")
 	keys := make([]string, 0, len(got))
 	for k := range got {
 		keys = append(keys, k)
