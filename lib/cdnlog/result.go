@@ -289,5 +289,5 @@ func roundDur(d time.Duration) string {
 	if d < 10*time.Minute {
 		return strconv.FormatInt(int64(math.Round(d.Seconds())), 10) + "s"
 	}
-	return d.Round(time.Minute).String()
+	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 }
