@@ -20,10 +20,6 @@ import (
 	"github.com/registry-checks/registry-checks/lib/plugin"
 )
 
-// DefaultStateDir holds the positions when neither --state-file nor a
-// writable --state-dir is given.
-const DefaultStateDir = "/var/lib/registry-checks"
-
 // Options are check_cdn_log's own options.
 type Options struct {
 	Logs      []string `long:"log" value-name:"PATH" required:"true" description:"CDN access log to read (repeatable); its rotated PATH.1 or PATH.1.gz is read to its end first"`
@@ -81,7 +77,7 @@ func NewConfig(o Options, j JudgeOptions, verbose int) (Config, error) {
 	}
 	state := o.StateFile
 	if state == "" {
-		dir, err := plugin.UsableDir(o.StateDir, "registry-checks", o.StateDir != DefaultStateDir)
+		dir, err := plugin.UsableDir(o.StateDir, "registry-checks", o.StateDir != plugin.DefaultStateDir)
 		if err != nil {
 			return Config{}, fmt.Errorf("--state-dir: %w", err)
 		}
