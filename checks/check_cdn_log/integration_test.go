@@ -342,7 +342,7 @@ func TestVarnishncsaDownloadsIntegration(t *testing.T) {
 
 	// The query on the docs page, over this test's database.
 	got := map[string]int64{}
-	for _, row := range influxQuery(t, base, db, `SELECT sum("count") FROM "cdn_downloads" WHERE time > now() - 1d GROUP BY "package", "version"`) {
+	for _, row := range influxQuery(t, base, db, docsQuery(t)) {
 		got[row[0].(string)] = int64(row[2].(float64))
 	}
 	assert.Equal(t, want, nonZero(got))

@@ -109,3 +109,23 @@ func TestDocsExampleRuns(t *testing.T) {
 	assert.Contains(t, out, "top packages by tarball downloads:\n")
 	assert.Equal(t, 1, writes)
 }
+
+// The varnishncsa format on the docs page is the one the stack runs.
+func TestDocsVarnishncsaFormatIsTheStacks(t *testing.T) {
+	page, err := os.ReadFile(docsPage)
+	require.NoError(t, err)
+	script, err := os.ReadFile("../../test/stack/services/varnishncsa.sh")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`-F '([^']+)'`).FindStringSubmatch(string(page))
+	require.NotNil(t, m, "no -F '...' on the page")
+	assert.Contains(t, string(script), "format='"+m[1]+"'")
+}
+
+// docsQuery is the InfluxQL query the docs page shows.
+func docsQuery(t *testing.T) string {
+	page, err := os.ReadFile(docsPage)
+	require.NoError(t, err)
+	q := regexp.MustCompile("(?m)^SELECT .*cdn_downloads.*$").FindString(string(page))
+	require.NotEmpty(t, q)
+	return q
+}
