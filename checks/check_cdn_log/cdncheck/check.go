@@ -168,9 +168,14 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		if p, ok := st.Logs[path]; ok {
 			pos = &p
 		}
-		ro := cdnlog.ReadOptions{FromStart: cfg.FromStart, MaxLines: max(left, 0)}
-		if replay {
+		ro := cdnlog.ReadOptions{FromStart: cfg.FromStart, MaxLines: left}
+		switch {
+		case replay:
 			ro.MaxLines, ro.Exact = st.Pending.Lines[path], true
+		case left <= 0:
+			// --max-lines is spent on the logs before: none from this one
+			// (MaxLines 0 alone would mean no bound).
+			ro.MaxLines, ro.Exact = 0, true
 		}
 		np, rr, err := cdnlog.Read(ctx, path, pos, ro, onLine)
 		if err != nil {

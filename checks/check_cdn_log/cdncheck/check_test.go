@@ -206,3 +206,23 @@ func TestCheckMaxPointsContinuesNextRun(t *testing.T) {
 	assert.Equal(t, map[string]int64{"a@1.0.0": 12}, total)
 	assert.Greater(t, runs, 1)
 }
+
+// --max-lines bounds a run over all its logs together.
+func TestCheckMaxLinesAcrossLogs(t *testing.T) {
+	h := newHarness(t)
+	second := filepath.Join(filepath.Dir(h.log), "second.log")
+	var lines []string
+	for i := 0; i < 5; i++ {
+		lines = append(lines, ncsa(50, i, "/a/-/a-1.0.0.tgz", 200))
+	}
+	h.write(lines...)
+	require.NoError(t, os.WriteFile(second, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+	h.cfg.Logs = append(h.cfg.Logs, second)
+	h.cfg.MaxLines = 3
+	var got []int64
+	for i := 0; i < 5; i++ {
+		h.run()
+		got = append(got, downloads(h.points)["a@1.0.0"])
+	}
+	assert.Equal(t, []int64{3, 3, 3, 1, 0}, got)
+}
