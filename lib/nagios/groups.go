@@ -1,0 +1,131 @@
+package nagios
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// GroupBudget bounds a grouped summary in bytes. With the name and state
+// before it ("RESTART_COUCH_REPLICATION CRITICAL - ", 37 bytes) and the
+// perfdata Render puts on line 1 (at most 80 bytes and " | "), line 1
+// stays under 300 bytes whatever the number of objects (37 + 179 + 3 +
+// 80 = 299).
+const GroupBudget = 179
+
+const (
+	groupNamed    = 2  // names listed per group at most
+	groupNameSize = 40 // bytes of one name at most
+)
+
+// Group is one cause shared by several objects, for a grouped summary.
+type Group struct {
+	Count int      // objects in the group
+	What  string   // the cause: "source unreachable", "restarted", "need a human"
+	Quals []string // what the whole group shares: the server, the error kinds
+	Names []string // the objects, in order; the first few are named
+}
+
+// text is the group with up to named of its names:
+//
+//	202 source unreachable (http://db1:5984, connection closed; small-000, small-001 and 200 more)
+//	1 filter missing on source (bad-filter)
+func (g Group) text(named int) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(g.Count))
+	b.WriteByte(' ')
+	b.WriteString(g.What)
+	named = min(named, len(g.Names), groupNamed)
+	if len(g.Quals) == 0 && named == 0 {
+		return b.String()
+	}
+	b.WriteString(" (")
+	b.WriteString(strings.Join(g.Quals, ", "))
+	if named > 0 {
+		if len(g.Quals) > 0 {
+			b.WriteString("; ")
+		}
+		for i, n := range g.Names[:named] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(clipTo(oneLine(n), groupNameSize))
+		}
+		if more := g.Count - named; more > 0 {
+			b.WriteString(" and " + strconv.Itoa(more) + " more")
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// Grouped is head followed by the groups, most important first, in at
+// most budget bytes:
+//
+//	204 of 206 replications failing: 202 source unreachable (http://db1:5984, connection closed), 1 source database missing (missing-source), 1 filter missing on source (bad-filter)
+//
+// Every group is said once with its count and what its members share.
+// Names are added where they fit, smallest groups first (one name says
+// more about a group of one than about a group of 200). Groups that do not
+// fit are counted at the end: "and 12 more (3 other causes)". The
+// result never exceeds budget unless head alone does.
+func Grouped(head string, groups []Group, budget int) string {
+	sep := ", "
+	more := func(rest []Group) string {
+		if len(rest) == 0 {
+			return ""
+		}
+		n := 0
+		for _, g := range rest {
+			n += g.Count
+		}
+		kinds := "other cause"
+		if len(rest) > 1 {
+			kinds = "other causes"
+		}
+		return " and " + strconv.Itoa(n) + " more (" + strconv.Itoa(len(rest)) + " " + kinds + ")"
+	}
+	named := make([]int, len(groups))
+	build := func(shown int) string {
+		var b strings.Builder
+		b.WriteString(head)
+		for i, g := range groups[:shown] {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			b.WriteString(g.text(named[i]))
+		}
+		b.WriteString(more(groups[shown:]))
+		return b.String()
+	}
+	shown := len(groups)
+	for shown > 0 && len(build(shown)) > budget {
+		shown--
+	}
+	if shown == 0 {
+		return clipTo(build(0), max(budget, len(head)))
+	}
+	order := make([]int, shown)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return groups[a].Count - groups[b].Count })
+	for _, i := range order {
+		for n := min(groupNamed, len(groups[i].Names)); n > 0; n-- {
+			named[i] = n
+			if len(build(shown)) <= budget {
+				break
+			}
+			named[i] = 0
+		}
+	}
+	return build(shown)
+}
+
+// clipTo is s, cut to n bytes with a mark when longer.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return truncate(s, n)
+}

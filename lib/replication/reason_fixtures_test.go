@@ -1,0 +1,129 @@
+package replication
+
+import (
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+)
+
+// fixtureError is one error a captured CouchDB answer gives for a
+// replication, with the endpoints of the replication it belongs to.
+type fixtureError struct {
+	raw, source, target string
+	file, field         string
+}
+
+// fixtureErrors reads every captured answer under dir and returns every
+// replication error in it: info.error (_scheduler/docs, _scheduler/jobs,
+// a single scheduler doc or job), history[].reason of a job, and
+// _replication_state_reason of a _replicator document. The top-level
+// "error"/"reason" of a 4xx body is an HTTP error, not a replication's,
+// and the couch client reports those.
+func fixtureErrors(t *testing.T, dir string) (errs []fixtureError, files int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil // not JSON (a text capture)
+		}
+		files++
+		rel, _ := filepath.Rel(dir, path)
+		var walk func(v any, source, target string)
+		walk = func(v any, source, target string) {
+			switch v := v.(type) {
+			case []any:
+				for _, x := range v {
+					walk(x, source, target)
+				}
+			case map[string]any:
+				// The nearest object with endpoints is the replication.
+				if s := endpoint(v["source"]); s != "" {
+					source = s
+				}
+				if s := endpoint(v["target"]); s != "" {
+					target = s
+				}
+				if info, ok := v["info"].(map[string]any); ok {
+					if e, ok := info["error"].(string); ok {
+						errs = append(errs, fixtureError{e, source, target, rel, "info.error"})
+					}
+				}
+				if hist, ok := v["history"].([]any); ok {
+					for _, h := range hist {
+						if e, ok := h.(map[string]any)["reason"].(string); ok {
+							errs = append(errs, fixtureError{e, source, target, rel, "history[].reason"})
+						}
+					}
+				}
+				if e, ok := v["_replication_state_reason"].(string); ok {
+					errs = append(errs, fixtureError{e, source, target, rel, "_replication_state_reason"})
+				}
+				for k, x := range v {
+					if k != "info" && k != "history" {
+						walk(x, source, target)
+					}
+				}
+			}
+		}
+		walk(v, "", "")
+		return nil
+	})
+	require.NoError(t, err)
+	return errs, files
+}
+
+func endpoint(v any) string {
+	if v == nil {
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	u, _, _ := ParseEndpoint(b)
+	return u
+}
+
+// TestEveryCapturedErrorHasAReason reads every replication error of every
+// captured CouchDB 3.4.3 answer (the earlier fixtures and the outage-200
+// timeline) and asserts that each gets an operator's reason: a known cause,
+// not "other", and no Erlang term in the line.
+func TestEveryCapturedErrorHasAReason(t *testing.T) {
+	errs, files := fixtureErrors(t, fixtureDir)
+	require.Greater(t, files, 100)
+	require.NotEmpty(t, errs)
+	forms := map[string]string{}
+	for _, e := range errs {
+		c := classify(e.raw, e.source, e.target)
+		line := c.String()
+		key := couch.OneLine(e.raw)
+		if prev, ok := forms[key]; ok && prev == line {
+			continue
+		}
+		forms[key] = line
+		assert.NotEqual(t, CauseOther, c.What, "%s %s: %q", e.file, e.field, key)
+		assert.NotContains(t, line, "{", "%s: %q -> %q", e.file, key, line)
+		assert.NotContains(t, line, "<<", "%s: %q -> %q", e.file, key, line)
+		assert.NotContains(t, line, "`", "%s: %q -> %q", e.file, key, line)
+		assert.NotContains(t, line, "_session", "%s: %q -> %q", e.file, key, line)
+	}
+	var lines []string
+	for raw, reason := range forms {
+		lines = append(lines, reason+"  <=  "+raw)
+	}
+	sort.Strings(lines)
+	t.Logf("%d files, %d errors, %d distinct forms:\n%s", files, len(errs), len(forms), strings.Join(lines, "\n"))
+}
