@@ -20,10 +20,14 @@ const (
 
 // Group is one cause shared by several objects, for a grouped summary.
 type Group struct {
+	Lead  string   // before the count, e.g. "restarted"; usually empty
 	Count int      // objects in the group
-	What  string   // the cause: "source unreachable", "restarted", "need a human"
+	What  string   // after the count: "source unreachable", "replications from http://db1:5984"
 	Quals []string // what the whole group shares: the server, the error kinds
 	Names []string // the objects, in order; the first few are named
+	// NamesFirst puts the names before the qualifiers, as in
+	// "1 needs a human (bad-filter: filter missing on source)".
+	NamesFirst bool
 }
 
 // text is the group with up to named of its names:
@@ -32,6 +36,10 @@ type Group struct {
 //	1 filter missing on source (bad-filter)
 func (g Group) text(named int) string {
 	var b strings.Builder
+	if g.Lead != "" {
+		b.WriteString(g.Lead)
+		b.WriteByte(' ')
+	}
 	b.WriteString(strconv.Itoa(g.Count))
 	b.WriteByte(' ')
 	b.WriteString(g.What)
@@ -39,28 +47,34 @@ func (g Group) text(named int) string {
 	if len(g.Quals) == 0 && named == 0 {
 		return b.String()
 	}
+	quals := strings.Join(g.Quals, ", ")
+	var names strings.Builder
+	for i, n := range g.Names[:named] {
+		if i > 0 {
+			names.WriteString(", ")
+		}
+		names.WriteString(clipTo(oneLine(n), groupNameSize))
+	}
+	if more := g.Count - named; named > 0 && more > 0 {
+		names.WriteString(" and " + strconv.Itoa(more) + " more")
+	}
 	b.WriteString(" (")
-	b.WriteString(strings.Join(g.Quals, ", "))
-	if named > 0 {
-		if len(g.Quals) > 0 {
-			b.WriteString("; ")
-		}
-		for i, n := range g.Names[:named] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(clipTo(oneLine(n), groupNameSize))
-		}
-		if more := g.Count - named; more > 0 {
-			b.WriteString(" and " + strconv.Itoa(more) + " more")
-		}
+	switch {
+	case named == 0:
+		b.WriteString(quals)
+	case quals == "":
+		b.WriteString(names.String())
+	case g.NamesFirst:
+		b.WriteString(names.String() + ": " + quals)
+	default:
+		b.WriteString(quals + "; " + names.String())
 	}
 	b.WriteByte(')')
 	return b.String()
 }
 
-// Grouped is head followed by the groups, most important first, in at
-// most budget bytes:
+// Grouped is head followed by the groups, most important first, joined
+// by sep (", " or "; "), in at most budget bytes:
 //
 //	204 of 206 replications failing: 202 source unreachable (http://db1:5984, connection closed), 1 source database missing (missing-source), 1 filter missing on source (bad-filter)
 //
@@ -69,8 +83,7 @@ func (g Group) text(named int) string {
 // more about a group of one than about a group of 200). Groups that do not
 // fit are counted at the end: "and 12 more (3 other causes)". The
 // result never exceeds budget unless head alone does.
-func Grouped(head string, groups []Group, budget int) string {
-	sep := ", "
+func Grouped(head, sep string, groups []Group, budget int) string {
 	more := func(rest []Group) string {
 		if len(rest) == 0 {
 			return ""

@@ -38,11 +38,15 @@ func TestGrouped(t *testing.T) {
 		{"one group, names fit", "", []Group{{Count: 3, What: "need a human", Names: []string{"a", "b", "c"}}}, 100,
 			"3 need a human (a, b and 1 more)"},
 		{"no names, no quals", "", []Group{{Count: 2, What: "behind the source"}}, 100, "2 behind the source"},
+		{"the handler's form", "", []Group{
+			{Lead: "restarted", Count: 202, What: "replications from http://db1:5984", Quals: []string{"source back"}, Names: small},
+			{Count: 1, What: "needs a human", Quals: []string{"filter missing on source"}, Names: []string{"bad-filter"}, NamesFirst: true},
+		}, GroupBudget, "restarted 202 replications from http://db1:5984 (source back; small-000, small-001 and 200 more), 1 needs a human (bad-filter: filter missing on source)"},
 		{"300 causes", "300 of 300 replications failing: ", many, GroupBudget, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Grouped(tt.head, tt.groups, tt.budget)
+			got := Grouped(tt.head, ", ", tt.groups, tt.budget)
 			assert.LessOrEqual(t, len(got), tt.budget, got)
 			if tt.want != "" {
 				assert.Equal(t, tt.want, got)
@@ -55,6 +59,6 @@ func TestGrouped(t *testing.T) {
 }
 
 func TestGroupedHeadTooLong(t *testing.T) {
-	got := Grouped(strings.Repeat("x", 50), []Group{{Count: 1, What: "y"}}, 20)
+	got := Grouped(strings.Repeat("x", 50), ", ", []Group{{Count: 1, What: "y"}}, 20)
 	assert.LessOrEqual(t, len(got), 50)
 }

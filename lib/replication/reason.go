@@ -249,8 +249,10 @@ func transportCause(lower string) string {
 	return "connection failed"
 }
 
-// serverOf is the scheme://host:port of a URL, "" when it has none (a
-// local database name).
+// ServerOf is the scheme://host:port of a URL, "" when it has none (a
+// local database name): what groups replications by server.
+func ServerOf(raw string) string { return serverOf(raw) }
+
 func serverOf(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {

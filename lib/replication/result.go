@@ -138,7 +138,7 @@ func (rep Report) Result() nagios.Result {
 		// Several replications share a cause, or they do not all fit:
 		// one clause per cause.
 		head += fmt.Sprintf("%d of %d replications failing: ", failing, len(subs))
-		res.Summary = nagios.Grouped(head, groups, nagios.GroupBudget)
+		res.Summary = nagios.Grouped(head, ", ", groups, nagios.GroupBudget)
 	case len(subs) == 0 && head != "":
 		res.Summary = strings.TrimSuffix(head, "; ")
 	default:
