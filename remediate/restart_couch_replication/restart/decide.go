@@ -65,8 +65,8 @@ type Replication struct {
 	Status      nagios.Status
 	Reason      string
 	Cause       replication.Cause // what Reason says, for grouping and for the decision
-	SourceGone  bool // the check saw the source database missing
-	Restartable bool // a doc definition or a transient spec exists to restart from
+	SourceGone  bool              // the check saw the source database missing
+	Restartable bool              // a doc definition or a transient spec exists to restart from
 }
 
 // Event is one question to Decide: the gate of a run (Replication nil) or
