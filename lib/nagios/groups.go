@@ -15,7 +15,7 @@ const GroupBudget = 179
 
 const (
 	groupNamed    = 2  // names listed per group at most
-	groupNameSize = 40 // bytes of one name at most
+	groupNameSize = 60 // bytes of one name at most
 )
 
 // Group is one cause shared by several objects, for a grouped summary.
@@ -30,11 +30,13 @@ type Group struct {
 	NamesFirst bool
 }
 
-// text is the group with up to named of its names:
+// text is the group at a level of detail: 0 the count and what, 1 with
+// its first qualifier (the server), 2 with all of them, 3 with the first
+// names too:
 //
 //	202 source unreachable (http://db1:5984, connection closed; small-000, small-001 and 200 more)
 //	1 filter missing on source (bad-filter)
-func (g Group) text(named int) string {
+func (g Group) text(level int) string {
 	var b strings.Builder
 	if g.Lead != "" {
 		b.WriteString(g.Lead)
@@ -43,11 +45,21 @@ func (g Group) text(named int) string {
 	b.WriteString(strconv.Itoa(g.Count))
 	b.WriteByte(' ')
 	b.WriteString(g.What)
-	named = min(named, len(g.Names), groupNamed)
-	if len(g.Quals) == 0 && named == 0 {
+	quals := g.Quals
+	switch {
+	case level == 0:
+		quals = nil
+	case level == 1 && len(quals) > 1:
+		quals = quals[:1]
+	}
+	named := 0
+	if level >= 3 {
+		named = min(len(g.Names), groupNamed)
+	}
+	if len(quals) == 0 && named == 0 {
 		return b.String()
 	}
-	quals := strings.Join(g.Quals, ", ")
+	q := strings.Join(quals, ", ")
 	var names strings.Builder
 	for i, n := range g.Names[:named] {
 		if i > 0 {
@@ -61,13 +73,13 @@ func (g Group) text(named int) string {
 	b.WriteString(" (")
 	switch {
 	case named == 0:
-		b.WriteString(quals)
-	case quals == "":
+		b.WriteString(q)
+	case q == "":
 		b.WriteString(names.String())
 	case g.NamesFirst:
-		b.WriteString(names.String() + ": " + quals)
+		b.WriteString(names.String() + ": " + q)
 	default:
-		b.WriteString(quals + "; " + names.String())
+		b.WriteString(q + "; " + names.String())
 	}
 	b.WriteByte(')')
 	return b.String()
@@ -78,11 +90,12 @@ func (g Group) text(named int) string {
 //
 //	204 of 206 replications failing: 202 source unreachable (http://db1:5984, connection closed), 1 source database missing (missing-source), 1 filter missing on source (bad-filter)
 //
-// Every group is said once with its count and what its members share.
-// Names are added where they fit, smallest groups first (one name says
-// more about a group of one than about a group of 200). Groups that do not
-// fit are counted at the end: "and 12 more (3 other causes)". The
-// result never exceeds budget unless head alone does.
+// Every group is said once with its count. Causes come before details:
+// as many groups as fit are said bare, then each gets its server, its
+// other qualifiers, and names (smallest groups first: one name says more
+// about a group of one than about a group of 200) while they fit. Groups
+// that do not fit are counted at the end: "and 12 more (3 other causes)".
+// The result never exceeds budget unless head alone does.
 func Grouped(head, sep string, groups []Group, budget int) string {
 	more := func(rest []Group) string {
 		if len(rest) == 0 {
@@ -98,7 +111,7 @@ func Grouped(head, sep string, groups []Group, budget int) string {
 		}
 		return " and " + strconv.Itoa(n) + " more (" + strconv.Itoa(len(rest)) + " " + kinds + ")"
 	}
-	named := make([]int, len(groups))
+	level := make([]int, len(groups))
 	build := func(shown int) string {
 		var b strings.Builder
 		b.WriteString(head)
@@ -106,7 +119,7 @@ func Grouped(head, sep string, groups []Group, budget int) string {
 			if i > 0 {
 				b.WriteString(sep)
 			}
-			b.WriteString(g.text(named[i]))
+			b.WriteString(g.text(level[i]))
 		}
 		b.WriteString(more(groups[shown:]))
 		return b.String()
@@ -122,14 +135,21 @@ func Grouped(head, sep string, groups []Group, budget int) string {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return groups[a].Count - groups[b].Count })
-	for _, i := range order {
-		for n := min(groupNamed, len(groups[i].Names)); n > 0; n-- {
-			named[i] = n
-			if len(build(shown)) <= budget {
-				break
+	bySize := slices.Clone(order)
+	slices.SortStableFunc(bySize, func(a, b int) int { return groups[a].Count - groups[b].Count })
+	for l := 1; l <= 3; l++ {
+		idx := order
+		if l == 3 {
+			idx = bySize
+		}
+		for _, i := range idx {
+			if level[i] != l-1 {
+				continue // a lesser detail did not fit already
 			}
-			named[i] = 0
+			level[i] = l
+			if len(build(shown)) > budget {
+				level[i] = l - 1
+			}
 		}
 	}
 	return build(shown)

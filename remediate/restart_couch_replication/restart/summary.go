@@ -2,6 +2,7 @@ package restart
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -94,6 +95,23 @@ func summarize(outs []outcome) string {
 		kind        outcomeKind
 		server, why string
 	}
+	// People read one "need a human" clause: when their reasons differ,
+	// each name carries its own.
+	whys := map[string]bool{}
+	for _, o := range outs {
+		if o.kind == outHuman {
+			whys[o.why] = true
+		}
+	}
+	if len(whys) > 1 {
+		outs = slices.Clone(outs)
+		for i := range outs {
+			if outs[i].kind == outHuman {
+				outs[i].name += ": " + outs[i].why
+				outs[i].why = ""
+			}
+		}
+	}
 	var groups []nagios.Group
 	index := map[key]int{}
 	shared := false
@@ -146,7 +164,9 @@ func summarize(outs []outcome) string {
 			if n == 1 {
 				g.What = "needs a human"
 			}
-			g.Quals, g.NamesFirst = []string{k.why}, true
+			if k.why != "" {
+				g.Quals, g.NamesFirst = []string{k.why}, true
+			}
 		case outWaiting:
 			g.What = "waiting"
 			if k.server != "" {

@@ -37,7 +37,8 @@ func TestSummarize(t *testing.T) {
 			"1 needs a human (bad-filter: filter missing on source); 204 waiting for http://db1:5984 (source still down; small-000, small-001 and 202 more)"},
 		{"dry run", many(outWouldRestart, 3, down, Action{Kind: Restart}),
 			"would restart 3 replications from http://db1:5984 (source back; small-000, small-001 and 1 more)"},
-		{"each alone: the clauses as they were", []outcome{human, gone}, "bad-filter error (...): needs a human; missing-source: the source database is gone"},
+		{"each alone: the clause as it was", []outcome{human}, "bad-filter error (...): needs a human"},
+		{"people, each with a reason", []outcome{human, gone}, "2 need a human (bad-filter: filter missing on source, missing-source: source database missing)"},
 		{"source gone is named for what the source check found", append(many(outRestarted, 2, down, Action{Kind: Restart}), gone),
 			"restarted 2 replications from http://db1:5984 (source back; small-000, small-001); 1 needs a human (missing-source: source database missing)"},
 	}
