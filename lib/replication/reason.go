@@ -62,6 +62,8 @@ var transportWords = []string{
 	"sel_conn_closed", "conn_closed", "{error,closed}", "{error,timeout}", "retry_later",
 	"connection refused", "getaddrinfo enotfound", "enotfound", "eai_again", "socket hang up",
 	"network error", "econnaborted",
+	// what lib/httpclient says (the checker's own probes)
+	"closed the connection", "connection reset by peer", "no such host", "i/o timeout",
 }
 
 // tlsWords are TLS failures (a certificate, a handshake).
@@ -235,13 +237,13 @@ func transportCause(lower string) string {
 	switch {
 	case strings.Contains(lower, "econnrefused") || strings.Contains(lower, "connection refused"):
 		return "connection refused"
-	case strings.Contains(lower, "nxdomain") || strings.Contains(lower, "enotfound") || strings.Contains(lower, "eai_again"):
+	case strings.Contains(lower, "nxdomain") || strings.Contains(lower, "enotfound") || strings.Contains(lower, "eai_again") || strings.Contains(lower, "no such host"):
 		return "host not found"
 	case strings.Contains(lower, "ehostunreach") || strings.Contains(lower, "enetunreach"):
 		return "no route to host"
 	case strings.Contains(lower, "timeout") || strings.Contains(lower, "timedout"):
 		return "timed out"
-	case strings.Contains(lower, "conn_closed") || strings.Contains(lower, "{error,closed}") || strings.Contains(lower, "closing"):
+	case strings.Contains(lower, "conn_closed") || strings.Contains(lower, "{error,closed}") || strings.Contains(lower, "closing") || strings.Contains(lower, "closed the connection"):
 		return "connection closed"
 	case strings.Contains(lower, "econnreset") || strings.Contains(lower, "hang up") || strings.Contains(lower, "econnaborted"):
 		return "connection reset"

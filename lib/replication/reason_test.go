@@ -32,6 +32,7 @@ func TestClassify(t *testing.T) {
 		{"connect ECONNREFUSED 127.0.0.1:15984", Cause{CauseSourceUnreachable, srv1, "connection refused"}},
 		{"getaddrinfo ENOTFOUND db1", Cause{CauseSourceUnreachable, srv1, "host not found"}},
 		{"socket hang up", Cause{CauseSourceUnreachable, srv1, "connection reset"}},
+		{"GET http://127.0.0.1:15984/registry: the server closed the connection before a complete answer", Cause{CauseSourceUnreachable, srv1, "connection closed"}},
 		// Not the network.
 		{"{replication_auth_error,\n    {session_request_unauthorized,\"http://127.0.0.1:15984/_session\",\"mirror\"}}", Cause{What: CauseSourceAuth, Detail: "user mirror"}},
 		{"{replication_auth_error,{session_request_unauthorized,\"http://127.0.0.1:25984/_session\",\"writer\"}}", Cause{What: CauseTargetAuth, Detail: "user writer"}},
