@@ -127,3 +127,18 @@ func TestEveryCapturedErrorHasAReason(t *testing.T) {
 	sort.Strings(lines)
 	t.Logf("%d files, %d errors, %d distinct forms:\n%s", files, len(errs), len(forms), strings.Join(lines, "\n"))
 }
+
+// The reasons table of docs/check_couch_replication.md names every cause.
+func TestDocsListEveryCause(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "check_couch_replication.md"))
+	require.NoError(t, err)
+	_, table, ok := strings.Cut(string(b), "## Reasons\n")
+	require.True(t, ok)
+	table, _, _ = strings.Cut(table, "\n## ")
+	for _, c := range []string{CauseSourceUnreachable, CauseTargetUnreachable, CauseSourceServerError, CauseTargetServerError,
+		CauseSourceDBMissing, CauseTargetDBMissing, CauseSourceAuth, CauseTargetAuth[len("authentication refused "):],
+		CauseSourceDenied, CauseTargetDenied[len("access denied "):], CauseFilterMissing, CauseFilterBroken, CauseDuplicate,
+		CauseTargetWrite, CauseTLS, CauseOther} {
+		assert.Contains(t, table, c)
+	}
+}
