@@ -175,6 +175,9 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 			if a.Code == "source_down" {
 				outs = append(outs, newOutcome(outWaiting, o, a, sourceDownClause(o)))
 			}
+			if a.Code == "first_failure" {
+				outs = append(outs, newOutcome(outNextRun, o, a, "nothing to restart yet: "+a.Why))
+			}
 		case Human:
 			outs = append(outs, newOutcome(outHuman, o, a, a.Why))
 		}

@@ -29,6 +29,7 @@ const (
 	outWouldRestart
 	outHuman
 	outWaiting
+	outNextRun // failing for the first time: restarted if still failing on the next run
 )
 
 // newOutcome describes the decision a about o.
@@ -47,6 +48,15 @@ func newOutcome(kind outcomeKind, o *Observed, a Action, clause string) outcome 
 		out.why = humanWhy(o, a)
 	case outWaiting:
 		out.why = "source still down"
+	case outRestartFailed:
+		// The cause ends the message: "DELETE http://...: connection refused".
+		msg := a.Why
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		out.why = msg
+	case outNextRun:
+		out.why = o.Cause.What
 	}
 	return out
 }
@@ -91,10 +101,6 @@ func summarize(outs []outcome) string {
 	if len(outs) == 0 {
 		return ""
 	}
-	type key struct {
-		kind        outcomeKind
-		server, why string
-	}
 	// People read one "need a human" clause: when their reasons differ,
 	// each name carries its own.
 	whys := map[string]bool{}
@@ -113,16 +119,10 @@ func summarize(outs []outcome) string {
 		}
 	}
 	var groups []nagios.Group
-	index := map[key]int{}
+	index := map[groupKey]int{}
 	shared := false
 	for _, o := range outs {
-		k := key{o.kind, o.server, o.why}
-		if o.kind == outHuman || o.kind == outRestartFailed {
-			k.server = "" // the reason is the point, not the server
-		}
-		if o.kind == outRestartFailed {
-			k.why = ""
-		}
+		k := keyOf(o)
 		i, ok := index[k]
 		if !ok {
 			i = len(groups)
@@ -152,6 +152,14 @@ func summarize(outs []outcome) string {
 			if n == 1 {
 				g.What = "restart failed"
 			}
+			if k.why != "" {
+				g.Quals = []string{k.why}
+			}
+		case outNextRun:
+			g.What = "to restart if still failing next run"
+			if k.why != "" {
+				g.Quals = []string{k.why}
+			}
 		case outRestarted, outWouldRestart:
 			g.Lead = "restarted"
 			if k.kind == outWouldRestart {
@@ -177,15 +185,9 @@ func summarize(outs []outcome) string {
 	}
 	// Groups in the order of their kind, then of their first outcome.
 	ordered := make([]nagios.Group, 0, len(groups))
-	for kind := outRestartFailed; kind <= outWaiting; kind++ {
+	for kind := outRestartFailed; kind <= outNextRun; kind++ {
 		for _, o := range outs {
-			k := key{o.kind, o.server, o.why}
-			if o.kind == outHuman || o.kind == outRestartFailed {
-				k.server = ""
-			}
-			if o.kind == outRestartFailed {
-				k.why = ""
-			}
+			k := keyOf(o)
 			if i, ok := index[k]; ok && o.kind == kind {
 				ordered = append(ordered, groups[i])
 				delete(index, k)
@@ -194,7 +196,7 @@ func summarize(outs []outcome) string {
 	}
 	if !shared {
 		clauses := make([]string, 0, len(outs))
-		for kind := outRestartFailed; kind <= outWaiting; kind++ {
+		for kind := outRestartFailed; kind <= outNextRun; kind++ {
 			for _, o := range outs {
 				if o.kind == kind {
 					clauses = append(clauses, o.clause)
@@ -206,6 +208,22 @@ func summarize(outs []outcome) string {
 		}
 	}
 	return nagios.Grouped("", "; ", ordered, nagios.GroupBudget)
+}
+
+// groupKey is what outcomes said together share.
+type groupKey struct {
+	kind        outcomeKind
+	server, why string
+}
+
+// keyOf groups restarts and waits by source server and cause; for the
+// others the reason is the point, not the server.
+func keyOf(o outcome) groupKey {
+	k := groupKey{o.kind, o.server, o.why}
+	if o.kind != outRestarted && o.kind != outWouldRestart && o.kind != outWaiting {
+		k.server = ""
+	}
+	return k
 }
 
 // sourceDownClause is a replication waiting for its source, said alone.
