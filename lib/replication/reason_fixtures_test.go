@@ -2,17 +2,20 @@ package replication
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/nagios"
 )
 
 // fixtureError is one error a captured CouchDB answer gives for a
@@ -140,5 +143,35 @@ func TestDocsListEveryCause(t *testing.T) {
 		CauseSourceDenied, CauseTargetDenied[len("access denied "):], CauseFilterMissing, CauseFilterBroken, CauseDuplicate,
 		CauseTargetWrite, CauseTLS, CauseOther} {
 		assert.Contains(t, table, c)
+	}
+}
+
+// However many replications fail, and for however many causes and
+// servers, the first line stays under 300 bytes and the output within
+// its bound.
+func TestFirstLineBounded(t *testing.T) {
+	forms := []string{
+		"{changes_req_failed,sel_conn_closed}",
+		"db_not_found: could not open http://db%d.example.org:5984/x/",
+		"{replication_auth_error,{session_request_unauthorized,\"http://db%d.example.org:5984/_session\",\"mirror\"}}",
+		"Couldn't open document `_design/f%d` from source database `http://db%d.example.org:5984/x/`: {error,<<\"not_found\">>}",
+	}
+	for _, n := range []int{1, 3, 10, 206, 1000, 5000} {
+		rep := Report{}
+		for i := range n {
+			r := Replication{Key: fmt.Sprintf("_replicator/replication-with-a-long-name-%05d", i), DocID: fmt.Sprintf("replication-with-a-long-name-%05d", i), State: Crashing, ErrorCount: 3}
+			r.setEndpoints(fmt.Sprintf("http://db%d.example.org:5984/x", i%300), "http://replica:5984/x")
+			r.LastError = strings.ReplaceAll(forms[i%len(forms)], "%d", fmt.Sprint(i%300))
+			judgeState(&r, Thresholds{}.withDefaults(), time.Now())
+			rep.Replications = append(rep.Replications, r)
+		}
+		out := nagios.Render("COUCH_REPLICATION", rep.Result(), nagios.RenderOptions{Verbose: 1})
+		first, _, _ := strings.Cut(out, "\n")
+		assert.Less(t, len(first), 300, first)
+		assert.NotContains(t, first, "{")
+		assert.LessOrEqual(t, len(out), nagios.DefaultLimit)
+		if n == 5000 {
+			t.Log(first)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,21 +226,21 @@ func lagPerf(label, field, uom string, l Lag, integer bool, zero *float64) nagio
 // groups sorts the replications that are not OK by cause, worst state
 // first, then the largest group, then the order of the server's answer:
 // a primary outage is one group of hundreds, said once. A group is one
-// state, one kind of cause and one server; its qualifiers are the server
-// and the details seen, most frequent first.
+// state and one kind of cause; its qualifiers are the servers concerned
+// (named when one or two, counted beyond) and the details seen, most
+// frequent first.
 func (rep Report) groups() ([]nagios.Group, int) {
 	type group struct {
 		status  nagios.Status
-		cause   Cause
-		details map[string]int
-		order   []string
+		what    string
+		servers counter
+		details counter
 		names   []string
-		first   int
 	}
 	var gs []*group
 	byKey := map[string]*group{}
 	failing := 0
-	for i, r := range rep.Replications {
+	for _, r := range rep.Replications {
 		if r.Status == nagios.OK {
 			continue
 		}
@@ -248,19 +249,15 @@ func (rep Report) groups() ([]nagios.Group, int) {
 		if c.What == "" {
 			c.What = r.State // a verdict set without a cause: the state says most
 		}
-		key := r.Status.String() + "\x00" + c.What + "\x00" + c.Server
+		key := r.Status.String() + "\x00" + c.What
 		g := byKey[key]
 		if g == nil {
-			g = &group{status: r.Status, cause: c, details: map[string]int{}, first: i}
+			g = &group{status: r.Status, what: c.What}
 			byKey[key] = g
 			gs = append(gs, g)
 		}
-		if c.Detail != "" {
-			if g.details[c.Detail] == 0 {
-				g.order = append(g.order, c.Detail)
-			}
-			g.details[c.Detail]++
-		}
+		g.servers.add(c.Server)
+		g.details.add(c.Detail)
 		g.names = append(g.names, r.Name())
 	}
 	sort.SliceStable(gs, func(a, b int) bool {
@@ -271,16 +268,40 @@ func (rep Report) groups() ([]nagios.Group, int) {
 	})
 	out := make([]nagios.Group, 0, len(gs))
 	for _, g := range gs {
-		sort.SliceStable(g.order, func(a, b int) bool { return g.details[g.order[a]] > g.details[g.order[b]] })
-		var quals []string
-		if g.cause.Server != "" {
-			quals = append(quals, g.cause.Server)
+		servers := g.servers.top(2)
+		if len(g.servers.order) > 2 {
+			servers = []string{fmt.Sprintf("%d servers", len(g.servers.order))}
 		}
-		if len(g.order) > 3 {
-			g.order = append(g.order[:3], "...")
-		}
-		quals = append(quals, g.order...)
-		out = append(out, nagios.Group{Count: len(g.names), What: g.cause.What, Quals: quals, Names: g.names})
+		out = append(out, nagios.Group{Count: len(g.names), What: g.what, Quals: append(servers, g.details.top(3)...), Names: g.names})
 	}
 	return out, failing
+}
+
+// counter counts distinct non-empty strings in the order first seen.
+type counter struct {
+	n     map[string]int
+	order []string
+}
+
+func (c *counter) add(s string) {
+	if s == "" {
+		return
+	}
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	if c.n[s] == 0 {
+		c.order = append(c.order, s)
+	}
+	c.n[s]++
+}
+
+// top is up to k strings, most frequent first, then "..." if there are more.
+func (c *counter) top(k int) []string {
+	out := slices.Clone(c.order)
+	sort.SliceStable(out, func(a, b int) bool { return c.n[out[a]] > c.n[out[b]] })
+	if len(out) > k {
+		out = append(out[:k], "...")
+	}
+	return out
 }
