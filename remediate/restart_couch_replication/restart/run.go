@@ -3,6 +3,7 @@ package restart
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -121,17 +122,49 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	seen := map[string]bool{}
 	healthy := 0
 	var outs []outcome
+	// Decide about every replication, look at each source that a restart
+	// needs once, then restart all the replications to restart together:
+	// in a primary outage they are hundreds, with a handful of sources.
+	evs := make([]Event, len(obs))
+	acts := make([]Action, len(obs))
+	var toCheck []int
 	for i := range obs {
 		o := &obs[i]
 		seen[o.Key] = true
-		h := st.Replications[o.Key]
-		ev := Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Replication: &o.Replication, Now: r.now}
-		a := Decide(ev, h, r.cfg.Policy)
-		if a.Kind == CheckSource {
-			r.step("checking the source %s of %s", o.Source, o.Key)
-			ev.Source, ev.SourceWhy = r.d.CheckSource(ctx, *o)
-			a = Decide(ev, h, r.cfg.Policy)
+		evs[i] = Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Replication: &o.Replication, Now: r.now}
+		acts[i] = Decide(evs[i], st.Replications[o.Key], r.cfg.Policy)
+		if acts[i].Kind == CheckSource {
+			toCheck = append(toCheck, i)
 		}
+	}
+	r.checkSources(ctx, obs, evs, toCheck)
+	for _, i := range toCheck {
+		acts[i] = Decide(evs[i], st.Replications[obs[i].Key], r.cfg.Policy)
+	}
+	var targets []Target
+	var restartOf []int
+	for i := range obs {
+		if acts[i].Kind != Restart {
+			continue
+		}
+		t := obs[i].Target
+		t.Reason = obs[i].Reason
+		if t.Reason == "" {
+			t.Reason = obs[i].State
+		}
+		targets = append(targets, t)
+		restartOf = append(restartOf, i)
+	}
+	outcomes := map[int]Outcome{}
+	if len(targets) > 0 {
+		r.step("restarting %d replications (%s ...)", len(targets), targets[0].where())
+		for k, out := range r.d.Exec.Restart(ctx, targets) {
+			outcomes[restartOf[k]] = out
+		}
+	}
+	for i := range obs {
+		o, ev, a := &obs[i], evs[i], acts[i]
+		h := st.Replications[o.Key]
 		restarted := false
 		action := string(a.Kind)
 		switch a.Kind {
@@ -142,16 +175,10 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 				continue // a healthy replication is no decision worth a line
 			}
 		case Restart:
-			r.step("restarting %s", o.Target.where())
-			t := o.Target
-			t.Reason = o.Reason
-			if t.Reason == "" {
-				t.Reason = o.State
-			}
-			out, err := r.d.Exec.Restart(ctx, t)
+			out := outcomes[i]
 			switch {
-			case err != nil:
-				p := nagios.AsProblem(err)
+			case out.Err != nil:
+				p := nagios.AsProblem(out.Err)
 				a = Action{Kind: Restart, Code: "restart_failed", Why: fmt.Sprintf("restart of %s failed: %s", o.Key, p.Msg), Status: nagios.CRITICAL}
 				action = "restart_failed"
 				outs = append(outs, newOutcome(outRestartFailed, o, a, a.Why))
@@ -216,6 +243,55 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		res.Summary = summarize(outs)
 	}
 	return r.result(res)
+}
+
+// sourceChecks is how many sources are looked at together.
+const sourceChecks = 8
+
+// checkSources looks at the source of each obs[idx] once per distinct
+// source (URL and credentials), sourceChecks at a time, and sets the
+// events' Source and SourceWhy.
+func (r *runner) checkSources(ctx context.Context, obs []Observed, evs []Event, idx []int) {
+	type key struct {
+		url   string
+		creds secret.Credentials
+	}
+	type result struct {
+		check SourceCheck
+		why   string
+	}
+	first := map[key]int{} // source -> an observation of it
+	var order []key
+	for _, i := range idx {
+		k := key{obs[i].Source, obs[i].SourceCreds}
+		if _, ok := first[k]; !ok {
+			first[k] = i
+			order = append(order, k)
+		}
+	}
+	results := make([]result, len(order))
+	sem := make(chan struct{}, sourceChecks)
+	var wg sync.WaitGroup
+	for n, k := range order {
+		o := obs[first[k]]
+		r.step("checking the source %s of %s", o.Source, o.Key)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, why := r.d.CheckSource(ctx, o)
+			results[n] = result{c, why}
+		}()
+	}
+	wg.Wait()
+	byKey := make(map[key]result, len(order))
+	for n, k := range order {
+		byKey[k] = results[n]
+	}
+	for _, i := range idx {
+		res := byKey[key{obs[i].Source, obs[i].SourceCreds}]
+		evs[i].Source, evs[i].SourceWhy = res.check, res.why
+	}
 }
 
 func summaryOf(o *Observed) string {
