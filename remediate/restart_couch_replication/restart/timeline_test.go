@@ -23,7 +23,7 @@ import (
 type timelineRun struct {
 	check, handler           string // first lines, as Nagios gets them
 	checkState, handlerState nagios.Status
-	checkOut                 string // the whole check output
+	checkOut, handlerOut     string // the whole outputs
 	restarted                []string
 }
 
@@ -109,7 +109,7 @@ func (tt *timeline) run(s replicationtest.Step) timelineRun {
 		Now:         now,
 	})
 	hout := nagios.Render("RESTART_COUCH_REPLICATION", hres, nagios.RenderOptions{})
-	out.handler = firstLine(hout)
+	out.handler, out.handlerOut = firstLine(hout), hout
 	out.handlerState = hres.Status
 	seen := map[string]bool{}
 	for _, id := range before {
@@ -227,6 +227,13 @@ func TestTimelineOutage200(t *testing.T) {
 				assert.Equal(t, w.handler, r.handlerState, "%s handler: %s", s.Name, handler)
 				assert.Equal(t, "RESTART_COUCH_REPLICATION "+w.handler.String()+" - "+w.decision, handler, s.Name)
 				assert.Len(t, r.restarted, w.restarted, s.Name)
+				for _, out := range []string{r.checkOut, r.handlerOut} {
+					assert.LessOrEqual(t, len(out), nagios.DefaultLimit, s.Name)
+				}
+				if w.restarted > 0 {
+					// Each decision is a line of the long output.
+					assert.Contains(t, r.handlerOut, "\nOK _replicator/"+r.restarted[0]+": restarted "+r.restarted[0]+" (crashing: source unreachable", s.Name)
+				}
 				if !s.SourceUp {
 					assert.Empty(t, r.restarted, "%s: the source is down: the handler must wait", s.Name)
 				}
