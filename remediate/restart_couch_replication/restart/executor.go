@@ -98,7 +98,7 @@ type Couch struct {
 	// taken up the one before: for PouchDB Server (PouchDBSettle).
 	Settle   time.Duration
 	OneByOne bool
-	Now           func() time.Time
+	Now      func() time.Time
 }
 
 // PouchDBSettle is Couch.Settle on PouchDB Server (4.2, pouchdb-replicator),
