@@ -291,7 +291,14 @@ func (c *Couch) rewrite(ctx context.Context, db string, ts []Target, idx []int, 
 	var written []*rewriting
 	left = nil
 	if c.OneByOne {
-		for _, r := range deleted {
+		for k, r := range deleted {
+			if d, ok := ctx.Deadline(); ok && time.Until(d) < oneByOneReserve {
+				// Out of time for one at a time: every document deleted
+				// must be written again before the run ends.
+				w, l := c.bulk(ctx, kdb, dbPath, deleted[k:], body)
+				written, left = append(written, w...), append(left, l...)
+				break
+			}
 			w, l := c.bulk(ctx, kdb, dbPath, []*rewriting{r}, body)
 			written, left = append(written, w...), append(left, l...)
 			if len(w) > 0 {
@@ -379,11 +386,15 @@ func bulkError(where, id string, err error) error {
 		Err: &bulkErr{status: kivik.HTTPStatus(err), msg: err.Error()}}
 }
 
+// oneByOneReserve is the time left to a run when it stops writing
+// documents one at a time and writes the rest at once.
+const oneByOneReserve = 5 * time.Second
+
 // awaitReplicator waits, a few seconds at most, until the replicator has
 // recorded its state in document id (PouchDB Server's replicator writes
 // "_replication_state" into it once it has taken it up).
 func awaitReplicator(ctx context.Context, kdb *kivik.DB, id string) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	for {
 		var doc struct {

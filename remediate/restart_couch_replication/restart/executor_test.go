@@ -516,3 +516,33 @@ func TestCouchRestartPouchDBCompletedIsRewritten(t *testing.T) {
 		})
 	}
 }
+
+func TestCouchRestartPouchDBOutOfTime(t *testing.T) {
+	// One at a time takes a while on PouchDB Server; near the end of the
+	// run the rest is written at once, never left deleted.
+	f := newFakeCouch(nil) // no replicator: each wait for it runs out
+	var ts []Target
+	for _, id := range []string{"a", "b", "c", "d"} {
+		d := storedDoc()
+		d["_id"], d["_rev"] = id, "3-abc"
+		f.docs[id], f.revs[id] = d, 3
+		ts = append(ts, Target{DocID: id, Database: "_replicator"})
+	}
+	var writes []int
+	f.onBulk = func(deleting bool) {
+		if !deleting {
+			writes = append(writes, 0)
+		}
+	}
+	c, _ := newExec(t, f, running)
+	c.OneByOne = true
+	ctx, cancel := context.WithTimeout(context.Background(), oneByOneReserve+time.Second)
+	defer cancel()
+	for _, out := range c.Restart(ctx, ts) {
+		require.NoError(t, out.Err)
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		assert.Contains(t, f.docs, id, "%s written again", id)
+	}
+	assert.Len(t, writes, 2, "a alone, then b, c and d at once")
+}
