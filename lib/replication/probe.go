@@ -505,6 +505,11 @@ func (p Probes) startHeartbeat(ctx context.Context, reps []Replication, rep *Rep
 	return hb
 }
 
+// hbReadsPerSecond bounds the reads of the targets while waiting for the
+// heartbeat: each target is read every 100 ms, or less often beyond 20
+// targets.
+const hbReadsPerSecond = 200
+
 // hbWriteAttempts bounds the writes of one heartbeat that conflict with
 // other runs' writes of the same document.
 const hbWriteAttempts = 8
@@ -518,10 +523,6 @@ func (hb *heartbeat) finish(ctx context.Context, reps []Replication) {
 	if d, ok := ctx.Deadline(); ok && d.Add(-300*time.Millisecond).Before(deadline) {
 		deadline = d.Add(-300 * time.Millisecond)
 	}
-	poll := hb.p.Poll
-	if poll <= 0 {
-		poll = 100 * time.Millisecond
-	}
 	var idx []int
 	for i, w := range hb.targets {
 		r := &reps[i]
@@ -534,6 +535,13 @@ func (hb *heartbeat) finish(ctx context.Context, reps []Replication) {
 			continue
 		}
 		idx = append(idx, i)
+	}
+	poll := hb.p.Poll
+	if poll <= 0 {
+		// At most hbReadsPerSecond reads in all: hundreds of targets
+		// polled every 100 ms would slow the very node whose
+		// replications are timed (issue 13's 200 replications).
+		poll = max(100*time.Millisecond, time.Duration(len(idx))*time.Second/hbReadsPerSecond)
 	}
 	if len(idx) > 0 {
 		hb.p.step("GET %s/%s (waiting up to %s for the heartbeat)", reps[idx[0]].targetURL, hb.id, hb.wait)

@@ -123,8 +123,9 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 
 	host, _ := os.Hostname()
 	var exec restart.Executor = restart.DryRun{}
+	var couchExec *restart.Couch
 	if !o.Policy.DryRun {
-		exec = &restart.Couch{Client: client, HTTP: env.HTTP, Creds: creds, BackupDir: store.BackupDir(),
+		couchExec = &restart.Couch{Client: client, HTTP: env.HTTP, Creds: creds, BackupDir: store.BackupDir(),
 			By: "restart_couch_replication@" + host, ConfirmWithin: o.Policy.ConfirmTimeout.D(),
 			Confirm: func(ctx context.Context, ts []restart.Target) (map[string]restart.JobState, error) {
 				// One read of every replication (_scheduler/docs, or the
@@ -147,6 +148,7 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 				}
 				return out, nil
 			}}
+		exec = couchExec
 	}
 
 	deps := restart.Deps{
@@ -157,6 +159,9 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 			}
 			if err != nil {
 				return nil, err
+			}
+			if couchExec != nil && strings.HasPrefix(rep.Server, "PouchDB") {
+				couchExec.Settle, couchExec.OneByOne = restart.PouchDBSettle, true
 			}
 			return restart.Observe(rep, spec), nil
 		},

@@ -91,10 +91,28 @@ type Couch struct {
 	BackupDir string
 	By        string // who restarts, recorded in the document: "restart_couch_replication on host"
 	Confirm   Confirmer
-	// ConfirmWithin bounds the wait for the new job (within ctx).
+	// ConfirmWithin bounds the wait for the new jobs (within ctx).
 	ConfirmWithin time.Duration
-	Now           func() time.Time
+	// Settle is a pause between the deletes and the rewrites, and
+	// OneByOne writes each document again only once the replicator has
+	// taken up the one before: for PouchDB Server (PouchDBSettle).
+	Settle   time.Duration
+	OneByOne bool
+	Now      func() time.Time
 }
+
+// PouchDBSettle is Couch.Settle on PouchDB Server (4.2, pouchdb-replicator),
+// which also gets OneByOne. Its replicator ends the job of a deleted
+// document asynchronously, and when the job has ended it writes
+// "_replication_state": "completed" into the document of that id,
+// whatever it is by then: a document written again too soon is marked
+// completed and its new job is orphaned. And it tells its own writes
+// from a user's by a list it prunes wrongly (splice by id), which holds
+// only while one document changes at a time: of 200 documents written in
+// one _bulk_docs, a few were marked "completed" at once. A single
+// document was rewritten fast enough, which is why one at a time, after
+// the pause, is how PouchDB Server gets them. CouchDB needs neither.
+const PouchDBSettle = 2 * time.Second
 
 // RestartedBy is the field recorded in a recreated document: {"at",
 // "by", "reason"}. Besides the audit trail it makes the new body differ
@@ -120,17 +138,37 @@ const bulkAttempts = 3
 // replications are re-posted one by one.
 func (c *Couch) Restart(ctx context.Context, ts []Target) []Outcome {
 	out := make([]Outcome, len(ts))
-	byDB := map[string][]int{}
-	var dbs []string
+	var docs []int
 	for i, t := range ts {
 		if t.Transient {
 			out[i] = c.restartTransient(ctx, t)
 			continue
 		}
-		if byDB[t.Database] == nil {
-			dbs = append(dbs, t.Database)
+		docs = append(docs, i)
+	}
+	redo := c.confirm(ctx, ts, c.rewriteAll(ctx, ts, docs, out), out)
+	if len(redo) > 0 {
+		// PouchDB Server marked them completed (see PouchDBSettle): once
+		// more, now that their old jobs have ended.
+		for _, i := range c.confirm(ctx, ts, c.rewriteAll(ctx, ts, redo, out), out) {
+			out[i].Stage, out[i].Err = "confirm", &nagios.Problem{Status: nagios.CRITICAL,
+				Msg: fmt.Sprintf("%s recreated twice, but PouchDB Server marked it completed both times", ts[i].where())}
 		}
-		byDB[t.Database] = append(byDB[t.Database], i)
+	}
+	return out
+}
+
+// rewriteAll restarts the documents ts[idx] in batches per replicator
+// database and returns the indexes of those written again.
+func (c *Couch) rewriteAll(ctx context.Context, ts []Target, idx []int, out []Outcome) []int {
+	byDB := map[string][]int{}
+	var dbs []string
+	for _, i := range idx {
+		db := ts[i].Database
+		if byDB[db] == nil {
+			dbs = append(dbs, db)
+		}
+		byDB[db] = append(byDB[db], i)
 	}
 	var written []int
 	for _, db := range dbs {
@@ -138,8 +176,7 @@ func (c *Couch) Restart(ctx context.Context, ts []Target) []Outcome {
 			written = append(written, c.rewrite(ctx, db, ts, batch, out)...)
 		}
 	}
-	c.confirm(ctx, ts, written, out)
-	return out
+	return written
 }
 
 // rewriting is one document on its way through rewrite.
@@ -243,8 +280,34 @@ func (c *Couch) rewrite(ctx context.Context, db string, ts []Target, idx []int, 
 		}
 		out[r.i].Stage, out[r.i].Err = "delete", &nagios.Problem{Status: nagios.CRITICAL, Err: p, Msg: msg}
 	}
+	if len(deleted) > 0 && c.Settle > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(c.Settle):
+		}
+	}
 	// Over a deletion a document is written without a rev.
-	written, left := c.bulk(ctx, kdb, dbPath, deleted, func(r *rewriting) any { return r.body })
+	body := func(r *rewriting) any { return r.body }
+	var written []*rewriting
+	left = nil
+	if c.OneByOne {
+		for k, r := range deleted {
+			if d, ok := ctx.Deadline(); ok && time.Until(d) < oneByOneReserve {
+				// Out of time for one at a time: every document deleted
+				// must be written again before the run ends.
+				w, l := c.bulk(ctx, kdb, dbPath, deleted[k:], body)
+				written, left = append(written, w...), append(left, l...)
+				break
+			}
+			w, l := c.bulk(ctx, kdb, dbPath, []*rewriting{r}, body)
+			written, left = append(written, w...), append(left, l...)
+			if len(w) > 0 {
+				awaitReplicator(ctx, kdb, r.id)
+			}
+		}
+	} else {
+		written, left = c.bulk(ctx, kdb, dbPath, deleted, body)
+	}
 	for _, r := range left {
 		t := ts[r.i]
 		p := nagios.AsProblem(r.err)
@@ -323,6 +386,31 @@ func bulkError(where, id string, err error) error {
 		Err: &bulkErr{status: kivik.HTTPStatus(err), msg: err.Error()}}
 }
 
+// oneByOneReserve is the time left to a run when it stops writing
+// documents one at a time and writes the rest at once.
+const oneByOneReserve = 5 * time.Second
+
+// awaitReplicator waits, a few seconds at most, until the replicator has
+// recorded its state in document id (PouchDB Server's replicator writes
+// "_replication_state" into it once it has taken it up).
+func awaitReplicator(ctx context.Context, kdb *kivik.DB, id string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for {
+		var doc struct {
+			State string `json:"_replication_state"`
+		}
+		if err := kdb.Get(ctx, id).ScanDoc(&doc); err == nil && doc.State != "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // readDocs reads documents by id in one POST _all_docs; a deleted or
 // missing one is absent from the map.
 func readDocs(ctx context.Context, kdb *kivik.DB, ids []string) (map[string]json.RawMessage, error) {
@@ -398,10 +486,11 @@ func (c *Couch) restartTransient(ctx context.Context, t Target) Outcome {
 
 // confirm waits, within ConfirmWithin, until the check logic sees the
 // replications ts[idx] running or triggered again, reading all of them at
-// each poll.
-func (c *Couch) confirm(ctx context.Context, ts []Target, idx []int, out []Outcome) {
+// each poll. On PouchDB Server (OneByOne) it returns at once those marked
+// completed, for another rewrite.
+func (c *Couch) confirm(ctx context.Context, ts []Target, idx []int, out []Outcome) (completed []int) {
 	if c.Confirm == nil || len(idx) == 0 {
-		return
+		return nil
 	}
 	within := c.ConfirmWithin
 	if within <= 0 {
@@ -427,6 +516,10 @@ func (c *Couch) confirm(ctx context.Context, ts []Target, idx []int, out []Outco
 					out[i].Detail += ", new job " + st.State
 					continue
 				}
+				if ok && c.OneByOne && st.State == replication.Completed {
+					completed = append(completed, i)
+					continue
+				}
 				if ok {
 					last[i] = st.State
 				}
@@ -435,7 +528,7 @@ func (c *Couch) confirm(ctx context.Context, ts []Target, idx []int, out []Outco
 			idx = still
 		}
 		if len(idx) == 0 {
-			return
+			return completed
 		}
 		select {
 		case <-cctx.Done():
@@ -448,7 +541,7 @@ func (c *Couch) confirm(ctx context.Context, ts []Target, idx []int, out []Outco
 				}
 				out[i].Stage, out[i].Err = "confirm", &nagios.Problem{Status: nagios.CRITICAL, Msg: msg}
 			}
-			return
+			return completed
 		case <-time.After(confirmPoll):
 		}
 	}

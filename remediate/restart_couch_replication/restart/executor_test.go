@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,6 +34,12 @@ type fakeCouch struct {
 	posts    []map[string]any
 	// per document: bulk deletes and creates to answer 500
 	deleteFails, createFails map[string]int
+	// onBulk sees each _bulk_docs request (deleting: its first document
+	// is a deletion)
+	onBulk func(deleting bool)
+	// replicator: a created document gets a _replication_state at once,
+	// as PouchDB Server's replicator writes one
+	replicator bool
 }
 
 func newFakeCouch(doc map[string]any) *fakeCouch {
@@ -88,6 +95,9 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := json.NewDecoder(gunzip(r)).Decode(&body); err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			return
+		}
+		if f.onBulk != nil && len(body.Docs) > 0 {
+			f.onBulk(body.Docs[0]["_deleted"] == true)
 		}
 		res := []any{}
 		for _, d := range body.Docs {
@@ -197,6 +207,11 @@ func (f *fakeCouch) write(d map[string]any) map[string]any {
 	f.revs[id]++
 	d["_rev"] = fmt.Sprintf("%d-new", f.revs[id])
 	f.docs[id] = d
+	if f.replicator {
+		stored := maps.Clone(d)
+		stored["_replication_state"] = "triggered"
+		f.docs[id] = stored
+	}
 	return map[string]any{"ok": true, "id": id, "rev": d["_rev"]}
 }
 
@@ -422,4 +437,112 @@ func (e *editBetween) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.docs[e.id]["_rev"] = "4-edited"
 		e.mu.Unlock()
 	}
+}
+
+func TestCouchRestartPouchDB(t *testing.T) {
+	// PouchDB Server ends a deleted document's job late and then marks
+	// whatever document has that id "completed", and mixes up its own
+	// writes when many documents change at once: the rewrites wait, and
+	// go one at a time.
+	f := newFakeCouch(nil)
+	var ts []Target
+	for _, id := range []string{"a", "b", "c"} {
+		d := storedDoc()
+		d["_id"], d["_rev"] = id, "3-abc"
+		f.docs[id], f.revs[id] = d, 3
+		ts = append(ts, Target{DocID: id, Database: "_replicator"})
+	}
+	c, _ := newExec(t, f, running)
+	c.Settle, c.OneByOne = 300*time.Millisecond, true
+	var deletedAt time.Time
+	var deletes, writes int
+	f.onBulk = func(deleting bool) {
+		if deleting {
+			deletes++
+			deletedAt = time.Now()
+			return
+		}
+		writes++
+		assert.GreaterOrEqual(t, time.Since(deletedAt), c.Settle, "rewritten before the old jobs ended")
+	}
+	f.replicator = true
+	for _, out := range c.Restart(context.Background(), ts) {
+		require.NoError(t, out.Err)
+	}
+	assert.Equal(t, 1, deletes, "deleted together")
+	assert.Equal(t, 3, writes, "written one by one")
+}
+
+func TestCouchRestartPouchDBCompletedIsRewritten(t *testing.T) {
+	// A document PouchDB Server marked "completed" right after its
+	// rewrite is rewritten once more; twice is a failure.
+	for _, tt := range []struct {
+		name      string
+		completed int // polls that see "b" completed
+		wantErr   string
+	}{
+		{"once", 1, ""},
+		{"twice", 2, "recreated twice, but PouchDB Server marked it completed both times"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeCouch(nil)
+			f.replicator = true
+			var ts []Target
+			for _, id := range []string{"a", "b"} {
+				d := storedDoc()
+				d["_id"], d["_rev"] = id, "3-abc"
+				f.docs[id], f.revs[id] = d, 3
+				ts = append(ts, Target{DocID: id, Database: "_replicator"})
+			}
+			left := tt.completed
+			c, _ := newExec(t, f, func(ctx context.Context, ts []Target) (map[string]JobState, error) {
+				out, _ := running(ctx, ts)
+				if _, ok := out["_replicator/b"]; ok && left > 0 {
+					left--
+					out["_replicator/b"] = JobState{State: "completed"}
+				}
+				return out, nil
+			})
+			c.OneByOne = true
+			out := c.Restart(context.Background(), ts)
+			require.NoError(t, out[0].Err)
+			if tt.wantErr == "" {
+				require.NoError(t, out[1].Err)
+				assert.Equal(t, "recreated _replicator/b, new job running", out[1].Detail)
+				return
+			}
+			require.Error(t, out[1].Err)
+			assert.Contains(t, out[1].Err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestCouchRestartPouchDBOutOfTime(t *testing.T) {
+	// One at a time takes a while on PouchDB Server; near the end of the
+	// run the rest is written at once, never left deleted.
+	f := newFakeCouch(nil) // no replicator: each wait for it runs out
+	var ts []Target
+	for _, id := range []string{"a", "b", "c", "d"} {
+		d := storedDoc()
+		d["_id"], d["_rev"] = id, "3-abc"
+		f.docs[id], f.revs[id] = d, 3
+		ts = append(ts, Target{DocID: id, Database: "_replicator"})
+	}
+	var writes []int
+	f.onBulk = func(deleting bool) {
+		if !deleting {
+			writes = append(writes, 0)
+		}
+	}
+	c, _ := newExec(t, f, running)
+	c.OneByOne = true
+	ctx, cancel := context.WithTimeout(context.Background(), oneByOneReserve+time.Second)
+	defer cancel()
+	for _, out := range c.Restart(ctx, ts) {
+		require.NoError(t, out.Err)
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		assert.Contains(t, f.docs, id, "%s written again", id)
+	}
+	assert.Len(t, writes, 2, "a alone, then b, c and d at once")
 }
