@@ -64,6 +64,7 @@ var transportWords = []string{
 	"network error", "econnaborted",
 	// what lib/httpclient says (the checker's own probes)
 	"closed the connection", "connection reset by peer", "no such host", "i/o timeout",
+	"host unreachable", "network unreachable", "dns lookup", "timeout after",
 }
 
 // tlsWords are TLS failures (a certificate, a handshake).
@@ -237,9 +238,9 @@ func transportCause(lower string) string {
 	switch {
 	case strings.Contains(lower, "econnrefused") || strings.Contains(lower, "connection refused"):
 		return "connection refused"
-	case strings.Contains(lower, "nxdomain") || strings.Contains(lower, "enotfound") || strings.Contains(lower, "eai_again") || strings.Contains(lower, "no such host"):
+	case strings.Contains(lower, "nxdomain") || strings.Contains(lower, "enotfound") || strings.Contains(lower, "eai_again") || strings.Contains(lower, "no such host") || strings.Contains(lower, "dns lookup"):
 		return "host not found"
-	case strings.Contains(lower, "ehostunreach") || strings.Contains(lower, "enetunreach"):
+	case strings.Contains(lower, "ehostunreach") || strings.Contains(lower, "enetunreach") || strings.Contains(lower, "host unreachable") || strings.Contains(lower, "network unreachable"):
 		return "no route to host"
 	case strings.Contains(lower, "timeout") || strings.Contains(lower, "timedout"):
 		return "timed out"

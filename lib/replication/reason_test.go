@@ -33,6 +33,9 @@ func TestClassify(t *testing.T) {
 		{"getaddrinfo ENOTFOUND db1", Cause{CauseSourceUnreachable, srv1, "host not found"}},
 		{"socket hang up", Cause{CauseSourceUnreachable, srv1, "connection reset"}},
 		{"GET http://127.0.0.1:15984/registry: the server closed the connection before a complete answer", Cause{CauseSourceUnreachable, srv1, "connection closed"}},
+		{"GET http://127.0.0.1:15984/registry: host unreachable", Cause{CauseSourceUnreachable, srv1, "no route to host"}},
+		{"GET http://db1.example.org:5984/registry: DNS lookup of db1.example.org failed: no such host", Cause{CauseSourceUnreachable, srv1, "host not found"}},
+		{"timeout after 2.0s waiting for GET http://127.0.0.1:15984/registry", Cause{CauseSourceUnreachable, srv1, "timed out"}},
 		// Not the network.
 		{"{replication_auth_error,\n    {session_request_unauthorized,\"http://127.0.0.1:15984/_session\",\"mirror\"}}", Cause{What: CauseSourceAuth, Detail: "user mirror"}},
 		{"{replication_auth_error,{session_request_unauthorized,\"http://127.0.0.1:25984/_session\",\"writer\"}}", Cause{What: CauseTargetAuth, Detail: "user writer"}},
