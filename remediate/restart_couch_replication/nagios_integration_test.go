@@ -131,11 +131,18 @@ define service {
 	for _, a := range alerts {
 		assert.NotContains(t, a, ";HARD;", "the service reached HARD: the handler did not fix it in time")
 	}
-	require.GreaterOrEqual(t, len(alerts), 3)
+	// With one replication pouchdb-server always leaves it stuck. Of 200,
+	// it resumes some by itself, sometimes all before SOFT 2: then the
+	// handler has nothing to restart, which is right too.
+	require.GreaterOrEqual(t, len(alerts), 2)
 	assert.Contains(t, alerts[0], ";CRITICAL;SOFT;1;")
-	assert.Contains(t, alerts[1], ";CRITICAL;SOFT;2;")
 	assert.Contains(t, alerts[len(alerts)-1], ";OK;SOFT;")
-	assert.Contains(t, strings.Join(handlers, "\n"), ";CRITICAL;SOFT;2;"+svc+"-handler", "Nagios ran the handler at SOFT 2")
+	actedAtSoft2 := len(alerts) >= 3
+	if n == 1 || actedAtSoft2 {
+		require.GreaterOrEqual(t, len(alerts), 3)
+		assert.Contains(t, alerts[1], ";CRITICAL;SOFT;2;")
+		assert.Contains(t, strings.Join(handlers, "\n"), ";CRITICAL;SOFT;2;"+svc+"-handler", "Nagios ran the handler at SOFT 2")
+	}
 
 	// Nagios runs the handler for the recovery after logging the OK alert,
 	// asynchronously: wait for its line before reading the log.
@@ -148,8 +155,15 @@ define service {
 	if n == 1 {
 		t.Logf("decisions:\n%s", decisions)
 	}
-	t.Logf("handler wall times (s), one line per run: %s", strings.Join(strings.Fields(readFile(filepath.Join(state, "handler-wall"))), " "))
-	assert.Equal(t, n, strings.Count(decisions, "action=restarted"), "each replication restarted exactly once")
+	restarted := strings.Count(decisions, "action=restarted")
+	t.Logf("%d of %d replications restarted; handler wall times (s), one per run: %s", restarted, n,
+		strings.Join(strings.Fields(readFile(filepath.Join(state, "handler-wall"))), " "))
+	if n == 1 {
+		assert.Equal(t, 1, restarted, "acted exactly once")
+	} else if actedAtSoft2 {
+		assert.Positive(t, restarted, "SOFT 2 with stuck replications, and nothing restarted")
+	}
+	assert.NotContains(t, decisions, "action=restart_failed", "every restart confirmed")
 	for _, l := range strings.Split(decisions, "\n") {
 		if strings.Contains(l, "action=restarted") {
 			assert.Contains(t, l, `event="CRITICAL SOFT 2"`)
@@ -158,7 +172,7 @@ define service {
 	assert.Contains(t, decisions, `event="CRITICAL SOFT 1" action=wait code=first_failure`)
 	assert.NotContains(t, decisions, b.creds.Password)
 
-	assert.True(t, b.arrived("after-outage"), "the replication resumed")
+	assert.True(t, b.arrived("after-outage"), "every replication resumed")
 	// status.dat lags nagios.log by up to status_update_interval.
 	var s map[string]string
 	require.Eventually(t, func() bool {
