@@ -389,7 +389,7 @@ object Host "db2" {
 }
 apply Service "couch-replication" {
   import "registry-couch-replication"
-  vars.couch_replication_heartbeat_db = "registry"
+  vars.couch_replication_heartbeat_db = "heartbeat"
   vars.couch_replication_doc_id = [ "registry-from-primary" ]
   assign where host.vars.couchdb
 }

@@ -243,7 +243,7 @@ const header = `/* registry-checks: Icinga 2 command definitions, in the style o
  *
  *   apply Service "couch-replication" {
  *     import "registry-couch-replication"
- *     vars.couch_replication_heartbeat_db = "registry"
+ *     vars.couch_replication_heartbeat_db = "heartbeat"
  *     vars.couch_replication_expect = 1
  *     assign where host.vars.couchdb_replica
  *   }
