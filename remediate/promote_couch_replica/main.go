@@ -216,8 +216,10 @@ func promoteRun(ctx context.Context, o *options, env *plugin.Env) nagios.Result 
 // could take over from the new primary as far as databases, replications,
 // design documents, _security and fences go (lag and counts are left to
 // the heartbeat: writes go on during a promotion).
-func agree(ctx context.Context, primary, replica *couch.Client) error {
-	rep, err := promotion.Compare(ctx, promotion.Nodes{Primary: primary, Replica: replica}, promotion.Config{})
+func agree(ctx context.Context, primary, replica *couch.Client, dbs []string) error {
+	// The run's databases only: one the run left out (--db, --exclude)
+	// still pulls from the old primary, rightly.
+	rep, err := promotion.Compare(ctx, promotion.Nodes{Primary: primary, Replica: replica}, promotion.Config{Selection: promotion.Selection{Include: dbs}})
 	if err != nil {
 		return err
 	}

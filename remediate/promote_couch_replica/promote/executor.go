@@ -46,7 +46,8 @@ type Executor struct {
 	// Agree is check_couch_promotion's model on the new topology: nil
 	// error when replica could take over from primary as far as the
 	// topology goes (databases, replications, design documents, fence).
-	Agree func(ctx context.Context, primary, replica *couch.Client) error
+	// Only the databases of the run are compared.
+	Agree func(ctx context.Context, primary, replica *couch.Client, dbs []string) error
 	Poll  time.Duration // catch-up and heartbeat polls (default 200ms)
 	Now   func() time.Time
 
@@ -703,7 +704,7 @@ func (e *Executor) verify(ctx context.Context, from string, to []string, forward
 			if err != nil {
 				return "", err
 			}
-			if err := e.Agree(ctx, fc, rc); err != nil {
+			if err := e.Agree(ctx, fc, rc, e.Topology.DBs); err != nil {
 				return "", fmt.Errorf("check_couch_promotion's model disagrees for %s: %v", promotion.Node(r), err)
 			}
 		}
