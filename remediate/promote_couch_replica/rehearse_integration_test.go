@@ -208,7 +208,7 @@ func TestRehearseIntegration(t *testing.T) {
 	var out bytes.Buffer
 	start := time.Now()
 	code := run2(t, []string{"--old-primary", primary.url, "--new-primary", replica1.url, "--replica", replica2.url,
-		"--credentials-file", creds, "--rehearse", "-t", "120", "--db", "registry", "--db", rehearsalDB, "--heartbeat-db", rehearsalDB, "--catch-up-timeout", "20s", "--verify-timeout", "30s",
+		"--credentials-file", creds, "--rehearse", "-t", "120", "--heartbeat-db", rehearsalDB, "--catch-up-timeout", "20s", "--verify-timeout", "30s",
 		"--config-command", `printf %s "$PROMOTE_NEW_PRIMARY_URL" > ` + current,
 		"--state-dir", stateDir, "--log-file", filepath.Join(stateDir, "steps.log"), "-v", "--output-limit", "16384"}, &out)
 	wall := time.Since(start)
