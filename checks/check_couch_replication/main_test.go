@@ -229,7 +229,7 @@ func TestRunBadDocsWorstFirst(t *testing.T) {
 	first := strings.SplitN(out, "\n", 2)[0]
 	// The doc id equals the document's source password, and a password
 	// is never printed, not even where it is also a name.
-	assert.Contains(t, first, "2 of 3 replications failing: missing-source-db crashing (source database missing, 3 errors), xxxxx crashing (authentication failed at source for user mirror, 3 errors)")
+	assert.Contains(t, first, "2 of 3 replications failing: missing-source-db crashing (source database missing, 3 errors), xxxxx crashing (authentication refused by source (user mirror), 3 errors)")
 }
 
 func TestRunSeqLagAndCheckpointAge(t *testing.T) {

@@ -3,7 +3,6 @@ package restart
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -122,7 +121,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 
 	seen := map[string]bool{}
 	healthy := 0
-	var acted, waiting, human, failed []string
+	var outs []outcome
 	// Decide about every replication, look at each source that a restart
 	// needs once, then restart all the replications to restart together:
 	// in a primary outage they are hundreds, with a handful of sources.
@@ -182,14 +181,14 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 				p := nagios.AsProblem(out.Err)
 				a = Action{Kind: Restart, Code: "restart_failed", Why: fmt.Sprintf("restart of %s failed: %s", o.Key, p.Msg), Status: nagios.CRITICAL}
 				action = "restart_failed"
-				failed = append(failed, a.Why)
+				outs = append(outs, newOutcome(outRestartFailed, o, a, a.Why))
 				// A delete that went through counts against the rate
 				// limit: the replication was touched.
 				restarted = out.Backup != ""
 			case r.cfg.DryRun:
 				action = "would_restart"
 				a.Why = fmt.Sprintf("%s: %s", out.Detail, summaryOf(o))
-				acted = append(acted, "would restart "+summaryOf(o))
+				outs = append(outs, newOutcome(outWouldRestart, o, a, "would restart "+summaryOf(o)))
 			default:
 				action = "restarted"
 				restarted = true
@@ -197,14 +196,17 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 				if out.Backup != "" {
 					a.Why += "; backup " + out.Backup
 				}
-				acted = append(acted, "restarted "+summaryOf(o))
+				outs = append(outs, newOutcome(outRestarted, o, a, "restarted "+summaryOf(o)))
 			}
 		case Wait:
 			if a.Code == "source_down" {
-				waiting = append(waiting, fmt.Sprintf("%s: source still down", o.Key))
+				outs = append(outs, newOutcome(outWaiting, o, a, sourceDownClause(o)))
+			}
+			if a.Code == "first_failure" {
+				outs = append(outs, newOutcome(outNextRun, o, a, "nothing to restart yet: "+a.Why))
 			}
 		case Human:
-			human = append(human, a.Why)
+			outs = append(outs, newOutcome(outHuman, o, a, a.Why))
 		}
 		st.Replications[o.Key] = Record(h, ev, a, restarted, r.cfg.Policy)
 		r.decision(ctx, o.Key, a, action, &o.Replication)
@@ -226,12 +228,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		// The run's own point says what it did as a whole.
 		r.top = &nagios.Result{Measurement: Measurement, Tags: map[string]string{"node": r.cfg.Node, "mode": string(r.cfg.Mode), "action": "assessed", "code": "assessed"}}
 	}
-	var parts []string
-	parts = append(parts, failed...)
-	parts = append(parts, acted...)
-	parts = append(parts, human...)
-	parts = append(parts, waiting...)
-	if len(parts) == 0 {
+	if len(outs) == 0 {
 		res.Summary = fmt.Sprintf("nothing to restart: %d of %d replications healthy", healthy, len(obs))
 		if len(r.subs) > 0 {
 			res.Summary = fmt.Sprintf("nothing to restart yet: %s", r.subs[0].Summary)
@@ -243,7 +240,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 			r.decision(ctx, "", Action{Kind: Nothing, Code: "all_healthy", Why: res.Summary, Status: nagios.OK}, string(Nothing), nil)
 		}
 	} else {
-		res.Summary = strings.Join(parts, "; ")
+		res.Summary = summarize(outs)
 	}
 	return r.result(res)
 }
