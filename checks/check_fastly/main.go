@@ -53,10 +53,13 @@ func run(args []string, stdout io.Writer) int {
 				return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 			}
 			hc := env.HTTP
-			if len(cfg.Resolved) > 0 || opts.MaxBytes+1 > hc.MaxBody() {
+			// The probe reads bodies raw, up to --max-bytes, whatever
+			// their Content-Type: its client has no smaller JSON cap.
+			if len(cfg.Resolved) > 0 || opts.MaxBytes+1 > hc.MaxJSON() {
 				if hc, err = env.HTTP.With(func(c *httpclient.Config) {
 					c.Resolve = cfg.Resolved
 					c.MaxBody = max(c.MaxBody, opts.MaxBytes+1)
+					c.MaxJSON = c.MaxBody
 				}); err != nil {
 					return env.Fail(err)
 				}

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/httpprobe"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/secret"
@@ -420,7 +421,7 @@ func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, 
 		Time map[string]string `json:"time"`
 	}
 	if err := json.Unmarshal(body, &served); err != nil {
-		return nagios.UNKNOWN, fmt.Sprintf("GET %s: the CDN's answer is not a packument: %v", secret.RedactURL(rawURL), err), nil
+		return nagios.UNKNOWN, fmt.Sprintf("GET %s: the CDN's answer is not a packument: %s", secret.RedactURL(rawURL), httpclient.JSONErrorText(err)), nil
 	}
 	if deps.Step != nil {
 		deps.Step("GET " + id + " from " + deps.Origin.Where())
