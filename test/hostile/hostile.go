@@ -34,7 +34,8 @@
 //     echo-500 put the same text in error reasons; echo-forge adds line
 //     breaks and a forged Nagios line.
 //
-// Every 200 answer is CouchDB-shaped for the path asked: "/", "/_up",
+// Every answer carries a CDN edge's headers (X-Served-By, X-Cache,
+// X-Timer). Every 200 answer is CouchDB-shaped for the path asked: "/", "/_up",
 // "/_scheduler/docs[/...]", "/_scheduler/jobs[/...]", "/_active_tasks",
 // "/_all_dbs", "/_dbs_info" (GET and POST), "/_node/_local/_system",
 // "/{db}" (db info), "/{db}/_all_docs" (replicator docs),
@@ -272,6 +273,11 @@ func handler(name string) http.Handler {
 			text += forged
 		}
 		h := w.Header()
+		// Every answer looks as if a CDN edge had served it, so that
+		// check_fastly goes on to judge the answer itself.
+		h.Set("X-Served-By", "cache-hostile-LCY")
+		h.Set("X-Cache", "MISS")
+		h.Set("X-Timer", "S1764504000.000000,VS0,VE1")
 		switch name {
 		case "echo", "echo-forge", "echo-401", "echo-500":
 			hv := headerSafe(echo)
