@@ -19,3 +19,30 @@ func TestHostile(t *testing.T) {
 		},
 	})
 }
+
+// The registry answers well and the origin is the hostile one: the
+// tarball itself is huge, a gzip bomb, cut short, missing...
+func TestHostileOrigin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server per case and waits out -t on two")
+	}
+	registry := hostile.New(t, "echo")
+	dir := t.TempDir()
+	want := map[string]hostile.Verdict{
+		// An origin that does not serve the tarball fails the users.
+		"401": hostile.Critical, "403": hostile.Critical, "404": hostile.Critical,
+		"echo-401": hostile.Critical, "redirect-loop": hostile.Critical,
+		// Bytes that are not the tarball: corrupt.
+		"truncated-json": hostile.Critical, "empty-body": hostile.Critical, "not-json": hostile.Critical,
+		// Bigger than --max-bytes: not verified.
+		"huge": hostile.Unknown, "gzip-bomb": hostile.Unknown,
+	}
+	for _, c := range []string{"null", "empty-object", "wrong-array", "all-null", "null-fields", "wrong-types"} {
+		want[c] = hostile.Any // JSON shapes do not touch a tarball
+	}
+	hostile.Table(t, hostile.Binary{Name: "TARBALL_ORIGIN", Run: run, Want: want,
+		Args: func(base, creds string) []string {
+			return []string{"-u", registry.URL, "--credentials-file", creds, "--spool-dir", dir, "--origin", base, "-p", "left-pad", "--no-attachment"}
+		},
+	})
+}

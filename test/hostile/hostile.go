@@ -41,7 +41,8 @@
 // "/{db}" (db info), "/{db}/_all_docs" (replicator docs),
 // "/{db}/_changes", "/{db}/_design/{ddoc}/_info", "/{db}/{id}"
 // (a packument, or a replicator document under "_replicator"), tarballs
-// ("/{pkg}/-/{file}.tgz"), and any write (PUT, POST, DELETE) answers
+// (any path ending in .tgz: "/{pkg}/-/{file}.tgz", or an attachment), and
+// any write (PUT, POST, DELETE) answers
 // {"ok":true,...}. The shape cases (null, all-null, huge...) transform
 // that answer, so every endpoint a binary reads gets them.
 package hostile
@@ -522,16 +523,22 @@ func gz(b []byte) []byte {
 }
 
 func isTarball(r *http.Request) bool {
-	return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/-/") && strings.HasSuffix(r.URL.Path, ".tgz")
+	// An origin's /{pkg}/-/{file}.tgz, or a CouchDB attachment
+	// /{db}/{pkg}/{file}.tgz.
+	return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".tgz")
 }
 
-// tarballBytes is what every tarball path serves; the packuments carry
-// its digests, so an echo tarball matches its packument.
-func tarballBytes(text string) []byte { return []byte("tarball " + text + "\n") }
+// tarballBytes is what every tarball path serves: the same bytes for
+// every request, so that a packument of one server (its digests) matches
+// a tarball of another. The echo is in the tarball's headers.
+func tarballBytes(string) []byte { return []byte("tarball of the hostile server\n") }
 
 func serveTarball(w http.ResponseWriter, r *http.Request, name, text string) {
 	b := tarballBytes(text)
 	h := w.Header()
+	if h.Get("X-Tarball-Source") == "" {
+		h.Set("X-Tarball-Source", "filesystem") // as the registry's nginx says
+	}
 	switch name {
 	case "huge":
 		h.Set("Content-Type", "application/octet-stream")
@@ -563,7 +570,7 @@ func serveTarball(w http.ResponseWriter, r *http.Request, name, text string) {
 		_, _ = buf.Write(b)
 		_ = buf.Flush()
 	case "trickle":
-		trickle(w, r, b)
+		trickle(w, r, make([]byte, 1000)) // 100 s at 10 bytes a second
 	case "truncated-json", "empty-body":
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Length", "0")
