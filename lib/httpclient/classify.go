@@ -186,6 +186,7 @@ func transportProblem(elapsed time.Duration, where string, err error) *nagios.Pr
 		typeErr   *json.UnmarshalTypeError
 		netErr    net.Error
 		closed    *ClosedEarlyError
+		tokenErr  *TokenTooLargeError
 	)
 	switch {
 	case errors.As(err, &redirect):
@@ -205,6 +206,9 @@ func transportProblem(elapsed time.Duration, where string, err error) *nagios.Pr
 	case errors.As(err, &tooLarge):
 		p.Status = nagios.UNKNOWN
 		p.Msg = where + ": " + tooLarge.Error()
+	case errors.As(err, &tokenErr):
+		p.Status = nagios.UNKNOWN
+		p.Msg = where + ": " + tokenErr.Error()
 	case errors.As(err, &syntax):
 		p.Status = nagios.UNKNOWN
 		p.Msg = fmt.Sprintf("%s: invalid JSON at byte %d: %s", where, syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))

@@ -312,7 +312,7 @@ func (c *Client) JSON(ctx context.Context, method, url string, creds secret.Cred
 	// The transport capped a JSON Content-Type at MaxJSON; an answer of
 	// another type decoded as JSON gets the same cap here.
 	answer := io.Reader(resp.Body)
-	if capped, ok := resp.Body.(*cappedBody); !ok || capped.limit > c.cfg.MaxJSON {
+	if _, ok := resp.Body.(*guardedBody); !ok {
 		answer = &cappedBody{rc: resp.Body, left: c.cfg.MaxJSON, limit: c.cfg.MaxJSON}
 	}
 	if err := DecodeStream(answer, v); err != nil {
@@ -378,11 +378,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.Body == nil {
 		return resp, err
 	}
-	limit := t.maxBody
 	if isJSON(resp.Header.Get("Content-Type")) {
-		limit = t.maxJSON
+		// kivik decodes JSON answers whole: the token guard bounds what
+		// one string of them can cost.
+		capped := &cappedBody{rc: resp.Body, left: t.maxJSON, limit: t.maxJSON}
+		resp.Body = &guardedBody{Reader: GuardJSON(capped, 0), capped: capped}
+		return resp, nil
 	}
-	resp.Body = &cappedBody{rc: resp.Body, left: limit, limit: limit}
+	resp.Body = &cappedBody{rc: resp.Body, left: t.maxBody, limit: t.maxBody}
 	return resp, nil
 }
 
@@ -455,3 +458,11 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
+
+// guardedBody is a JSON answer's body: capped at MaxJSON, token-guarded.
+type guardedBody struct {
+	io.Reader
+	capped *cappedBody
+}
+
+func (b *guardedBody) Close() error { return b.capped.Close() }

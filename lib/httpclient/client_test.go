@@ -289,8 +289,8 @@ func TestBodyCap(t *testing.T) {
 	}))
 	defer huge.Close()
 	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`{"status":"`))
-		chunk := []byte(strings.Repeat("y", 32<<10))
+		_, _ = w.Write([]byte(`{"status":[`))
+		chunk := []byte(`"` + strings.Repeat("y", 32<<10) + `",`)
 		for r.Context().Err() == nil {
 			if _, err := w.Write(chunk); err != nil {
 				return

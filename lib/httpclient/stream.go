@@ -3,6 +3,7 @@ package httpclient
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -25,10 +26,11 @@ import (
 //
 // So the buffer holds one element at a time (a replication, a version),
 // and an answer padded with megabytes of unknown keys costs nothing. A
-// value of the wrong kind is a *json.UnmarshalTypeError, as with Decode.
+// value of the wrong kind is a *json.UnmarshalTypeError, as with Decode;
+// a string or number longer than MaxJSONToken, a *TokenTooLargeError.
 // Trailing data after the value is ignored, as Decode does.
 func DecodeStream(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(GuardJSON(r, 0))
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return dec.Decode(v)
@@ -246,4 +248,86 @@ func addFields(f *structFields, t reflect.Type, index []int) {
 			f.folded[strings.ToLower(name)] = idx
 		}
 	}
+}
+
+// MaxJSONToken bounds one JSON string or number in an answer. Decoding
+// holds a whole token in memory, and more while its buffer grows: an
+// answer that is one 8 MiB string (a gzip bomb of "xxx...") would cost
+// several times that. CouchDB's answers have no such token: document ids,
+// reasons and URLs are short, and a packument's readme is cut at 64 KiB.
+const MaxJSONToken = 1 << 20
+
+// TokenTooLargeError is the read error of a JSON answer with a string or
+// number longer than Limit bytes.
+type TokenTooLargeError struct {
+	Limit  int64
+	Offset int64 // where the token began
+}
+
+func (e *TokenTooLargeError) Error() string {
+	return fmt.Sprintf("a JSON string or number at byte %d is longer than %s", e.Offset, sizeString(e.Limit))
+}
+
+// tokenGuard passes a JSON text through and fails on a token longer than
+// limit: it follows strings (and their escapes) and literals byte by byte.
+type tokenGuard struct {
+	r      io.Reader
+	limit  int64
+	off    int64 // bytes read so far
+	start  int64 // offset of the current token
+	n      int64 // bytes of the current token
+	inStr  bool
+	escape bool
+	err    error
+}
+
+// GuardJSON wraps r so that reading fails with *TokenTooLargeError on a
+// string or number longer than limit bytes (MaxJSONToken when limit is 0).
+func GuardJSON(r io.Reader, limit int64) io.Reader {
+	if limit <= 0 {
+		limit = MaxJSONToken
+	}
+	if g, ok := r.(*tokenGuard); ok && g.limit <= limit {
+		return g
+	}
+	return &tokenGuard{r: r, limit: limit}
+}
+
+func (g *tokenGuard) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.r.Read(p)
+	for i, c := range p[:n] {
+		switch {
+		case g.inStr:
+			switch {
+			case g.escape:
+				g.escape = false
+			case c == '\\':
+				g.escape = true
+			case c == '"':
+				g.inStr = false
+				g.n = 0
+				continue
+			}
+			g.n++
+		case c == '"':
+			g.inStr, g.n, g.start = true, 1, g.off+int64(i)
+		case c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			g.n = 0
+		default:
+			if g.n == 0 {
+				g.start = g.off + int64(i)
+			}
+			g.n++
+		}
+		if g.n > g.limit {
+			g.err = &TokenTooLargeError{Limit: g.limit, Offset: g.start}
+			g.off += int64(i)
+			return i, g.err
+		}
+	}
+	g.off += int64(n)
+	return n, err
 }

@@ -3,6 +3,7 @@ package httpclient
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -74,4 +75,26 @@ func TestDecodeStreamSkipsPadding(t *testing.T) {
 	require.NoError(t, DecodeStream(strings.NewReader(in), &d))
 	assert.Equal(t, 1, d.Total)
 	assert.Equal(t, "a", d.Rows[0].ID)
+}
+
+// One string or number longer than the guard's limit fails the read; the
+// guard follows escapes, so \" does not end a string early.
+func TestGuardJSON(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	for in, wantErr := range map[string]bool{
+		`{"a":"` + long + `"}`:                                true,
+		`{"a":` + strings.Repeat("1", 100) + `}`:              true,
+		`["` + long[:60] + `","` + long[:60] + `"]`:           false,
+		`{"` + long[:40] + `\"` + long[:40] + `":1}`:          true,
+		`{"a":"` + long[:30] + `\\","b":"` + long[:60] + `"}`: false,
+	} {
+		_, err := io.ReadAll(GuardJSON(strings.NewReader(in), 64))
+		var te *TokenTooLargeError
+		assert.Equal(t, wantErr, errors.As(err, &te), in)
+	}
+	var v any
+	err := DecodeStream(strings.NewReader(`{"padding":"`+strings.Repeat("x", MaxJSONToken+1)+`"}`), &v)
+	var te *TokenTooLargeError
+	require.True(t, errors.As(err, &te), "%v", err)
+	assert.Equal(t, "a JSON string or number at byte 11 is longer than 1 MiB", te.Error())
 }

@@ -299,7 +299,7 @@ func redactPoints(points []metrics.Point, r *secret.Redactor) []metrics.Point {
 	return points
 }
 
-// emptyURLOption refuses a URL option given an empty value: -u '' is what
+// emptyURLOption refuses a URL option given an empty value: an empty -u is what
 // an unset $ARG1$ of a Nagios command expands to, and taking it for "not
 // given" would check the default node (or nothing) instead of failing.
 // URL options are those whose value name is URL.

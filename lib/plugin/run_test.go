@@ -55,7 +55,7 @@ type urlOptions struct {
 	Name    string   `long:"name" value-name:"NAME"`
 }
 
-// An empty URL option is a bad argument naming it: -u '' is what an unset
+// An empty URL option is a bad argument naming it: an empty -u is what an unset
 // $ARG1$ expands to, and it used to check the default URL silently.
 func TestRunEmptyURLOption(t *testing.T) {
 	for _, tt := range []struct {
