@@ -54,15 +54,13 @@ func run(args []string, stdout io.Writer) int {
 			}
 			hc := env.HTTP
 			// The probe reads bodies raw, up to --max-bytes, whatever
-			// their Content-Type: its client has no smaller JSON cap.
-			if len(cfg.Resolved) > 0 || opts.MaxBytes+1 > hc.MaxJSON() {
-				if hc, err = env.HTTP.With(func(c *httpclient.Config) {
-					c.Resolve = cfg.Resolved
-					c.MaxBody = max(c.MaxBody, opts.MaxBytes+1)
-					c.MaxJSON = c.MaxBody
-				}); err != nil {
-					return env.Fail(err)
-				}
+			// their Content-Type.
+			if hc, err = env.HTTP.With(func(c *httpclient.Config) {
+				c.Resolve = cfg.Resolved
+				c.MaxBody = max(c.MaxBody, opts.MaxBytes+1)
+				c.RawBodies = true
+			}); err != nil {
+				return env.Fail(err)
 			}
 			deps := cdn.Deps{Probe: httpprobe.New(hc), Problem: env.Problem, Step: func(s string) { env.Step("%s", s) }}
 			if opts.CouchURL != "" {

@@ -64,6 +64,10 @@ type Config struct {
 	// every answer JSON decodes whatever its type) after gzip decoding;
 	// 0 means DefaultMaxJSON. It is never more than MaxBody.
 	MaxJSON int64
+	// RawBodies is for a client that reads bodies as bytes (a probe of
+	// CDN URLs): a JSON answer gets MaxBody and no token guard, as any
+	// other body. JSON() still decodes under MaxJSON.
+	RawBodies bool
 	// UserAgent is sent with every request; empty means version.UserAgent().
 	UserAgent string
 	// FollowRedirects is how many redirects a request follows. The default
@@ -124,7 +128,7 @@ func New(opts Options, cfg Config) (*Client, error) {
 	}
 	follow := cfg.FollowRedirects
 	hc := &http.Client{
-		Transport: &transport{base: base, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, maxJSON: cfg.MaxJSON},
+		Transport: &transport{base: base, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, maxJSON: cfg.MaxJSON, raw: cfg.RawBodies},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > follow {
 				return redirectError(req)
@@ -362,6 +366,7 @@ type transport struct {
 	userAgent string
 	maxBody   int64
 	maxJSON   int64
+	raw       bool
 }
 
 // isJSON says whether a Content-Type is JSON (application/json, or a
@@ -378,7 +383,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.Body == nil {
 		return resp, err
 	}
-	if isJSON(resp.Header.Get("Content-Type")) {
+	if !t.raw && isJSON(resp.Header.Get("Content-Type")) {
 		// kivik decodes JSON answers whole: the token guard bounds what
 		// one string of them can cost.
 		capped := &cappedBody{rc: resp.Body, left: t.maxJSON, limit: t.maxJSON}

@@ -352,6 +352,16 @@ func TestJSONCap(t *testing.T) {
 		var tl *BodyTooLargeError
 		assert.Equal(t, wantErr, errors.As(err, &tl), typ)
 	}
+	// A raw client (a probe) caps a JSON answer at MaxBody like any body.
+	raw := newClient(t, Options{}, Config{MaxBody: 1 << 20, MaxJSON: 1 << 10, RawBodies: true})
+	req, err := http.NewRequest(http.MethodGet, ts.URL+"/?type=application/json", nil)
+	require.NoError(t, err)
+	resp, err := raw.Do(context.Background(), req)
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, body, string(got))
 	// MaxJSON is never above MaxBody.
 	assert.EqualValues(t, 512, newClient(t, Options{}, Config{MaxBody: 512}).MaxJSON())
 }
