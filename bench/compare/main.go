@@ -76,19 +76,11 @@ func mainErr(cfg config) error {
 			return fmt.Errorf("the local stack is not up (%s has no %s): test/stack/stack up", stackenv.File(), k)
 		}
 	}
-	build, err := filepath.Abs(cfg.build)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "registry-checks-compare-")
+	build, tmp, spawn, err := prepare(cfg)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	spawn, err := buildSpawn(tmp)
-	if err != nil {
-		return err
-	}
 	floor, err := buildFloor(tmp, "gofloor")
 	if err != nil {
 		return err
@@ -149,21 +141,29 @@ func mainErr(cfg config) error {
 	return nil
 }
 
+// prepare finds the binaries and makes the run's temporary folder (the
+// caller removes it) with the spawn helper in it.
+func prepare(cfg config) (build, tmp, spawn string, err error) {
+	if build, err = filepath.Abs(cfg.build); err != nil {
+		return "", "", "", err
+	}
+	if tmp, err = os.MkdirTemp("", "registry-checks-compare-"); err != nil {
+		return "", "", "", err
+	}
+	if spawn, err = buildSpawn(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", "", "", err
+	}
+	return build, tmp, spawn, nil
+}
+
 // hostileOnly is the hostile pass alone: no stack, no floors.
 func hostileOnly(cfg config) error {
-	build, err := filepath.Abs(cfg.build)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "registry-checks-compare-")
+	build, tmp, spawn, err := prepare(cfg)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	spawn, err := buildSpawn(tmp)
-	if err != nil {
-		return err
-	}
 	return hostileReportTo(&machine{spawn: spawn, log: os.Stderr}, build, tmp, cfg.update)
 }
 
@@ -486,15 +486,5 @@ func cpuModel() string {
 }
 
 func replaceSection(path, body string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(b)
-	i, j := strings.Index(s, beginMark), strings.Index(s, endMark)
-	if i < 0 || j < i {
-		return fmt.Errorf("%s: no %q ... %q section to replace", path, beginMark, endMark)
-	}
-	s = s[:i+len(beginMark)] + "\n" + body + s[j:]
-	return os.WriteFile(path, []byte(s), 0o644)
+	return replaceBetween(path, beginMark, endMark, body)
 }

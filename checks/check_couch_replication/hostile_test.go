@@ -9,9 +9,6 @@ import (
 // Every hostile server case: the verdict of docs/design.md, a first line
 // naming the state, and no Go internals in any line.
 func TestHostile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server per case and waits out -t on two")
-	}
 	dir := t.TempDir()
 	hostile.Table(t, hostile.Binary{Name: "COUCH_REPLICATION", Run: run,
 		Args: func(base, creds string) []string {

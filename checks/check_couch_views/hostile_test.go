@@ -9,9 +9,6 @@ import (
 // Every hostile server case: the verdict of docs/design.md, a first line
 // naming the state, and no Go internals in any line.
 func TestHostile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server per case and waits out -t on two")
-	}
 	dir := t.TempDir()
 	// A named database that is missing is CRITICAL (docs/check_couch_views.md).
 	hostile.Table(t, hostile.Binary{Name: "COUCH_VIEWS", Run: run, Want: map[string]hostile.Verdict{"404": hostile.Critical},

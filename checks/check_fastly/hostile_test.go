@@ -9,9 +9,6 @@ import (
 // Every hostile server case: the verdict of docs/design.md, a first line
 // naming the state, and no Go internals in any line.
 func TestHostile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server per case and waits out -t on two")
-	}
 	dir := t.TempDir()
 	// A status other than --expect through the CDN is what users get:
 	// CRITICAL, whatever the status (docs/check_fastly.md).

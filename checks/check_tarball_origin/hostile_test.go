@@ -9,9 +9,6 @@ import (
 // Every hostile server case: the verdict of docs/design.md, a first line
 // naming the state, and no Go internals in any line.
 func TestHostile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server per case and waits out -t on two")
-	}
 	dir := t.TempDir()
 	hostile.Table(t, hostile.Binary{Name: "TARBALL_ORIGIN", Run: run,
 		Args: func(base, creds string) []string {
@@ -23,9 +20,6 @@ func TestHostile(t *testing.T) {
 // The registry answers well and the origin is the hostile one: the
 // tarball itself is huge, a gzip bomb, cut short, missing...
 func TestHostileOrigin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server per case and waits out -t on two")
-	}
 	registry := hostile.New(t, "echo")
 	dir := t.TempDir()
 	want := map[string]hostile.Verdict{
