@@ -71,7 +71,9 @@ func Table(t *testing.T, b Binary) int {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
 			srv := New(t, c.Name)
-			args := append(b.Args(srv.URL, creds), "-t", "3s", "--timeout-state", TimeoutState)
+			// -t leaves room for the cases that read a lot (64 MiB of tarball)
+			// on a loaded machine: a timeout there would read as WARNING.
+			args := append(b.Args(srv.URL, creds), "-t", "5s", "--timeout-state", TimeoutState)
 			var out bytes.Buffer
 			code := b.Run(args, &out)
 			text := out.String()
