@@ -14,6 +14,20 @@
 //
 // Outside tests (bench/compare), Start(name) returns a *Server to Close.
 //
+// Table runs a binary's run(args, stdout) against every case in parallel
+// (skipped under -short), giving it credentials User:Password from a mode
+// 600 file, and checks the exit code against the case's Verdict (or the
+// binary's override), the "NAME STATE - " first line, and that no output
+// line matches BadText (%!, <nil>, Go type names):
+//
+//	hostile.Table(t, hostile.Binary{Name: "COUCH_DISK", Run: run,
+//		Args: func(base, creds string) []string {
+//			return []string{"-u", base, "--credentials-file", creds}
+//		}})
+//
+// The echo cases send User, Password and their base64 form back in every
+// field: a test of redaction looks for them in the output.
+//
 // The cases (Cases lists them with what each does):
 //
 //   - transport: refused, blackholed (accepts, never answers), trickle
