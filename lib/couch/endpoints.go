@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,6 +244,14 @@ func (c *Client) AllDBs(ctx context.Context) ([]string, error) {
 	dbs, err := c.kv.AllDBs(ctx)
 	if err != nil {
 		return nil, c.Problem(http.MethodGet, "/_all_dbs", start, err)
+	}
+	// kivik gives nil for null ([] is an empty list), and "" for a null
+	// element.
+	if dbs == nil {
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url("/_all_dbs", nil), errors.New("not a list of databases"))
+	}
+	if i := slices.Index(dbs, ""); i >= 0 {
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url("/_all_dbs", nil), fmt.Errorf("database %d has no name", i))
 	}
 	if lacksDBsInfo(header) {
 		c.noDBsInfo.Store(true)
