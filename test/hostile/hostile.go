@@ -53,7 +53,9 @@
 // "/_scheduler/docs[/...]", "/_scheduler/jobs[/...]", "/_active_tasks",
 // "/_all_dbs", "/_dbs_info" (GET and POST), "/_node/_local/_system",
 // "/{db}" (db info), "/{db}/_all_docs" (replicator docs),
-// "/{db}/_changes", "/{db}/_design/{ddoc}/_info", "/{db}/{id}"
+// "/{db}/_all_docs?startkey="_design/"&..." (one design document with one
+// view), "/{db}/_changes", "/{db}/_design/{ddoc}/_info",
+// "/{db}/_design/{ddoc}/_view/{view}", "/{db}/{id}"
 // (a packument, or a replicator document under "_replicator"), tarballs
 // (any path ending in .tgz: "/{pkg}/-/{file}.tgz", or an attachment), and
 // any write (PUT, POST, DELETE) answers
@@ -75,6 +77,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -604,10 +607,17 @@ func serveTarball(w http.ResponseWriter, r *http.Request, name, text string) {
 // shape is the well-formed CouchDB answer to r, with text in every string
 // a server controls.
 func shape(r *http.Request, text, base string) any {
-	path := strings.Trim(r.URL.Path, "/")
-	parts := strings.Split(path, "/")
-	if path == "" {
-		parts = nil
+	// Split the escaped path: a document or view name may hold a "/"
+	// (the echo text does), escaped as %2F.
+	path := strings.Trim(r.URL.EscapedPath(), "/")
+	var parts []string
+	if path != "" {
+		for _, p := range strings.Split(path, "/") {
+			if u, err := url.PathUnescape(p); err == nil {
+				p = u
+			}
+			parts = append(parts, p)
+		}
 	}
 	now := "2026-11-30T12:00:00Z"
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !(len(parts) == 1 && parts[0] == "_dbs_info") {
@@ -693,6 +703,18 @@ func shape(r *http.Request, text, base string) any {
 			"run_queue": 0, "process_count": 100, "message_queues": obj{text: 1}}
 	case len(parts) == 1:
 		return dbInfo(parts[0])
+	case parts[1] == "_all_docs" && strings.HasPrefix(r.URL.Query().Get("startkey"), `"_design/`):
+		// The design documents of a database: one, with one view, both
+		// named after the echo.
+		id := "_design/" + text
+		row := obj{"id": id, "key": id, "value": obj{"rev": "1-" + text}}
+		if r.URL.Query().Get("include_docs") == "true" {
+			row["doc"] = obj{"_id": id, "_rev": "1-" + text, "language": "javascript",
+				"views": obj{"v-" + text: obj{"map": "function (doc) { emit(doc._id, 1) }"}}}
+		}
+		return obj{"total_rows": 1, "offset": 0, "rows": list{row}}
+	case parts[1] == "_design" && len(parts) >= 5 && parts[3] == "_view":
+		return obj{"total_rows": 1, "offset": 0, "rows": list{obj{"id": text, "key": text, "value": 1}}}
 	case parts[1] == "_all_docs":
 		rows := list{}
 		for _, id := range []string{text, "_design/" + text} {
