@@ -193,7 +193,8 @@ func (c *Client) System(ctx context.Context) (*System, error) {
 // ViewInfo is GET /{db}/_design/{ddoc}/_info; ddoc without "_design/".
 // A server that answers view_index with a string (pouchdb-server says
 // "Not implemented.") gets a ViewInfo with that text in Unsupported and a
-// zero ViewIndex, for the caller to report as not measurable.
+// zero ViewIndex, for the caller to report as not measurable. No
+// view_index, or one without its signature, is a wrong-shaped answer.
 func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, error) {
 	ddoc = strings.TrimPrefix(ddoc, "_design/")
 	path := "/" + url.PathEscape(db) + "/_design/" + url.PathEscape(ddoc) + "/_info"
@@ -213,10 +214,14 @@ func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, erro
 			v.Unsupported = "view_index is a string"
 		}
 	case len(vi) == 0 || string(vi) == "null":
-		v.Unsupported = "no view_index in the answer"
+		// CouchDB 1.x-3.x always send it, PouchDB Server as a string.
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url(path, nil), errors.New("no view_index"))
 	default:
 		if err := json.Unmarshal(vi, &v.ViewIndex); err != nil {
 			return nil, httpclient.ClassifyAfter(time.Since(start), http.MethodGet, c.url(path, nil), nil, err)
+		}
+		if v.ViewIndex.Signature == "" {
+			return nil, httpclient.ShapeProblem(http.MethodGet, c.url(path, nil), errors.New("view_index has no signature"))
 		}
 	}
 	return v, nil

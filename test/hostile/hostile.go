@@ -193,7 +193,24 @@ func New(t testing.TB, name string) *Server {
 }
 
 // Start starts the server for case name.
-func Start(name string) (*Server, error) {
+func Start(name string) (*Server, error) { return StartOn(name, "") }
+
+// PerPath says whether a case can be limited to some paths (StartOn):
+// refused, blackholed and self-signed-tls are the whole server's.
+func PerPath(name string) bool {
+	switch name {
+	case "refused", "blackholed", "self-signed-tls":
+		return false
+	}
+	return true
+}
+
+// StartOn starts the server for case name on the paths whose escaped
+// form contains only (every path when only is ""); the other paths get
+// the echo case's well-shaped answers. It reaches the endpoints a binary
+// reads after others: check_couch_views' _info and view queries, behind
+// the database info. A case that is not PerPath ignores only.
+func StartOn(name, only string) (*Server, error) {
 	c, ok := Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("hostile: no case %q", name)
@@ -221,7 +238,18 @@ func Start(name string) (*Server, error) {
 		ts.StartTLS()
 		s.URL, s.close = ts.URL, ts.Close
 	default:
-		ts := httptest.NewUnstartedServer(handler(name))
+		h := handler(name)
+		if only != "" {
+			hostile, echo := h, handler("echo")
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.EscapedPath(), only) {
+					hostile.ServeHTTP(w, r)
+				} else {
+					echo.ServeHTTP(w, r)
+				}
+			})
+		}
+		ts := httptest.NewUnstartedServer(h)
 		ts.Config.ErrorLog = quiet
 		ts.Start()
 		s.URL = ts.URL
