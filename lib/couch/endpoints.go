@@ -194,7 +194,7 @@ func (c *Client) System(ctx context.Context) (*System, error) {
 // A server that answers view_index with a string (pouchdb-server says
 // "Not implemented.") gets a ViewInfo with that text in Unsupported and a
 // zero ViewIndex, for the caller to report as not measurable. No
-// view_index, or one without its signature, is a wrong-shaped answer.
+// view_index, or one without its update_seq, is a wrong-shaped answer.
 func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, error) {
 	ddoc = strings.TrimPrefix(ddoc, "_design/")
 	path := "/" + url.PathEscape(db) + "/_design/" + url.PathEscape(ddoc) + "/_info"
@@ -220,8 +220,8 @@ func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, erro
 		if err := json.Unmarshal(vi, &v.ViewIndex); err != nil {
 			return nil, httpclient.ClassifyAfter(time.Since(start), http.MethodGet, c.url(path, nil), nil, err)
 		}
-		if v.ViewIndex.Signature == "" {
-			return nil, httpclient.ShapeProblem(http.MethodGet, c.url(path, nil), errors.New("view_index has no signature"))
+		if v.ViewIndex.UpdateSeq.IsZero() {
+			return nil, httpclient.ShapeProblem(http.MethodGet, c.url(path, nil), errors.New("view_index has no update_seq"))
 		}
 	}
 	return v, nil
