@@ -27,17 +27,20 @@ const (
 )
 
 // hostileBinaries are the arguments that point every URL option of a
-// binary at ${URL}, a hostile server, as its hostile table test does.
+// binary at ${URL}, a hostile server, as its hostile table test does;
+// ${ECHO} is a well-behaved (echo) server beside it. label names the row
+// when it is not the binary.
 var hostileBinaries = []struct {
-	name string
-	args []string
+	name, label string
+	args        []string
 }{
-	{"check_couch_replication", []string{"-u", "${URL}", "--credentials-file", "${CREDS}"}},
-	{"check_couch_disk", []string{"-u", "${URL}", "--credentials-file", "${CREDS}"}},
-	{"check_couch_views", []string{"-u", "${URL}", "--credentials-file", "${CREDS}", "-d", "registry"}},
-	{"check_tarball_origin", []string{"-u", "${URL}", "--credentials-file", "${CREDS}", "--origin", "${URL}", "-p", "left-pad"}},
-	{"check_fastly", []string{"-u", "${URL}/-/ping", "--packument", "${URL}/left-pad", "--couch-url", "${URL}", "--couch-credentials-file", "${CREDS}"}},
-	{"restart_couch_replication", []string{"-u", "${URL}", "--credentials-file", "${CREDS}", "--state-dir", "${STATE}", "--log-file", "${STATE}/decisions.log"}},
+	{"check_couch_replication", "", []string{"-u", "${URL}", "--credentials-file", "${CREDS}"}},
+	{"check_couch_disk", "", []string{"-u", "${URL}", "--credentials-file", "${CREDS}"}},
+	{"check_couch_views", "", []string{"-u", "${URL}", "--credentials-file", "${CREDS}", "-d", "registry"}},
+	{"check_tarball_origin", "", []string{"-u", "${URL}", "--credentials-file", "${CREDS}", "--origin", "${URL}", "-p", "left-pad"}},
+	{"check_tarball_origin", "check_tarball_origin (hostile origin only)", []string{"-u", "${ECHO}", "--credentials-file", "${CREDS}", "--origin", "${URL}", "-p", "left-pad", "--no-attachment"}},
+	{"check_fastly", "", []string{"-u", "${URL}/-/ping", "--packument", "${URL}/left-pad", "--couch-url", "${URL}", "--couch-credentials-file", "${CREDS}"}},
+	{"restart_couch_replication", "", []string{"-u", "${URL}", "--credentials-file", "${CREDS}", "--state-dir", "${STATE}", "--log-file", "${STATE}/decisions.log"}},
 }
 
 type hostileRun struct {
@@ -66,7 +69,7 @@ func hostilePass(m *machine, build, tmp string, log func(string, ...any)) (*host
 		if _, err := os.Stat(bin); err != nil {
 			return nil, fmt.Errorf("%s: %v (make build)", b.name, err)
 		}
-		log("hostile: %s against %d cases", b.name, len(hostile.Cases()))
+		log("hostile: %s %v against %d cases", b.name, b.args, len(hostile.Cases()))
 		for _, c := range hostile.Cases() {
 			srv, err := hostile.Start(c.Name)
 			if err != nil {
@@ -77,15 +80,25 @@ func hostilePass(m *machine, build, tmp string, log func(string, ...any)) (*host
 				srv.Close()
 				return nil, err
 			}
-			vars := map[string]string{"URL": srv.URL, "CREDS": creds, "STATE": state}
+			echo, err := hostile.Start("echo")
+			if err != nil {
+				srv.Close()
+				return nil, err
+			}
+			vars := map[string]string{"URL": srv.URL, "ECHO": echo.URL, "CREDS": creds, "STATE": state}
 			argv := append([]string{bin}, expand(b.args, vars)...)
 			argv = append(argv, "-t", hostileTimeout, "--spool-dir", filepath.Join(state, "spool"))
 			s, err := m.run(argv)
 			srv.Close()
+			echo.Close()
 			if err != nil {
 				return nil, err
 			}
-			rep.runs = append(rep.runs, hostileRun{binary: b.name, kase: c.Name, rssKiB: s.rssKiB, wall: s.wall, code: s.code, first: firstLine(s.out)})
+			label := b.label
+			if label == "" {
+				label = b.name
+			}
+			rep.runs = append(rep.runs, hostileRun{binary: label, kase: c.Name, rssKiB: s.rssKiB, wall: s.wall, code: s.code, first: firstLine(s.out)})
 		}
 	}
 	return rep, nil
