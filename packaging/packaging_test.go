@@ -368,9 +368,9 @@ func must(b []byte, err error) []byte {
 	return b
 }
 
-// shipped is every path in the packages but the binaries' folder.
+// shipped is every path in both packages but the binaries' folder and the
+// NRPE file (debShipped, rpmShipped).
 var shipped = []string{
-	"/etc/nagios/nrpe.d/registry-checks.cfg",
 	"/usr/share/doc/registry-checks/README.md",
 	"/usr/share/doc/registry-checks/nagios/registry-checks.cfg",
 	"/usr/share/doc/registry-checks/icinga2/registry-checks.conf",
@@ -380,8 +380,25 @@ var shipped = []string{
 	"/usr/share/doc/registry-checks/examples/fastly-like.vcl",
 }
 
-func expectedFiles(pluginDir string) []string {
-	want := append([]string{}, shipped...)
+var (
+	debShipped = []string{
+		"/etc/nagios/nrpe.d/registry-checks.cfg",
+		"/usr/share/doc/registry-checks/copyright",
+		"/usr/share/doc/registry-checks/changelog.Debian.gz",
+		"/usr/share/lintian/overrides/registry-checks",
+	}
+	rpmShipped = []string{
+		"/etc/nrpe.d/registry-checks.cfg",
+		"/usr/share/licenses/registry-checks/LICENSE",
+	}
+)
+
+func expectedFiles(pluginDir string, own []string) []string {
+	want := append(append([]string{}, shipped...), own...)
+	docs, _ := filepath.Glob("../docs/*.md")
+	for _, d := range docs {
+		want = append(want, "/usr/share/doc/registry-checks/docs/"+filepath.Base(d))
+	}
 	for _, p := range nrpetest.Binaries {
 		b := filepath.Base(p)
 		want = append(want, pluginDir+"/"+b, "/usr/share/man/man1/"+b+".1.gz")
@@ -410,10 +427,10 @@ func TestPackagesIntegration(t *testing.T) {
 		require.NoError(t, err, "rpm -qpl: %s", out)
 		got := lines(out)
 		sort.Strings(got)
-		assert.Equal(t, expectedFiles("/usr/lib64/nagios/plugins"), got)
+		assert.Equal(t, expectedFiles("/usr/lib64/nagios/plugins", rpmShipped), got)
 		out, err = exec.Command("rpm", "-qpc", rpm).CombinedOutput()
 		require.NoError(t, err, "rpm -qpc: %s", out)
-		assert.Equal(t, []string{"/etc/nagios/nrpe.d/registry-checks.cfg"}, lines(out), "config files")
+		assert.Equal(t, []string{"/etc/nrpe.d/registry-checks.cfg"}, lines(out), "config files")
 		out, err = exec.Command("rpm", "-qp", "--dump", rpm).CombinedOutput()
 		require.NoError(t, err, "rpm -qp --dump: %s", out)
 		for _, l := range lines(out) {
@@ -422,7 +439,7 @@ func TestPackagesIntegration(t *testing.T) {
 			if strings.Contains(f[0], "/plugins/") {
 				assert.Equal(t, "0100755", f[4], "mode of %s", f[0])
 			}
-			if f[0] == "/etc/nagios/nrpe.d/registry-checks.cfg" {
+			if f[0] == "/etc/nrpe.d/registry-checks.cfg" {
 				assert.Equal(t, "1", f[7], "%s is a config file", f[0])
 			}
 		}
@@ -433,7 +450,7 @@ func TestPackagesIntegration(t *testing.T) {
 		// The RPM's NRPE file names its own plugin folder.
 		nrpetest.NeedProgram(t, "cpio", "cpio")
 		{
-			cpio := exec.Command("sh", "-c", "rpm2cpio \"$1\" | cpio -i --quiet --to-stdout /etc/nagios/nrpe.d/registry-checks.cfg", "sh", rpm)
+			cpio := exec.Command("sh", "-c", "rpm2cpio \"$1\" | cpio -i --quiet --to-stdout /etc/nrpe.d/registry-checks.cfg", "sh", rpm)
 			b, err := cpio.Output()
 			require.NoError(t, err)
 			assert.Contains(t, string(b), "command[check_couch_disk]=/usr/lib64/nagios/plugins/check_couch_disk ")
@@ -456,7 +473,7 @@ func TestPackagesIntegration(t *testing.T) {
 			}
 		}
 		sort.Strings(got)
-		assert.Equal(t, expectedFiles(nrpetest.PluginDir), got)
+		assert.Equal(t, expectedFiles(nrpetest.PluginDir, debShipped), got)
 		out, err = exec.Command("dpkg-deb", "-f", deb, "Package", "Version", "Architecture").CombinedOutput()
 		require.NoError(t, err)
 		assert.Equal(t, "Package: registry-checks\nVersion: 1.2.3.4.gabcdef0-1\nArchitecture: amd64\n", string(out))
@@ -592,4 +609,29 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 		_, err := os.Stat(p)
 		assert.True(t, os.IsNotExist(err), "%s left after dpkg -P", p)
 	}
+}
+
+// TestPackagesLintIntegration runs Debian's and Fedora's package linters on
+// what make package builds: lintian must report no error and no warning
+// (packaging/debian/lintian-overrides says why for each one overridden),
+// rpmlint no error (packaging/rpm/rpmlint.toml).
+func TestPackagesLintIntegration(t *testing.T) {
+	nrpetest.NeedProgram(t, "lintian", "lintian")
+	nrpetest.NeedProgram(t, "rpmlint", "rpmlint")
+	deb, rpm := buildPackages(t)
+	root := nrpetest.RepoRoot(t)
+
+	out, err := exec.Command("lintian", "--no-cfg", deb).CombinedOutput()
+	t.Logf("lintian %s:\n%s", filepath.Base(deb), out)
+	require.NoError(t, err, "lintian failed")
+	for _, l := range lines(out) {
+		assert.False(t, strings.HasPrefix(l, "E:") || strings.HasPrefix(l, "W:"), "lintian: %s", l)
+	}
+
+	cmd := exec.Command("rpmlint", "-c", filepath.Join(root, "packaging/rpm/rpmlint.toml"), rpm)
+	out, err = cmd.CombinedOutput()
+	t.Logf("rpmlint %s:\n%s", filepath.Base(rpm), out)
+	assert.NoError(t, err, "rpmlint exits non-zero on an error")
+	assert.Regexp(t, `\b0 errors\b`, string(out))
+	assert.NotContains(t, string(out), ": E: ")
 }

@@ -55,6 +55,7 @@ func run(args []string, stdout io.Writer) error {
 	arch := fs.String("arch", runtime.GOARCH, "Go architecture of the binaries")
 	config := fs.String("config", "packaging/nfpm.yaml", "nfpm configuration")
 	formats := fs.String("formats", "deb,rpm", "packagers to run")
+	changes := fs.String("changelog", "CHANGELOG.md", "the changelog the packages' changelogs are made from")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,9 +94,10 @@ func run(args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(rpmDir, 0o755); err != nil {
 		return err
 	}
-	// The deb ships these two from nrpe/ as they are (nfpm.yaml).
+	// The deb ships these two from nrpe/ as they are (nfpm.yaml). EPEL's
+	// NRPE reads /etc/nrpe.d, not Debian's /etc/nagios/nrpe.d.
 	rpmFiles := []struct{ src, dst string }{
-		{"nrpe/nrpe.d/registry-checks.cfg", "/etc/nagios/nrpe.d/registry-checks.cfg"},
+		{"nrpe/nrpe.d/registry-checks.cfg", "/etc/nrpe.d/registry-checks.cfg"},
 		{"nrpe/telegraf/registry-checks.conf", "/usr/share/doc/registry-checks/telegraf/registry-checks.conf"},
 	}
 	var rpmContents files.Contents
@@ -121,6 +123,25 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *config, err)
 	}
+	md, err := os.ReadFile(*changes)
+	if err != nil {
+		return err
+	}
+	entries, err := ParseChangelog(md, ver, changelogDate())
+	if err != nil {
+		return fmt.Errorf("%s: %w", *changes, err)
+	}
+	// The RPM's %changelog comes from nfpm (chglog's format); the Debian
+	// changelog is written here, wrapped as Debian policy wants it, and
+	// shipped as a plain file.
+	rpmChangelog := filepath.Join(stage, "changelog.yml")
+	if err := writeChglog(rpmChangelog, entries, cfg.Maintainer, cfg.Release); err != nil {
+		return err
+	}
+	debChangelog := filepath.Join(stage, "changelog.Debian.gz")
+	if err := writeGzip(debChangelog, DebianChangelog(cfg.Name, cfg.Maintainer, cfg.Release, entries)); err != nil {
+		return err
+	}
 	for _, format := range strings.Split(*formats, ",") {
 		o := cfg.Overrides[format]
 		if o == nil {
@@ -138,8 +159,20 @@ func run(args []string, stdout io.Writer) error {
 				&files.Content{Source: filepath.Join(*bin, b), Destination: pluginDirs[format] + "/" + b, FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 				&files.Content{Source: filepath.Join(man, b+".1.gz"), Destination: "/usr/share/man/man1/" + b + ".1.gz", FileInfo: &files.ContentFileInfo{Mode: 0o644}})
 		}
+		if format == "rpm" {
+			if o.Contents, err = markRPMDocs(o.Contents); err != nil {
+				return err
+			}
+		}
+		if format == "deb" {
+			o.Contents = append(o.Contents, &files.Content{Source: debChangelog, Destination: "/usr/share/doc/" + cfg.Name + "/changelog.Debian.gz", FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+		}
 	}
 	for _, format := range strings.Split(*formats, ",") {
+		cfg.Changelog = ""
+		if format == "rpm" {
+			cfg.Changelog = rpmChangelog
+		}
 		path, err := pack(cfg, format, *out)
 		if err != nil {
 			return fmt.Errorf("%s: %w", format, err)
