@@ -46,7 +46,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "FASTLY", Binary: "check_fastly", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "FASTLY", Binary: "check_fastly", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
 			cfg, err := config(opts)
 			if err != nil {
