@@ -257,6 +257,28 @@ func TestDashboardQueriesNameEmittedDataIntegration(t *testing.T) {
 	sort.Strings(names)
 	t.Logf("emitted measurements: %v", names)
 
+	// docs/metrics.md names every measurement, tag and field emitted, on
+	// the measurement's own row.
+	metricsDoc, err := os.ReadFile("../docs/metrics.md")
+	require.NoError(t, err)
+	rows := map[string]string{}
+	for _, l := range strings.Split(string(metricsDoc), "\n") {
+		if c := strings.Split(l, "|"); len(c) > 3 {
+			if m := regexp.MustCompile("^ `([a-z_]+)`").FindStringSubmatch(c[2]); m != nil {
+				rows[m[1]] += l
+			}
+		}
+	}
+	for _, m := range names {
+		row, ok := rows[m]
+		if !assert.True(t, ok, "docs/metrics.md has no row for measurement %s", m) {
+			continue
+		}
+		for _, k := range append(keys(got[m].tags), keys(got[m].fields)...) {
+			assert.Contains(t, row, "`"+k+"`", "docs/metrics.md: %s has no %s", m, k)
+		}
+	}
+
 	_, qs := loadDashboard(t)
 	for _, q := range qs {
 		s, ok := got[q.measurement]
@@ -371,6 +393,10 @@ func must(b []byte, err error) []byte {
 // shipped is every path in both packages but the binaries' folder and the
 // NRPE file (debShipped, rpmShipped).
 var shipped = []string{
+	"/etc/registry-checks/couch.cred",
+	"/etc/cron.d/registry-checks",
+	"/usr/lib/systemd/system/registry-checks-restart.service",
+	"/usr/lib/systemd/system/registry-checks-restart.timer",
 	"/usr/share/doc/registry-checks/README.md",
 	"/usr/share/doc/registry-checks/nagios/registry-checks.cfg",
 	"/usr/share/doc/registry-checks/icinga2/registry-checks.conf",
@@ -401,10 +427,15 @@ func expectedFiles(pluginDir string, own []string) []string {
 	}
 	for _, p := range nrpetest.Binaries {
 		b := filepath.Base(p)
-		want = append(want, pluginDir+"/"+b, "/usr/share/man/man1/"+b+".1.gz")
+		want = append(want, pluginDir+"/"+b, "/usr/share/man/man1/"+b+".1.gz", "/usr/share/bash-completion/completions/"+b)
 	}
 	sort.Strings(want)
 	return want
+}
+
+func sorted(s []string) []string {
+	sort.Strings(s)
+	return s
 }
 
 func lines(b []byte) []string {
@@ -430,7 +461,7 @@ func TestPackagesIntegration(t *testing.T) {
 		assert.Equal(t, expectedFiles("/usr/lib64/nagios/plugins", rpmShipped), got)
 		out, err = exec.Command("rpm", "-qpc", rpm).CombinedOutput()
 		require.NoError(t, err, "rpm -qpc: %s", out)
-		assert.Equal(t, []string{"/etc/nrpe.d/registry-checks.cfg"}, lines(out), "config files")
+		assert.Equal(t, []string{"/etc/cron.d/registry-checks", "/etc/nrpe.d/registry-checks.cfg", "/etc/registry-checks/couch.cred"}, lines(out), "config files")
 		out, err = exec.Command("rpm", "-qp", "--dump", rpm).CombinedOutput()
 		require.NoError(t, err, "rpm -qp --dump: %s", out)
 		for _, l := range lines(out) {
@@ -479,7 +510,7 @@ func TestPackagesIntegration(t *testing.T) {
 		assert.Equal(t, "Package: registry-checks\nVersion: 1.2.3.4.gabcdef0-1\nArchitecture: amd64\n", string(out))
 		conffiles, err := exec.Command("sh", "-c", "dpkg-deb --ctrl-tarfile \"$1\" | tar -xO ./conffiles", "sh", deb).Output()
 		require.NoError(t, err)
-		assert.Equal(t, "/etc/nagios/nrpe.d/registry-checks.cfg\n", string(conffiles))
+		assert.Equal(t, []string{"/etc/cron.d/registry-checks", "/etc/nagios/nrpe.d/registry-checks.cfg", "/etc/registry-checks/couch.cred"}, sorted(lines(conffiles)))
 		man, err := exec.Command("sh", "-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -xO ./usr/share/man/man1/check_couch_replication.1.gz | gzip -dc", "sh", deb).Output()
 		require.NoError(t, err)
 		assert.True(t, strings.HasPrefix(string(man), ".TH check_couch_replication 1 "), "%.200s", man)
@@ -563,8 +594,15 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 	etc, err := exec.Command("stat", "-c", "%U:%G %a", "/etc/registry-checks").Output()
 	require.NoError(t, err)
 	if !hadEtc {
-		assert.Equal(t, "root:nagios 750\n", string(etc), "/etc/registry-checks, for the credentials files")
+		assert.Equal(t, "root:root 755\n", string(etc), "/etc/registry-checks, for the credentials files of nagios and telegraf")
 	}
+	cred, err := exec.Command("stat", "-c", "%U:%G %a", "/etc/registry-checks/couch.cred").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "root:nagios 640\n", string(cred), "the sample credentials file, readable by the checks")
+	// nagios reads it; the binaries accept its mode (the placeholder user
+	// then fails to authenticate, which is the check's own message).
+	credOut, _ := exec.Command("runuser", "-u", "nagios", "--", filepath.Join(nrpetest.PluginDir, "check_couch_disk"), "-u", env["COUCH_PRIMARY_URL"], "--credentials-file", "/etc/registry-checks/couch.cred").CombinedOutput()
+	assert.NotContains(t, string(credOut), "refusing", "check_couch_disk as nagios with the shipped couch.cred: %s", credOut)
 	require.NoError(t, err)
 	cmds := nrpetest.ParseNRPE(installed)
 	rendered := nrpetest.Render(t, cmds, nrpetest.StackSite(env), nrpetest.PluginDir)

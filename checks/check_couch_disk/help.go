@@ -14,11 +14,11 @@ var help = plugin.Help{
 	Perfdata: []string{
 		"databases, compacting: counts",
 		"file, active, external, slack, largest_need (B)",
-		"fragmentation (%), and per database '<db> file', '<db> fragmentation'",
-		"free, inodes_free (%) of --data-dir",
+		"fragmentation (%)",
+		"with --data-dir: free, headroom (B), free_pct, inodes_free_pct (%)",
 	},
 	Measurements: []string{
-		"couch_disk: tag url; fields databases, file_bytes, active_bytes, external_bytes, slack_bytes, fragmentation_pct, compacting, largest_need_bytes, state",
+		"couch_disk: tag url; fields databases, file_bytes, active_bytes, external_bytes, slack_bytes, fragmentation_pct, compacting, largest_need_bytes, fs_free_bytes, fs_free_pct, fs_inodes_free_pct, compaction_headroom_bytes, state",
 		"couch_database: tags url, db; fields file_bytes, active_bytes, fragmentation_pct, state",
 	},
 }

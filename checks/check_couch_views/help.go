@@ -17,5 +17,6 @@ var help = plugin.Help{
 	},
 	Measurements: []string{
 		"couch_view_index: tags url, db, ddoc; fields lag, file_bytes, active_bytes, fragmentation_pct, updater_running, compact_running, waiting_clients, update_query_ms, state",
+		"couch_view (per view queried): tags url, db, ddoc, view; fields query_ms, rows, state",
 	},
 }

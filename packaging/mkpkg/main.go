@@ -90,6 +90,15 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	comp := filepath.Join(stage, "completion")
+	if err := os.MkdirAll(comp, 0o755); err != nil {
+		return err
+	}
+	for _, b := range binaries {
+		if err := os.WriteFile(filepath.Join(comp, b), []byte(BashCompletion(b)), 0o644); err != nil {
+			return err
+		}
+	}
 	rpmDir := filepath.Join(stage, "rpm")
 	if err := os.MkdirAll(rpmDir, 0o755); err != nil {
 		return err
@@ -157,7 +166,8 @@ func run(args []string, stdout io.Writer) error {
 		for _, b := range binaries {
 			o.Contents = append(o.Contents,
 				&files.Content{Source: filepath.Join(*bin, b), Destination: pluginDirs[format] + "/" + b, FileInfo: &files.ContentFileInfo{Mode: 0o755}},
-				&files.Content{Source: filepath.Join(man, b+".1.gz"), Destination: "/usr/share/man/man1/" + b + ".1.gz", FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+				&files.Content{Source: filepath.Join(man, b+".1.gz"), Destination: "/usr/share/man/man1/" + b + ".1.gz", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+				&files.Content{Source: filepath.Join(comp, b), Destination: "/usr/share/bash-completion/completions/" + b, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
 		}
 		if format == "rpm" {
 			if o.Contents, err = markRPMDocs(o.Contents); err != nil {
@@ -297,6 +307,20 @@ func ManPage(binary, doc string) ([]byte, error) {
 	long := roff(name+" "+desc) + "\n.PP\nOptions, thresholds, perfdata and line protocol: /usr/share/doc/registry-checks/docs/" + name + ".md and the NRPE, Nagios and Icinga 2 definitions beside it.\n"
 	page = bytes.Replace(page, []byte(".SH DESCRIPTION\n\n"), []byte(".SH DESCRIPTION\n"+long), 1)
 	return page, nil
+}
+
+// BashCompletion is the bash-completion file of binary: go-flags completes
+// the options and their choices itself when GO_FLAGS_COMPLETION is set
+// (and exits 0 without running anything).
+func BashCompletion(binary string) string {
+	fn := "_registry_checks_" + binary
+	return "# bash completion for " + binary + " (registry-checks): the binary lists its own options.\n" +
+		fn + "() {\n" +
+		"\tlocal args=(\"${COMP_WORDS[@]:1:$COMP_CWORD}\")\n" +
+		"\tlocal IFS=$'\\n'\n" +
+		"\tCOMPREPLY=($(GO_FLAGS_COMPLETION=1 \"${COMP_WORDS[0]}\" \"${args[@]}\" 2>/dev/null))\n" +
+		"}\n" +
+		"complete -F " + fn + " " + binary + "\n"
 }
 
 // roff escapes text for a man page line.

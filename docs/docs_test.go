@@ -1,0 +1,195 @@
+// Package docs_test keeps the examples of README.md and docs/ true: Nagios
+// object examples are verified by nagios4 -v against the stock Debian
+// configuration plus the shipped objects, and docs/quickstart.md is followed
+// word for word on this machine (quickstart_test.go).
+package docs_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/nrpe/nrpetest"
+)
+
+// block is one example of a page: a fenced code block (its info string as
+// lang) or an indented block.
+type block struct {
+	file string
+	line int
+	lang string
+	text string
+}
+
+func blocks(t *testing.T, file string) []block {
+	t.Helper()
+	f, err := os.Open(file)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []block
+	var cur *block
+	indented := func() {
+		if cur != nil && cur.lang == "indented" {
+			out = append(out, *cur)
+			cur = nil
+		}
+	}
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		l := sc.Text()
+		switch {
+		case cur != nil && cur.lang != "indented" && strings.HasPrefix(l, "```"):
+			out = append(out, *cur)
+			cur = nil
+		case cur != nil && cur.lang != "indented":
+			cur.text += l + "\n"
+		case strings.HasPrefix(l, "```"):
+			indented()
+			cur = &block{file: file, line: n, lang: strings.TrimSpace(strings.TrimPrefix(l, "```"))}
+		case strings.HasPrefix(l, "    ") && (cur != nil || strings.TrimSpace(l) != ""):
+			if cur == nil {
+				cur = &block{file: file, line: n, lang: "indented"}
+			}
+			cur.text += strings.TrimPrefix(l, "    ") + "\n"
+		case strings.TrimSpace(l) == "" && cur != nil:
+			cur.text += "\n"
+		default:
+			indented()
+		}
+	}
+	indented()
+	return out
+}
+
+func pages(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.md")
+	require.NoError(t, err)
+	return append([]string{"../README.md"}, files...)
+}
+
+var nagiosObject = regexp.MustCompile(`(?ms)^[ \t]*define\s+\w+\s*\{.*?^[ \t]*\}`)
+
+var nagiosDefine = regexp.MustCompile(`(?m)^\s*define\s+(host|service|command|hostgroup|servicegroup|contact)\s*\{`)
+
+// TestNagiosExamplesOnStockDebian runs nagios4 -v on every Nagios object
+// example of the docs, each with the stock Debian configuration
+// (/etc/nagios4, as nagios4-common installs it, whose generic-host has no
+// max_check_attempts) and the shipped objects: an example that only works
+// with a test-made template fails here.
+func TestNagiosExamplesOnStockDebian(t *testing.T) {
+	nrpetest.NeedProgram(t, "/usr/sbin/nagios4", "nagios4-core")
+	stock, err := os.ReadFile("/etc/nagios4/nagios.cfg")
+	if err != nil {
+		t.Skipf("no stock Nagios configuration: %v", err)
+	}
+	shipped, err := filepath.Abs("../nrpe/nagios/registry-checks.cfg")
+	require.NoError(t, err)
+	n := 0
+	for _, page := range pages(t) {
+		for _, b := range blocks(t, page) {
+			if !nagiosDefine.MatchString(b.text) || !strings.Contains(b.text, "host_name") {
+				continue
+			}
+			n++
+			t.Run(filepath.Base(b.file)+":"+strconv.Itoa(b.line), func(t *testing.T) {
+				// Nagios reads its files as nagios_user (nagios in the stock file).
+				dir := nrpetest.PublicTempDir(t)
+				site := filepath.Join(dir, "example.cfg")
+				// The object definitions alone: a shell example writes them with a here-document.
+				objs := strings.Join(nagiosObject.FindAllString(b.text, -1), "\n")
+				require.NoError(t, os.WriteFile(site, []byte(objs+"\n"), 0o644))
+				main := string(stock) + "\ncfg_file=" + shipped + "\ncfg_file=" + site + "\n"
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "nagios.cfg"), []byte(main), 0o644))
+				out, err := exec.Command("/usr/sbin/nagios4", "-v", filepath.Join(dir, "nagios.cfg")).CombinedOutput()
+				require.NoError(t, err, "nagios4 -v with the stock configuration rejects the example at %s:%d:\n%s\n%s", b.file, b.line, objs, out)
+				assert.Regexp(t, `Total Warnings:\s+0`, string(out))
+				assert.Regexp(t, `Total Errors:\s+0`, string(out))
+			})
+		}
+	}
+	assert.Greater(t, n, 0, "no Nagios example found")
+}
+
+// Every fenced block says what it is, so that none escapes the tests by
+// accident: sh (commands), nagios, icinga2, nrpe, toml (Telegraf), text
+// (output).
+func TestFencedBlocksHaveALanguage(t *testing.T) {
+	known := map[string]bool{"sh": true, "nagios": true, "icinga2": true, "nrpe": true, "toml": true, "text": true, "json": true, "indented": true}
+	for _, page := range pages(t) {
+		for _, b := range blocks(t, page) {
+			assert.True(t, known[b.lang], "%s:%d: fenced block without a known language (%q): write ```sh, ```nagios, ```icinga2, ```nrpe, ```toml or ```text", b.file, b.line, b.lang)
+		}
+	}
+}
+
+// One credentials path everywhere: every credentials file an example names
+// is the one the package ships.
+func TestOneCredentialsPath(t *testing.T) {
+	re := regexp.MustCompile(`credentials-file[ =]([^ \x60\n]+)`)
+	for _, page := range pages(t) {
+		for _, b := range blocks(t, page) {
+			for _, m := range re.FindAllStringSubmatch(b.text, -1) {
+				if strings.HasPrefix(m[1], "$") || m[1] == "PATH" {
+					continue // a variable: Nagios's $_HOSTCOUCH_CREDENTIALS$
+				}
+				assert.Equal(t, "/etc/registry-checks/couch.cred", m[1], "%s:%d", b.file, b.line)
+			}
+		}
+	}
+}
+
+// Every NRPE line of the docs runs a shipped binary with options it has.
+func TestNRPEExamplesUseRealOptions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries: skipped under -short")
+	}
+	bin := nrpetest.BuildBinaries(t)
+	known := map[string]map[string]bool{}
+	opts := func(b string) map[string]bool {
+		if known[b] == nil {
+			out, _ := exec.Command(filepath.Join(bin, b), "--help").Output()
+			known[b] = map[string]bool{}
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.HasPrefix(l, "  -") {
+					for _, o := range regexp.MustCompile(`--[a-z0-9-]+`).FindAllString(l, -1) {
+						known[b][o] = true
+					}
+				}
+			}
+		}
+		return known[b]
+	}
+	n := 0
+	for _, page := range pages(t) {
+		for _, b := range blocks(t, page) {
+			if b.lang != "nrpe" {
+				continue
+			}
+			for _, c := range nrpetest.ParseNRPE([]byte(b.text)) {
+				words := strings.Fields(c.Line)
+				name := filepath.Base(words[0])
+				o := opts(name)
+				require.NotEmpty(t, o, "%s:%d: %s is not a binary of the suite", b.file, b.line, name)
+				n++
+				for _, w := range words[1:] {
+					if strings.HasPrefix(w, "--") {
+						k, _, _ := strings.Cut(w, "=")
+						assert.True(t, o[k], "%s:%d: %s has no option %s", b.file, b.line, name, k)
+					}
+				}
+			}
+		}
+	}
+	assert.Greater(t, n, 0)
+}
