@@ -524,8 +524,21 @@ func TestPackagesIntegration(t *testing.T) {
 		assert.Contains(t, string(out), "install -d -m 0750 -o \"$owner\"")
 		// The RPM's NRPE file names its own plugin folder.
 		nrpetest.NeedProgram(t, "cpio", "cpio")
+		// Relative payload names, as rpmbuild writes them: rpm2cpio | cpio -idm
+		// (and rpmlint, which extracts that way) must write into the current
+		// folder, never into /. The rewritten payload keeps valid digests.
 		{
-			cpio := exec.Command("sh", "-c", "rpm2cpio \"$1\" | cpio -i --quiet --to-stdout /etc/nrpe.d/registry-checks.cfg", "sh", rpm)
+			names, err := exec.Command("sh", "-c", "rpm2cpio \"$1\" | cpio -t --quiet", "sh", rpm).Output()
+			require.NoError(t, err)
+			for _, n := range lines(names) {
+				assert.True(t, strings.HasPrefix(n, "./"), "payload name %q is not relative", n)
+			}
+			out, err := exec.Command("rpm", "-K", "--nosignature", rpm).CombinedOutput()
+			require.NoError(t, err, "rpm -K: %s", out)
+			assert.Contains(t, string(out), "digests OK")
+		}
+		{
+			cpio := exec.Command("sh", "-c", "rpm2cpio \"$1\" | cpio -i --quiet --to-stdout ./etc/nrpe.d/registry-checks.cfg", "sh", rpm)
 			b, err := cpio.Output()
 			require.NoError(t, err)
 			assert.Contains(t, string(b), "command[check_couch_disk]=/usr/lib64/nagios/plugins/check_couch_disk ")

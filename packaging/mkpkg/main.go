@@ -187,6 +187,11 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", format, err)
 		}
+		if format == "rpm" {
+			if err := RelativePayload(path); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintln(stdout, path)
 	}
 	return nil
