@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/registry-checks/registry-checks/nrpe/nrpetest"
+	"github.com/registry-checks/registry-checks/test/stackenv"
 )
 
 // block is one example of a page: a fenced code block (its info string as
@@ -192,4 +193,98 @@ func TestNRPEExamplesUseRealOptions(t *testing.T) {
 		}
 	}
 	assert.Greater(t, n, 0)
+}
+
+// exampleHosts maps the docs' example names to the stack's.
+func exampleHosts(env map[string]string) *strings.Replacer {
+	return strings.NewReplacer(
+		"http://db1:5984", env["COUCH_PRIMARY_URL"],
+		"http://db2:5984", env["COUCH_REPLICA1_URL"],
+		"http://127.0.0.1:5984", env["COUCH_REPLICA1_URL"],
+		"https://registry.example.com", env["CDN_URL"],
+		"http://origin1:8081", env["ORIGIN1_URL"],
+		"http://origin2:8081", env["ORIGIN2_URL"],
+		"/etc/registry-checks/couch.cred", env["COUCH_CREDENTIALS_FILE"],
+		"/opt/couchdb/data", env["STACK_DIR"],
+	)
+}
+
+// TestBinaryExamplesRunAgainstStackIntegration runs every command of a
+// suite binary in the docs' sh blocks against the local stack (example host
+// names replaced by the stack's): each must be accepted (no "bad
+// arguments"), exit 0-3, and print the first word its example output shows.
+func TestBinaryExamplesRunAgainstStackIntegration(t *testing.T) {
+	env := stackenv.Need(t, "STACK_DIR", "COUCH_PRIMARY_URL", "COUCH_REPLICA1_URL", "COUCH_CREDENTIALS_FILE", "ORIGIN1_URL", "ORIGIN2_URL", "CDN_URL")
+	bin := nrpetest.BuildBinaries(t)
+	binaries := map[string]bool{}
+	for _, p := range nrpetest.Binaries {
+		binaries[filepath.Base(p)] = true
+	}
+	hosts := exampleHosts(env)
+	n := 0
+	for _, page := range pages(t) {
+		for _, b := range blocks(t, page) {
+			if b.lang != "sh" {
+				continue
+			}
+			text := strings.ReplaceAll(b.text, "\\\n", " ")
+			ls := strings.Split(strings.TrimSpace(text), "\n")
+			words := strings.Fields(ls[0])
+			if len(words) == 0 || !binaries[words[0]] {
+				continue
+			}
+			n++
+			t.Run(filepath.Base(b.file)+":"+strconv.Itoa(b.line), func(t *testing.T) {
+				args := strings.Fields(hosts.Replace(strings.Join(words[1:], " ")))
+				out, err := exec.Command(filepath.Join(bin, words[0]), args...).Output()
+				if ee, ok := err.(*exec.ExitError); ok {
+					assert.LessOrEqual(t, ee.ExitCode(), 3)
+				} else {
+					require.NoError(t, err)
+				}
+				first, _, _ := strings.Cut(string(out), "\n")
+				t.Logf("%s on the stack: %s", words[0], first)
+				assert.NotContains(t, first, "bad arguments", "%s:%d: the example's options are refused", b.file, b.line)
+				if len(ls) > 1 {
+					// The example's own output: same plugin name.
+					want := strings.Fields(ls[1])[0]
+					assert.True(t, strings.HasPrefix(first, want+" "), "%s:%d: example output starts with %q, the binary prints %q", b.file, b.line, want, first)
+				}
+			})
+		}
+	}
+	assert.Greater(t, n, 0)
+}
+
+// The EXAMPLES of every binary's --help run against the stack too.
+func TestHelpExamplesRunAgainstStackIntegration(t *testing.T) {
+	env := stackenv.Need(t, "STACK_DIR", "COUCH_PRIMARY_URL", "COUCH_REPLICA1_URL", "COUCH_CREDENTIALS_FILE", "ORIGIN1_URL", "ORIGIN2_URL", "CDN_URL")
+	bin := nrpetest.BuildBinaries(t)
+	hosts := exampleHosts(env)
+	n := 0
+	for _, p := range nrpetest.Binaries {
+		name := filepath.Base(p)
+		help, _ := exec.Command(filepath.Join(bin, name), "--help").Output()
+		ls := strings.Split(string(help), "\n")
+		for i := 0; i < len(ls); i++ {
+			if !strings.HasPrefix(ls[i], "  $ ") {
+				continue
+			}
+			cmdline := strings.TrimPrefix(ls[i], "  $ ")
+			for i+1 < len(ls) && strings.HasPrefix(ls[i+1], "      ") {
+				i++
+				cmdline += " " + strings.TrimSpace(ls[i])
+			}
+			want := strings.Fields(ls[i+1])[0]
+			words := strings.Fields(hosts.Replace(cmdline))
+			require.Equal(t, name, words[0], "an example of %s runs another binary", name)
+			n++
+			out, _ := exec.Command(filepath.Join(bin, name), words[1:]...).Output()
+			first, _, _ := strings.Cut(string(out), "\n")
+			t.Logf("%s: %s", cmdline, first)
+			assert.NotContains(t, first, "bad arguments", "%s --help example refused: %s", name, cmdline)
+			assert.True(t, strings.HasPrefix(first, want+" "), "%s --help example prints %q", name, first)
+		}
+	}
+	assert.GreaterOrEqual(t, n, len(nrpetest.Binaries))
 }
