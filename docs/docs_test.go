@@ -288,3 +288,56 @@ func TestHelpExamplesRunAgainstStackIntegration(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, n, len(nrpetest.Binaries))
 }
+
+// TestIcingaExamplesOnStockDebian validates every Icinga 2 example with
+// icinga2 daemon -C on a copy of the stock Debian /etc/icinga2, the shipped
+// commands in zones.d/global-templates (as docs/integration.md says) and
+// the example at the path its first line names
+// ("// /etc/icinga2/zones.d/master/registry.conf"). An example under
+// zones.d/<zone>/ runs as that zone's node (-DNodeName=<zone>), as on a
+// master set up by icinga2 node wizard: command_endpoint outside a zone
+// fails here as on a real master.
+func TestIcingaExamplesOnStockDebian(t *testing.T) {
+	nrpetest.NeedProgram(t, "/usr/sbin/icinga2", "icinga2-bin")
+	if _, err := os.Stat("/etc/icinga2/icinga2.conf"); err != nil {
+		t.Skipf("no stock Icinga 2 configuration: %v", err)
+	}
+	shipped, err := os.ReadFile("../nrpe/icinga2/registry-checks.conf")
+	require.NoError(t, err)
+	where := regexp.MustCompile(`^// /etc/icinga2/(\S+\.conf)\n`)
+	n := 0
+	for _, page := range pages(t) {
+		for _, b := range blocks(t, page) {
+			if b.lang != "icinga2" {
+				continue
+			}
+			n++
+			t.Run(filepath.Base(b.file)+":"+strconv.Itoa(b.line), func(t *testing.T) {
+				m := where.FindStringSubmatch(b.text)
+				require.NotNil(t, m, "%s:%d: an Icinga 2 example starts with the file it goes to: // /etc/icinga2/...", b.file, b.line)
+				dir := nrpetest.PublicTempDir(t)
+				etc := filepath.Join(dir, "etc")
+				out, err := exec.Command("cp", "-a", "/etc/icinga2", etc).CombinedOutput()
+				require.NoError(t, err, "%s", out)
+				require.NoError(t, os.MkdirAll(filepath.Join(etc, "zones.d/global-templates"), 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(etc, "zones.d/global-templates/registry-checks.conf"), shipped, 0o644))
+				require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(etc, m[1])), 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(etc, m[1]), []byte(b.text), 0o644))
+				args := []string{"daemon", "-C", "-c", filepath.Join(etc, "icinga2.conf"), "-DZonesDir=" + filepath.Join(etc, "zones.d")}
+				for k, d := range map[string]string{"DataDir": "lib", "LogDir": "log", "CacheDir": "cache", "SpoolDir": "spool", "InitRunDir": "run"} {
+					p := filepath.Join(dir, "var", d)
+					require.NoError(t, os.MkdirAll(p, 0o777))
+					require.NoError(t, os.Chmod(p, 0o777))
+					args = append(args, "-D"+k+"="+p)
+				}
+				if parts := strings.Split(m[1], "/"); len(parts) == 3 && parts[0] == "zones.d" && parts[1] != "global-templates" {
+					args = append(args, "-DNodeName="+parts[1])
+				}
+				out, err = exec.Command("/usr/sbin/icinga2", args...).CombinedOutput()
+				require.NoError(t, err, "icinga2 daemon -C on the stock configuration rejects %s:%d:\n%s", b.file, b.line, out)
+				assert.NotContains(t, string(out), "warning/config")
+			})
+		}
+	}
+	assert.Greater(t, n, 0, "no Icinga 2 example found")
+}
