@@ -17,14 +17,14 @@ var help = plugin.Help{
 			Output:  "COUCH_REPLICATION CRITICAL - only 1 of 2 expected replications; 1 replication OK | replications=1;;2:;0 ..."},
 	},
 	Perfdata: []string{
-		"'<replication> state': 0 running, 1 completed, 2 triggered, 3 pending, 4 initializing, 5 crashing, 6 error, 7 failed, 8 missing, 9 other",
+		"'<replication> job_state': 0 running, 1 completed, 2 triggered, 3 pending, 4 initializing, 5 crashing, 6 error, 7 failed, 8 missing, 9 other",
 		"'<replication> error_count', 'changes_pending', 'seq_lag' (changes)",
 		"'<replication> checkpoint_age', 'heartbeat_lag' (s)",
 		"'<replication> docs_written', 'doc_write_failures' (c, cumulative)",
 		"replications: the number found (with --expect)",
 	},
 	Measurements: []string{
-		"couch_replication: tags node, key, doc_id, replicator_db, source, target, transient; fields state_code, error_count, changes_pending, seq_lag, checkpoint_age, heartbeat_lag, docs_written, doc_write_failures, state",
+		"couch_replication: tags node, key, doc_id, replicator_db, source, target, transient; fields job_state, error_count, changes_pending, seq_lag, checkpoint_age, heartbeat_lag, docs_written, doc_write_failures, state",
 		"couch_replications (with --expect): tag node; fields replications, state",
 	},
 	SeeAlso: []string{"restart_couch_replication(1)"},
