@@ -77,7 +77,7 @@ func TestQuickstartIntegration(t *testing.T) {
 	env := stackenv.Need(t, "COUCH_REPLICA1_URL", "COUCH_ADMIN_USER", "COUCH_ADMIN_PASSWORD")
 	nrpetest.NeedProgram(t, "/usr/sbin/nagios4", "nagios4-core")
 	nrpetest.NeedProgram(t, "/usr/sbin/nrpe", "nagios-nrpe-server")
-	if s := debStatus("registry-checks"); s != "" && !strings.Contains(s, "not-installed") {
+	if s := nrpetest.DebStatus("registry-checks"); s != "" && !strings.Contains(s, "not-installed") {
 		t.Fatalf("registry-checks is already installed (%s): this test installs and purges it; remove it first (dpkg -P registry-checks)", s)
 	}
 	for _, p := range []string{"/run/nagios/nrpe.pid", "/run/nagios4/nagios4.pid"} {
@@ -131,11 +131,17 @@ func TestQuickstartIntegration(t *testing.T) {
 				}
 			}
 		}
-		if debStatus("registry-checks") != "" {
+		// Another dpkg run (a parallel test) may hold the lock for a while.
+		for i := 0; nrpetest.DebStatus("registry-checks") != "" && i < 120; i++ {
 			out, err := exec.Command("dpkg", "-P", "registry-checks").CombinedOutput()
-			if err != nil {
-				t.Errorf("dpkg -P registry-checks: %v: %s", err, out)
+			if err == nil {
+				break
 			}
+			if !strings.Contains(string(out), "lock") {
+				t.Errorf("dpkg -P registry-checks: %v: %s", err, out)
+				break
+			}
+			time.Sleep(time.Second)
 		}
 		// Files the page and the daemons added; what was there stays.
 		for _, p := range added(before, "/etc/nagios4/conf.d", "/var/lib/nagios4", "/var/log/nagios4", "/run/nagios", "/run/nagios4") {
@@ -143,9 +149,12 @@ func TestQuickstartIntegration(t *testing.T) {
 		}
 	})
 
+	// apt-get waits for another dpkg run (a parallel test) instead of failing.
+	aptConf := filepath.Join(shim, "apt.conf")
+	require.NoError(t, os.WriteFile(aptConf, []byte("DPkg::Lock::Timeout \"300\";\n"), 0o644))
 	cmd := exec.Command("bash", "-c", script.String())
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "PATH="+shim+":"+os.Getenv("PATH"), "SHIM_DIR="+shim, "DEBIAN_FRONTEND=noninteractive")
+	cmd.Env = append(os.Environ(), "PATH="+shim+":"+os.Getenv("PATH"), "SHIM_DIR="+shim, "DEBIAN_FRONTEND=noninteractive", "APT_CONFIG="+aptConf)
 	out, err := cmd.CombinedOutput()
 	shown := strings.ReplaceAll(string(out), env["COUCH_ADMIN_PASSWORD"], "xxxxx")
 	t.Logf("docs/quickstart.md, every shell block:\n%s", shown)
@@ -169,11 +178,6 @@ func TestQuickstartIntegration(t *testing.T) {
 	require.Equal(t, "1", svc["has_been_checked"], "Nagios never checked the service: %v", svc)
 	assert.Equal(t, "0", svc["current_state"], "the service is not OK: %v", svc)
 	assert.True(t, strings.HasPrefix(svc["plugin_output"], "COUCH_REPLICATION OK - "), "plugin output: %q", svc["plugin_output"])
-}
-
-func debStatus(pkg string) string {
-	out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
-	return string(out)
 }
 
 func readPid(path string) int {

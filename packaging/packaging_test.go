@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -599,21 +598,16 @@ func dpkg(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func debStatus(pkg string) string {
-	out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
-	return string(out)
-}
-
 func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 	const conffile = "/etc/nagios/nrpe.d/registry-checks.cfg"
-	if s := debStatus("registry-checks"); s != "" && !strings.Contains(s, "not-installed") {
+	if s := nrpetest.DebStatus("registry-checks"); s != "" && !strings.Contains(s, "not-installed") {
 		t.Fatalf("registry-checks is already on this machine (%s): remove it (dpkg -P registry-checks) first; this test installs and purges it", s)
 	}
 	_, err := os.Stat("/etc/registry-checks")
 	hadEtc := err == nil
 	t.Cleanup(func() {
 		// Leave the machine as it was, also when an assertion failed.
-		if debStatus("registry-checks") != "" {
+		if nrpetest.DebStatus("registry-checks") != "" {
 			_, _ = exec.Command("dpkg", "-P", "registry-checks").CombinedOutput()
 		}
 	})
@@ -628,7 +622,7 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 	}
 	out := dpkg(t, "-i", deb)
 	t.Logf("dpkg -i: %s", out)
-	assert.Equal(t, "install ok installed", debStatus("registry-checks"))
+	assert.Equal(t, "install ok installed", nrpetest.DebStatus("registry-checks"))
 
 	for _, p := range nrpetest.Binaries {
 		b := filepath.Join(nrpetest.PluginDir, filepath.Base(p))
@@ -683,7 +677,7 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 	require.NoError(t, os.WriteFile(conffile, edited, 0o644))
 	out = dpkg(t, "-r", "registry-checks")
 	t.Logf("dpkg -r: %s", out)
-	assert.Equal(t, "deinstall ok config-files", debStatus("registry-checks"))
+	assert.Equal(t, "deinstall ok config-files", nrpetest.DebStatus("registry-checks"))
 	kept, err := os.ReadFile(conffile)
 	require.NoError(t, err, "dpkg -r must keep the conffile")
 	assert.Equal(t, string(edited), string(kept))
@@ -695,7 +689,7 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 	assert.True(t, os.IsNotExist(err), "man page left after dpkg -r")
 
 	dpkg(t, "-P", "registry-checks")
-	assert.Equal(t, "", debStatus("registry-checks"))
+	assert.Equal(t, "", nrpetest.DebStatus("registry-checks"))
 	gone := []string{conffile, "/var/lib/registry-checks", "/var/spool/registry-checks"}
 	if !hadEtc {
 		gone = append(gone, "/etc/registry-checks") // empty: no credentials were put there
@@ -739,27 +733,10 @@ func influxQL(t *testing.T, env map[string]string, q string) []struct {
 	Values  [][]any           `json:"values"`
 } {
 	t.Helper()
-	u := env["INFLUX_URL"] + "/query?db=" + url.QueryEscape(env["INFLUX_DB"]) + "&q=" + url.QueryEscape(q)
-	resp, err := http.Get(u)
-	require.NoError(t, err, q)
-	defer resp.Body.Close()
-	var body struct {
-		Results []struct {
-			Error  string `json:"error"`
-			Series []struct {
-				Name    string            `json:"name"`
-				Tags    map[string]string `json:"tags"`
-				Columns []string          `json:"columns"`
-				Values  [][]any           `json:"values"`
-			} `json:"series"`
-		} `json:"results"`
-		Error string `json:"error"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body), q)
-	require.Empty(t, body.Error, q)
-	require.Len(t, body.Results, 1, q)
-	require.Empty(t, body.Results[0].Error, q)
-	return body.Results[0].Series
+	r, err := stackenv.InfluxQuery(env["INFLUX_URL"], env["INFLUX_DB"], q)
+	require.NoError(t, err)
+	require.Len(t, r.Results, 1, q)
+	return r.Results[0].Series
 }
 
 // grafanaQuery is q as Grafana sends it for the last 15 minutes with every

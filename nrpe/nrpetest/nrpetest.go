@@ -268,3 +268,10 @@ func RenderLine(t testing.TB, name, line string, site Site, pluginDir string) st
 	_, rest, _ := strings.Cut(strings.TrimSpace(r), "=")
 	return rest
 }
+
+// DebStatus is dpkg's status of pkg ("install ok installed"), empty when
+// dpkg knows nothing of it.
+func DebStatus(pkg string) string {
+	out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
+	return string(out)
+}
