@@ -9,8 +9,8 @@ var help = plugin.Help{
 	Thresholds: "--warning-seq-lag/--critical-seq-lag (changes behind the source), --warning-checkpoint-age/--critical-checkpoint-age (seconds) and --warning-heartbeat-lag/--critical-heartbeat-lag (seconds) are Nagios ranges: a plain number N alerts above N, @A:B inside A..B. " +
 		"--expect N is CRITICAL when fewer than N replications are found.",
 	Examples: []plugin.Example{
-		{Note: "Every replication of the local node, its heartbeat timed through the registry database:",
-			Command: "check_couch_replication -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred --heartbeat-db registry --expect 1",
+		{Note: "Every replication of the local node, its heartbeat timed through the heartbeat database:",
+			Command: "check_couch_replication -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred --heartbeat-db heartbeat --expect 1",
 			Output:  "COUCH_REPLICATION OK - 1 replication OK | replications=1;;1:;0 'registry-from-primary state'=0;;;0 ...\nOK registry-from-primary: running"},
 		{Note: "A replication missing (here one of two expected):",
 			Command: "check_couch_replication -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred --expect 2",
