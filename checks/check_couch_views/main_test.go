@@ -190,7 +190,7 @@ func TestRunErrors(t *testing.T) {
 
 	code, out = runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "npm")
 	assert.Equal(t, 2, code)
-	assert.Equal(t, "COUCH_VIEWS CRITICAL - database npm not found\nGET "+ts.URL+"/npm: not found: 404 Not Found (missing)\n", out)
+	assert.Equal(t, "COUCH_VIEWS CRITICAL - database npm not found\nGET "+ts.URL+"/npm: not found: 404 Not Found (not_found: missing)\n", out)
 
 	code, out = runCheck(t, "-u", ts.URL)
 	assert.Equal(t, 3, code)

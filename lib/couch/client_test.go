@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -477,11 +479,11 @@ func TestKivikTransportErrorsAreProblems(t *testing.T) {
 	_, err := c.DBInfo(context.Background(), "registry")
 	p = problemOf(t, err)
 	assert.Equal(t, nagios.CRITICAL, p.Status)
-	assert.Equal(t, "GET "+five.URL+"/registry: server error 503 Service Unavailable (maintenance)", p.Msg)
+	assert.Equal(t, "GET "+five.URL+"/registry: server error 503 Service Unavailable (service_unavailable: maintenance)", p.Msg)
 	_, err = c.DBInfo(context.Background(), "nosuchdb")
 	p = problemOf(t, err)
 	assert.Equal(t, nagios.UNKNOWN, p.Status)
-	assert.Equal(t, "GET "+five.URL+"/nosuchdb: not found: 404 Not Found (missing)", p.Msg)
+	assert.Equal(t, "GET "+five.URL+"/nosuchdb: not found: 404 Not Found (not_found: missing)", p.Msg)
 }
 
 func TestResolve(t *testing.T) {
@@ -551,11 +553,16 @@ func TestConnectUsesURLCredentialsWithoutShowingThem(t *testing.T) {
 }
 
 func TestDBsInfoBatches(t *testing.T) {
-	var batches [][]string
+	var (
+		mu      sync.Mutex
+		batches [][]string
+	)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct{ Keys []string }
 		require.NoError(t, json.NewDecoder(r.Body).Decode(&in))
+		mu.Lock()
 		batches = append(batches, in.Keys)
+		mu.Unlock()
 		var rows []DBsInfoRow
 		for _, k := range in.Keys {
 			rows = append(rows, DBsInfoRow{Key: k, Info: &DBInfo{DBName: k}})
@@ -568,6 +575,8 @@ func TestDBsInfoBatches(t *testing.T) {
 	c.DBsInfoBatch = 2
 	rows, err := c.DBsInfo(context.Background(), []string{"a", "b", "c", "d", "e"})
 	require.NoError(t, err)
+	// The batches after the first go concurrently: their order varies.
+	slices.SortFunc(batches[1:], func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	assert.Equal(t, [][]string{{"a", "b"}, {"c", "d"}, {"e"}}, batches)
 	require.Len(t, rows, 5)
 	assert.Equal(t, "e", rows[4].Info.DBName)
@@ -643,4 +652,27 @@ func TestKivikNonJSONAnswerNamesContentType(t *testing.T) {
 	p := problemOf(t, c.Doc(context.Background(), "registry", "pkg", &doc))
 	assert.Equal(t, nagios.UNKNOWN, p.Status)
 	assert.Equal(t, "GET "+ts.URL+"/registry/pkg: the answer is text/html, not JSON (is the URL a CouchDB node?)", p.Msg)
+}
+
+// null and null elements in _all_dbs are wrong-shaped answers, not "no
+// databases"; [] is an empty list.
+func TestAllDBsShape(t *testing.T) {
+	for body, want := range map[string]string{
+		`null`:           "not the answer CouchDB gives: not a list of databases",
+		`["a",null]`:     "not the answer CouchDB gives: database 1 has no name",
+		`[]`:             "",
+		`["_users","a"]`: "",
+	} {
+		ts := serveFiles(t, map[string]func() (int, []byte){"GET /_all_dbs": literal(200, body)})
+		c := newTestClient(t, ts.URL, secret.Credentials{})
+		dbs, err := c.AllDBs(context.Background())
+		if want == "" {
+			require.NoError(t, err, body)
+			assert.NotNil(t, dbs, body)
+			continue
+		}
+		p := problemOf(t, err)
+		assert.Equal(t, nagios.UNKNOWN, p.Status, body)
+		assert.Equal(t, "GET "+ts.URL+"/_all_dbs: "+want, p.Msg, body)
+	}
 }

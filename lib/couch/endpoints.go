@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ func (c *Client) Up(ctx context.Context) (*Up, error) {
 	code, err := c.hc.JSON(ctx, http.MethodGet, u2, c.creds, nil, &u, http.StatusNotFound)
 	if err != nil {
 		return nil, err
+	}
+	if code != http.StatusNotFound && u.Status == "" {
+		return nil, httpclient.ShapeProblem(http.MethodGet, u2, errors.New("no status"))
 	}
 	if code == http.StatusNotFound && u.Status == "" {
 		return nil, &nagios.Problem{Status: nagios.UNKNOWN, Msg: "GET " + secret.RedactURL(u2) + ": not found: 404 Not Found (CouchDB before 2.0 has no /_up)",
@@ -170,7 +174,7 @@ func (c *Client) SchedulerDoc(ctx context.Context, db, docID string) (*Scheduler
 
 // ActiveTasks is GET /_active_tasks.
 func (c *Client) ActiveTasks(ctx context.Context) ([]ActiveTask, error) {
-	var t []ActiveTask
+	var t activeTasks
 	if err := c.getJSON(ctx, "/_active_tasks", nil, &t); err != nil {
 		return nil, err
 	}
@@ -189,7 +193,8 @@ func (c *Client) System(ctx context.Context) (*System, error) {
 // ViewInfo is GET /{db}/_design/{ddoc}/_info; ddoc without "_design/".
 // A server that answers view_index with a string (pouchdb-server says
 // "Not implemented.") gets a ViewInfo with that text in Unsupported and a
-// zero ViewIndex, for the caller to report as not measurable.
+// zero ViewIndex, for the caller to report as not measurable. No
+// view_index, or one without its update_seq, is a wrong-shaped answer.
 func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, error) {
 	ddoc = strings.TrimPrefix(ddoc, "_design/")
 	path := "/" + url.PathEscape(db) + "/_design/" + url.PathEscape(ddoc) + "/_info"
@@ -209,26 +214,28 @@ func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, erro
 			v.Unsupported = "view_index is a string"
 		}
 	case len(vi) == 0 || string(vi) == "null":
-		v.Unsupported = "no view_index in the answer"
+		// CouchDB 1.x-3.x always send it, PouchDB Server as a string.
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url(path, nil), errors.New("no view_index"))
 	default:
 		if err := json.Unmarshal(vi, &v.ViewIndex); err != nil {
 			return nil, httpclient.ClassifyAfter(time.Since(start), http.MethodGet, c.url(path, nil), nil, err)
+		}
+		if v.ViewIndex.UpdateSeq.IsZero() {
+			return nil, httpclient.ShapeProblem(http.MethodGet, c.url(path, nil), errors.New("view_index has no update_seq"))
 		}
 	}
 	return v, nil
 }
 
-// DBInfo is GET /{db}, through kivik; the whole answer is decoded, since
-// kivik's DBStats flattens update_seq to a string and drops sizes.external.
+// DBInfo is GET /{db}, decoded as a stream with its shape checked (a
+// db_name). Not through kivik: its Stats holds the whole answer twice
+// (decoded, and RawResponse), flattens update_seq to a string and drops
+// sizes.external. A missing database is a Problem whose Err is an
+// *httpclient.StatusError with Code 404.
 func (c *Client) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
-	start := time.Now()
-	st, err := c.kv.DB(db).Stats(ctx)
-	if err != nil {
-		return nil, c.Problem(http.MethodGet, "/"+url.PathEscape(db), start, err)
-	}
 	var info DBInfo
-	if err := json.Unmarshal(st.RawResponse, &info); err != nil {
-		return nil, c.Problem(http.MethodGet, "/"+url.PathEscape(db), start, err)
+	if err := c.getJSON(ctx, "/"+url.PathEscape(db), nil, &info); err != nil {
+		return nil, err
 	}
 	return &info, nil
 }
@@ -242,6 +249,14 @@ func (c *Client) AllDBs(ctx context.Context) ([]string, error) {
 	dbs, err := c.kv.AllDBs(ctx)
 	if err != nil {
 		return nil, c.Problem(http.MethodGet, "/_all_dbs", start, err)
+	}
+	// kivik gives nil for null ([] is an empty list), and "" for a null
+	// element.
+	if dbs == nil {
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url("/_all_dbs", nil), errors.New("not a list of databases"))
+	}
+	if i := slices.Index(dbs, ""); i >= 0 {
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url("/_all_dbs", nil), fmt.Errorf("database %d has no name", i))
 	}
 	if lacksDBsInfo(header) {
 		c.noDBsInfo.Store(true)
@@ -325,7 +340,7 @@ func (c *Client) DBsInfo(ctx context.Context, dbs []string) ([]DBsInfoRow, error
 
 // dbsInfoBatch is one POST /_dbs_info.
 func (c *Client) dbsInfoBatch(ctx context.Context, keys []string) ([]DBsInfoRow, error) {
-	var rows []DBsInfoRow
+	var rows dbsInfoRows
 	_, err := c.hc.JSON(ctx, http.MethodPost, c.url("/_dbs_info", nil), c.creds, map[string][]string{"keys": keys}, &rows)
 	return rows, err
 }
@@ -333,7 +348,7 @@ func (c *Client) dbsInfoBatch(ctx context.Context, keys []string) ([]DBsInfoRow,
 // AllDBsInfo is GET /_dbs_info (3.2+): the info of every database. On
 // older servers it falls back to AllDBs and DBsInfo.
 func (c *Client) AllDBsInfo(ctx context.Context) ([]DBsInfoRow, error) {
-	var rows []DBsInfoRow
+	var rows dbsInfoRows
 	err := c.getJSON(ctx, "/_dbs_info", nil, &rows)
 	if notSupported(err) {
 		dbs, err := c.AllDBs(ctx)
@@ -460,6 +475,23 @@ func (c *Client) ReplicatorDoc(ctx context.Context, db, id string) (*ReplicatorD
 		return nil, err
 	}
 	return &d, nil
+}
+
+// LargeDoc reads a document that can be large (a packument: every
+// version's metadata) into v, decoded as a stream (httpclient.DecodeStream)
+// under the client's JSON cap, and checked when v is httpclient.Shaped.
+// Not through kivik: its Get holds the whole document in memory, under
+// the cap of whatever client it was given (check_tarball_origin's is
+// sized for tarballs). A missing document is a Problem whose Err is an
+// *httpclient.StatusError with Code 404.
+func (c *Client) LargeDoc(ctx context.Context, db, id string, v any) error {
+	path := "/" + url.PathEscape(db) + "/"
+	if rest, ok := strings.CutPrefix(id, "_design/"); ok {
+		path += "_design/" + url.PathEscape(rest)
+	} else {
+		path += url.PathEscape(id)
+	}
+	return c.getJSON(ctx, path, nil, v)
 }
 
 // Doc reads a document into v through kivik; a missing one is a Problem

@@ -171,6 +171,7 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 		Log:         logger,
 		Webhook:     hook,
 		Step:        env.Step,
+		Problem:     env.Problem,
 		Now:         time.Now,
 	}
 	return restart.Run(ctx, cfg, deps)

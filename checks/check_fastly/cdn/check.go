@@ -6,10 +6,9 @@
 package cdn
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -160,12 +159,15 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 	if cfg.FastlyDebug {
 		req.Header.Set("Fastly-Debug", "1")
 	}
-	var body bytes.Buffer
+	var served *servedPackument
 	if packument {
-		req.Body = &body
+		served = decodeWhileRead(&req)
 		req.Header.Set("Accept", "application/json")
 	}
 	resp, err := deps.Probe.Do(ctx, req)
+	if served != nil {
+		served.wait(err)
+	}
 	res.Status = nagios.OK
 	// problems and facts make the summary, the line Nagios, pagers and
 	// chat show: what is wrong, once, without URLs or server text. Those,
@@ -241,7 +243,7 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 	}
 
 	if packument && deps.Origin != nil && resp.Status == http.StatusOK {
-		st, msg, long, perf := freshness(ctx, cfg, deps, name, rawURL, body.Bytes(), resp.Truncated, cdn.age)
+		st, msg, long, perf := freshness(ctx, cfg, deps, name, rawURL, served, resp.Truncated, cdn.age)
 		res.Status = nagios.Worse(res.Status, st)
 		res.Perf = append(res.Perf, perf...)
 		res.Long = append(res.Long, long...)
@@ -442,7 +444,7 @@ func ParseHeaderRule(kind, spec string) (HeaderRule, error) {
 // from this origin, the copy was fresh then, so Age is an upper bound. It
 // is reported, not used, since a CDN backed by a lagging replica fetches
 // copies that are stale already.
-func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, body []byte, truncated bool, age string) (nagios.Status, string, []string, []nagios.Perf) {
+func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, served *servedPackument, truncated bool, age string) (nagios.Status, string, []string, []nagios.Perf) {
 	id, err := docID(rawURL)
 	if err != nil {
 		return nagios.UNKNOWN, err.Error(), nil, nil
@@ -450,12 +452,8 @@ func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, 
 	if truncated {
 		return nagios.UNKNOWN, fmt.Sprintf("packument larger than --max-bytes %d: freshness not compared", cfg.MaxBytes), nil, nil
 	}
-	var served struct {
-		Rev  string            `json:"_rev"`
-		Time map[string]string `json:"time"`
-	}
-	if err := json.Unmarshal(body, &served); err != nil {
-		return nagios.UNKNOWN, "the CDN's answer is not a packument", []string{fmt.Sprintf("GET %s: not a packument: %v", secret.RedactURL(rawURL), err)}, nil
+	if err := served.err; err != nil {
+		return nagios.UNKNOWN, "the CDN's answer is not a packument", []string{fmt.Sprintf("GET %s: not a packument: %s", secret.RedactURL(rawURL), httpclient.JSONErrorText(err))}, nil
 	}
 	if deps.Step != nil {
 		deps.Step("GET " + id + " from " + deps.Origin.Where())
@@ -551,6 +549,43 @@ func timeText(t time.Time) string {
 		return "none"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// servedPackument is what freshness reads of the packument the CDN
+// served: decoded while the probe reads it (decodeWhileRead), never held
+// whole: a packument can be as big as --max-bytes.
+type servedPackument struct {
+	Rev  string            `json:"_rev"`
+	Time map[string]string `json:"time"`
+
+	err  error
+	pw   *io.PipeWriter
+	done chan struct{}
+}
+
+// decodeWhileRead makes req's body a pipe into a stream decoder of the
+// packument.
+func decodeWhileRead(req *httpprobe.Request) *servedPackument {
+	pr, pw := io.Pipe()
+	s := &servedPackument{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.err = httpclient.DecodeStream(pr, s)
+		// The probe goes on writing (and counting) what is left.
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	req.Body = pw
+	return s
+}
+
+// wait ends the body and waits for the decoder.
+func (s *servedPackument) wait(readErr error) {
+	if readErr != nil {
+		s.pw.CloseWithError(readErr)
+	} else {
+		s.pw.Close()
+	}
+	<-s.done
 }
 
 // docID is the package name of a packument URL: its path, unescaped

@@ -2,6 +2,7 @@ package restart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -42,11 +43,15 @@ type Deps struct {
 	// CheckSource looks at a replication's source just before a restart.
 	CheckSource func(ctx context.Context, o Observed) (SourceCheck, string)
 	Exec        Executor
-	Store       *Store
-	Log         Logger   // nil: no decision log
-	Webhook     *Webhook // nil: no chat message
-	Step        func(format string, args ...any)
-	Now         func() time.Time
+	// Problem turns an error into its state and message, applying
+	// --timeout-state to a timeout (plugin.Env.Problem); nil: the
+	// Problem's own state.
+	Problem func(error) (nagios.Status, string)
+	Store   *Store
+	Log     Logger   // nil: no decision log
+	Webhook *Webhook // nil: no chat message
+	Step    func(format string, args ...any)
+	Now     func() time.Time
 }
 
 // Run decides about every replication, acts, records and logs, and
@@ -111,7 +116,12 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	if err != nil {
 		p := nagios.AsProblem(err)
 		a := Action{Kind: Nothing, Code: "assess_failed", Why: "cannot see the replications, not acting: " + p.Msg, Status: p.Status}
-		if p.Status == nagios.OK || p.Status == nagios.WARNING {
+		switch {
+		case r.d.Problem != nil && (p.Timeout || errors.Is(err, context.DeadlineExceeded)):
+			// --timeout-state, as every check: the operator's word.
+			st, msg := r.d.Problem(err)
+			a.Status, a.Why = st, "cannot see the replications, not acting: "+msg
+		case p.Status == nagios.OK || p.Status == nagios.WARNING:
 			a.Status = nagios.UNKNOWN
 		}
 		r.decision(ctx, "", a, "skipped", nil)
