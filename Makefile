@@ -82,6 +82,7 @@ demo: build
 # .deb and .rpm in dist/, built by nfpm as a Go library (packaging/mkpkg):
 # binaries, man pages, the NRPE conffile, Nagios/Icinga 2/Telegraf/Grafana files.
 package: build
+	@rm -f dist/*.deb dist/*.rpm # only this version's packages: apt-get install ./dist/*.deb
 	$(GO) run ./packaging/mkpkg -bin build -out dist -version '$(VERSION)'
 
 clean:

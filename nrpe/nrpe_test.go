@@ -597,3 +597,51 @@ func readFile(path string) string {
 func serviceStatus(path, host, svc string) map[string]string {
 	return stackenv.NagiosService(path, host, svc)
 }
+
+// Every binary's --help is wrapped on word boundaries within 80 columns
+// (not a terminal), has EXIT STATUS, and names only options that exist;
+// its man page has EXIT STATUS, FILES and SEE ALSO.
+func TestHelpText(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries: skipped under -short")
+	}
+	bin := nrpetest.BuildBinaries(t)
+	for _, p := range nrpetest.Binaries {
+		b := filepath.Base(p)
+		t.Run(b, func(t *testing.T) {
+			out, _ := exec.Command(filepath.Join(bin, b), "--help").Output()
+			help := string(out)
+			assert.Contains(t, help, "Usage:\n  "+b+" ")
+			assert.Contains(t, help, "Exit status:\n  0 OK")
+			heads := map[string]bool{}
+			inExample := false
+			for _, l := range strings.Split(help, "\n") {
+				if strings.HasPrefix(l, "  -") {
+					for _, o := range regexp.MustCompile(`--[a-z0-9-]+`).FindAllString(l, -1) {
+						heads[o] = true
+					}
+				}
+				if l == "Examples:" {
+					inExample = true
+				} else if l != "" && !strings.HasPrefix(l, " ") {
+					inExample = false
+				}
+				// Example output is shown as printed; everything else wraps.
+				if !inExample {
+					assert.LessOrEqual(t, len(l), 80, "line longer than 80 columns: %q", l)
+				}
+				assert.False(t, regexp.MustCompile(`[A-Za-z]-$`).MatchString(l) && !strings.HasSuffix(l, " -"), "a word cut at the line's end: %q", l)
+			}
+			for _, o := range regexp.MustCompile(`--[a-z0-9][a-z0-9-]*`).FindAllString(help, -1) {
+				assert.True(t, heads[o], "--help mentions %s, which is not an option of %s", o, b)
+			}
+
+			cmd := exec.Command(filepath.Join(bin, b))
+			cmd.Env = append(os.Environ(), "REGISTRY_CHECKS_MAN_PAGE=1")
+			man, _ := cmd.Output()
+			for _, sec := range []string{".SH NAME", ".SH OPTIONS", ".SH EXIT STATUS", ".SH FILES", ".SH SEE ALSO"} {
+				assert.Contains(t, string(man), sec+"\n", "man page of %s", b)
+			}
+		})
+	}
+}

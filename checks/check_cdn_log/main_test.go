@@ -76,7 +76,7 @@ func TestDocsNRPELineIsShipped(t *testing.T) {
 func TestDocsExampleRuns(t *testing.T) {
 	page, err := os.ReadFile(docsPage)
 	require.NoError(t, err)
-	m := regexp.MustCompile("(?s)```\n(check_cdn_log .*?)\n```").FindStringSubmatch(string(page))
+	m := regexp.MustCompile("(?s)```(?:sh)?\n(check_cdn_log .*?)\n```").FindStringSubmatch(string(page))
 	require.NotNil(t, m)
 	args := strings.Fields(strings.ReplaceAll(m[1], "\\\n", " "))[1:]
 

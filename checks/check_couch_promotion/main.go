@@ -50,7 +50,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "PROMOTION", Binary: "check_couch_promotion", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "PROMOTION", Binary: "check_couch_promotion", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
 			replica, err := env.Couch(opts.Options)
 			if err != nil {

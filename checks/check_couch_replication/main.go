@@ -25,7 +25,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "COUCH_REPLICATION", Binary: "check_couch_replication", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "COUCH_REPLICATION", Binary: "check_couch_replication", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
 			cc, err := env.Couch(opts.Options)
 			if err != nil {

@@ -42,7 +42,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "COUCH_VIEWS", Binary: "check_couch_views", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "COUCH_VIEWS", Binary: "check_couch_views", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
 			c, err := env.Couch(opts.Options)
 			if err != nil {

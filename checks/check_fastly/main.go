@@ -37,7 +37,7 @@ type options struct {
 	CertCritical  *nagios.Range `long:"cert-critical" value-name:"RANGE" default:"7:" description:"days until the served certificate expires"`
 
 	CouchURL             string        `long:"couch-url" value-name:"URL" description:"origin CouchDB (the write primary) to compare --packument answers with"`
-	CouchCredentialsFile string        `long:"couch-credentials-file" value-name:"PATH" description:"credentials for --couch-url (user:password, mode 600); else COUCHDB_USER/COUCHDB_PASSWORD"`
+	CouchCredentialsFile string        `long:"couch-credentials-file" value-name:"PATH" description:"credentials for --couch-url (user:password, mode 600 or 640); else COUCHDB_USER/COUCHDB_PASSWORD"`
 	DB                   string        `long:"db" value-name:"NAME" default:"registry" description:"registry database on --couch-url"`
 	StaleWarning         *nagios.Range `long:"stale-warning" value-name:"RANGE" default:"300" description:"seconds the CDN may serve a packument older than the origin's"`
 	StaleCritical        *nagios.Range `long:"stale-critical" value-name:"RANGE" description:"seconds the CDN may serve a packument older than the origin's"`
@@ -48,7 +48,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "FASTLY", Binary: "check_fastly", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "FASTLY", Binary: "check_fastly", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
 			cfg, err := config(opts)
 			if err != nil {

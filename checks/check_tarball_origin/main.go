@@ -37,7 +37,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "TARBALL_ORIGIN", Binary: "check_tarball_origin", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "TARBALL_ORIGIN", Binary: "check_tarball_origin", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
 			if opts.MaxBytes < 1 {
 				return nagios.Result{Status: nagios.UNKNOWN, Summary: "--max-bytes must be at least 1"}

@@ -43,7 +43,7 @@ const DefaultURL = "http://127.0.0.1:5984"
 // set works; a file for "monitor" ignores COUCHDB_USER=admin's password.
 type Options struct {
 	URL             string `short:"u" long:"url" value-name:"URL" default:"http://127.0.0.1:5984" description:"CouchDB node URL; user:password@ in it is accepted and never printed"`
-	CredentialsFile string `long:"credentials-file" value-name:"PATH" description:"file with user:password, or user=/password= lines (mode 600); else COUCHDB_USER/COUCHDB_PASSWORD"`
+	CredentialsFile string `long:"credentials-file" value-name:"PATH" description:"file with user:password, or user=/password= lines (mode 600 or 640); else COUCHDB_USER/COUCHDB_PASSWORD"`
 }
 
 // Resolve returns the node URL without credentials (no trailing slash) and

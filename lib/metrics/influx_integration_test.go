@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,51 +30,14 @@ func uniqueMeasurement(t *testing.T, influxURL, db, prefix string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	m := prefix + "_" + hex.EncodeToString(b)
-	t.Cleanup(func() { _, _ = influxQuery(influxURL, db, `DROP MEASUREMENT "`+m+`"`) })
+	t.Cleanup(func() { _, _ = stackenv.InfluxQuery(influxURL, db, `DROP MEASUREMENT "`+m+`"`) })
 	return m
-}
-
-type influxResult struct {
-	Results []struct {
-		Error  string `json:"error"`
-		Series []struct {
-			Name    string            `json:"name"`
-			Tags    map[string]string `json:"tags"`
-			Columns []string          `json:"columns"`
-			Values  [][]any           `json:"values"`
-		} `json:"series"`
-	} `json:"results"`
-	Error string `json:"error"`
-}
-
-func influxQuery(influxURL, db, q string) (*influxResult, error) {
-	form := url.Values{"db": {db}, "q": {q}, "epoch": {"ns"}}
-	resp, err := http.PostForm(influxURL+"/query", form)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var r influxResult
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("query %q: %d: %w", q, resp.StatusCode, err)
-	}
-	if r.Error != "" {
-		return nil, fmt.Errorf("query %q: %s", q, r.Error)
-	}
-	for _, res := range r.Results {
-		if res.Error != "" {
-			return nil, fmt.Errorf("query %q: %s", q, res.Error)
-		}
-	}
-	return &r, nil
 }
 
 // countsByID returns how many points InfluxDB holds for each id tag.
 func countsByID(t *testing.T, influxURL, db, measurement string) map[string]int {
 	t.Helper()
-	r, err := influxQuery(influxURL, db, `SELECT count("seq") FROM "`+measurement+`" GROUP BY "id"`)
+	r, err := stackenv.InfluxQuery(influxURL, db, `SELECT count("seq") FROM "`+measurement+`" GROUP BY "id"`)
 	require.NoError(t, err)
 	counts := map[string]int{}
 	require.Len(t, r.Results, 1)
@@ -217,7 +179,7 @@ func TestHTTPSinkWriteAndQueryIntegration(t *testing.T) {
 		Time: ts.Add(5 * time.Nanosecond)}}
 	require.NoError(t, sink.Write(context.Background(), points))
 
-	r, err := influxQuery(influxURL, db, `SELECT * FROM "`+m+`"`)
+	r, err := stackenv.InfluxQuery(influxURL, db, `SELECT * FROM "`+m+`"`)
 	require.NoError(t, err)
 	require.Len(t, r.Results[0].Series, 1)
 	s := r.Results[0].Series[0]

@@ -10,7 +10,7 @@ type Options struct {
 	InfluxRP              string `long:"influx-rp" value-name:"RP" description:"InfluxDB 1.x retention policy (default: the database's default)"`
 	InfluxOrg             string `long:"influx-org" value-name:"ORG" description:"InfluxDB 2.x organisation; with --influx-bucket selects the 2.x API"`
 	InfluxBucket          string `long:"influx-bucket" value-name:"BUCKET" description:"InfluxDB 2.x bucket; selects the 2.x API (--influx-db is then ignored)"`
-	InfluxCredentialsFile string `long:"influx-credentials-file" value-name:"PATH" description:"file with the InfluxDB token or user:password (mode 0600 or stricter)"`
+	InfluxCredentialsFile string `long:"influx-credentials-file" value-name:"PATH" description:"file with the InfluxDB token or user:password (mode 600 or 640)"`
 	InfluxFile            string `long:"influx-file" value-name:"PATH" description:"append metrics as line protocol to this file (for Telegraf's tail input)"`
 	SpoolDir              string `long:"spool-dir" value-name:"DIR" default:"/var/spool/registry-checks" description:"keep metrics InfluxDB did not take here and send them on the next run"`
 	SpoolMaxBytes         int64  `long:"spool-max-bytes" value-name:"BYTES" default:"8388608" description:"bound on the spool's size; the oldest metrics are dropped (and counted) beyond it"`

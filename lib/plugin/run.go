@@ -50,6 +50,9 @@ type Spec struct {
 	Binary  string   // program name in --help and --version, e.g. check_couch_replication
 	Options Commoner // pointer to the binary's options; filled by Run before Check
 	Args    string   // positional-argument text for the usage line, if any
+	// Help is what --help and the man page say besides the options; nil
+	// gives the options and EXIT STATUS alone.
+	Help *Help
 	// Check runs the check. It gets a context whose deadline leaves room for
 	// the metric writes inside -t, and returns a Result; it neither prints
 	// nor exits.
@@ -171,7 +174,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 	// generator can only reach them through the binary itself. An environment
 	// variable, not an option: parsing would fail first on required options.
 	if os.Getenv(ManPageEnv) != "" {
-		parser.WriteManPage(stdout)
+		writeManPage(stdout, spec, parser)
 		return int(nagios.UNKNOWN)
 	}
 	rest, err := parser.ParseArgs(args)
@@ -185,7 +188,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 	if err != nil {
 		var ferr *flags.Error
 		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
-			fmt.Fprintln(stdout, ferr.Message)
+			writeHelp(stdout, spec, parser, helpWidth(stdout))
 			return int(nagios.UNKNOWN)
 		}
 		// go-flags checks required options after parsing them all: -V

@@ -96,8 +96,8 @@ func TestRunHelpVersionAndBadArguments(t *testing.T) {
 		first string // prefix of line 1
 		has   string // somewhere in the output
 	}{
-		{"help", []string{"--help"}, "Usage:", "--timeout"},
-		{"short help", []string{"-h"}, "Usage:", "--influx-url"},
+		{"help", []string{"--help"}, "check_test (registry-checks) ", "Usage:\n  check_test [OPTIONS]\n"},
+		{"short help", []string{"-h"}, "check_test (registry-checks) ", "--influx-url"},
 		{"version", []string{"--version"}, "check_test (registry-checks) ", ""},
 		{"unknown option", []string{"--frobnicate"}, "TEST UNKNOWN - bad arguments: unknown flag `frobnicate'", "Usage:"},
 		{"malformed range names the option", []string{"-w", "10:5"}, "TEST UNKNOWN - bad arguments: invalid argument for flag `-w, --warning'", "Usage:"},
@@ -291,7 +291,7 @@ func TestProcessExitCodes(t *testing.T) {
 	}{
 		{"ok", 0, "TEST OK - all fine"},
 		{"panic", 3, "TEST UNKNOWN - internal error: boom"},
-		{"help", 3, "Usage:"},
+		{"help", 3, "check_test (registry-checks) "},
 	} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPlugin$")
 		cmd.Env = append(os.Environ(), "PLUGIN_HELPER_MODE="+tc.mode)

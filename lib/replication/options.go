@@ -51,7 +51,7 @@ type JudgeOptions struct {
 
 	NoSeqLag              bool            `long:"no-seq-lag" description:"do not read the source databases (no sequence lag, no checkpoint age)"`
 	NoCheckpointAge       bool            `long:"no-checkpoint-age" description:"do not read the checkpoint documents on the targets"`
-	SourceCredentialsFile string          `long:"source-credentials-file" value-name:"PATH" description:"credentials for every request to a source (mode 600); default: the node's"`
+	SourceCredentialsFile string          `long:"source-credentials-file" value-name:"PATH" description:"credentials for every request to a source (mode 600 or 640); default: the node's"`
 	HeartbeatDB           string          `long:"heartbeat-db" value-name:"DB" description:"write a heartbeat document into this source database and time its arrival on the target of every selected replication of it; never created"`
 	HeartbeatID           string          `long:"heartbeat-id" value-name:"ID" description:"heartbeat document id (default heartbeat-<hostname>: one per checking host; the handler appends -restart)"`
 	HeartbeatWait         plugin.Duration `long:"heartbeat-wait" value-name:"DURATION" default:"5s" description:"how long to wait for the heartbeat on the target (bounded by -t)"`

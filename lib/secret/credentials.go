@@ -152,7 +152,7 @@ func LoadFile(path string) (Credentials, error) {
 
 // LoadValueFile reads a file that holds one secret value, such as a chat
 // webhook URL (whose path is the secret) or a token, under LoadFile's
-// rules: a regular file of mode 600 or stricter, at most 64 KiB. Blank
+// rules: a regular file of mode 600 or 640 (or stricter), at most 64 KiB. Blank
 // lines and # comments are ignored; exactly one line must remain, which
 // is returned trimmed. Errors name the file, never its content.
 func LoadValueFile(path string) (string, error) {
@@ -181,9 +181,11 @@ func LoadValueFile(path string) (string, error) {
 	return value, nil
 }
 
-// readPrivate reads a file of secrets, refusing one that group or others
-// may read or write (like ssh does with keys: such a file is a leak
-// already). what names the kind of file in errors.
+// readPrivate reads a file of secrets, refusing one that others may use in
+// any way or that its group may write or execute (like ssh does with keys:
+// such a file is a leak already). Group read is allowed: 0640 root:nagios or
+// root:telegraf is how one file is shared with the user that runs the checks
+// without giving it the file. what names the kind of file in errors.
 func readPrivate(path, what string) ([]byte, error) {
 	// Stat before opening: opening a FIFO blocks until someone writes to
 	// it, and the run would end at -t with no reason given.
@@ -204,8 +206,8 @@ func readPrivate(path, what string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s %s is not a regular file", what, path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s %s is readable or writable by group/others (mode %04o); refusing to use it: run chmod 600 %s", what, path, perm, path)
+	if perm := fi.Mode().Perm(); perm&0o037 != 0 {
+		return nil, fmt.Errorf("%s %s is open to others or writable by its group (mode %04o); refusing to use it: run chmod 600 %s (or chmod 640 for a group that only reads it)", what, path, perm, path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {

@@ -75,7 +75,10 @@ func TestLoadFileRefusesOpenModes(t *testing.T) {
 		{0o600, true},
 		{0o400, true},
 		{0o700, true},
-		{0o640, false},
+		{0o640, true}, // group-readable: root:nagios, root:telegraf
+		{0o440, true},
+		{0o660, false},
+		{0o650, false},
 		{0o604, false},
 		{0o620, false},
 		{0o602, false},
@@ -93,7 +96,7 @@ func TestLoadFileRefusesOpenModes(t *testing.T) {
 			}
 			require.Error(t, err)
 			msg := err.Error()
-			assert.Contains(t, msg, "readable or writable by group/others")
+			assert.Contains(t, msg, "open to others or writable by its group")
 			assert.Contains(t, msg, fmt.Sprintf("mode %04o", tt.mode))
 			assert.Contains(t, msg, "chmod 600 "+p)
 			assert.NotContains(t, msg, pw)

@@ -22,7 +22,8 @@ func TestLoadValueFile(t *testing.T) {
 		{"comments and blanks", "# chat channel #ops\n\n  " + hook + "  \n\n", 0o400, hook, ""},
 		{"empty", "# nothing\n", 0o600, "", "has 0 non-comment lines"},
 		{"two values", hook + "\n" + hook + "\n", 0o600, "", "has 2 non-comment lines"},
-		{"group readable", hook, 0o640, "", "readable or writable by group/others (mode 0640)"},
+		{"group readable", hook + "\n", 0o640, hook, ""},
+		{"group writable", hook, 0o660, "", "open to others or writable by its group (mode 0660)"},
 		{"world readable", hook, 0o644, "", "chmod 600"},
 	}
 	for _, tt := range tests {

@@ -78,15 +78,16 @@ func NeedProgram(t testing.TB, path string, packages ...string) {
 	require.NoError(t, err, "%s still missing after installing %v", path, packages)
 }
 
-// BuildBinaries builds every binary of the suite into a folder the nagios
-// user (NRPE) can read, and returns it.
+// BuildBinaries builds every binary of the suite as make build does (static,
+// stripped: what the packages ship and lintian inspects) into a folder the
+// nagios user (NRPE) can read, and returns it.
 func BuildBinaries(t testing.TB) string {
 	t.Helper()
 	root := RepoRoot(t)
 	dir := PublicTempDir(t)
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	for _, p := range Binaries {
-		cmd := exec.Command(goBin, "build", "-o", filepath.Join(dir, filepath.Base(p)), "./"+p)
+		cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, filepath.Base(p)), "./"+p)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()
@@ -274,4 +275,11 @@ func RenderLine(t testing.TB, name, line string, site Site, pluginDir string) st
 	r := Render(t, []Command{{Name: name, Line: line}}, site, pluginDir)
 	_, rest, _ := strings.Cut(strings.TrimSpace(r), "=")
 	return rest
+}
+
+// DebStatus is dpkg's status of pkg ("install ok installed"), empty when
+// dpkg knows nothing of it.
+func DebStatus(pkg string) string {
+	out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
+	return string(out)
 }

@@ -239,8 +239,9 @@ const header = `/* registry-checks: Icinga 2 command definitions, in the style o
  * go run ./packaging/mkicinga -bin build > nrpe/icinga2/registry-checks.conf);
  * a test fails when it is stale.
  *
- * Credentials are never arguments: put user:password in a file readable by
- * the icinga user only (mode 600), /etc/registry-checks/couch.cred by default.
+ * Credentials are never arguments: user:password in
+ * /etc/registry-checks/couch.cred (the default), root:nagios mode 0640 as
+ * the package ships it; Icinga 2 runs checks as nagios on Debian.
  *
  * Example:
  *

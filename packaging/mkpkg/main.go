@@ -55,6 +55,7 @@ func run(args []string, stdout io.Writer) error {
 	arch := fs.String("arch", runtime.GOARCH, "Go architecture of the binaries")
 	config := fs.String("config", "packaging/nfpm.yaml", "nfpm configuration")
 	formats := fs.String("formats", "deb,rpm", "packagers to run")
+	changes := fs.String("changelog", "CHANGELOG.md", "the changelog the packages' changelogs are made from")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,13 +90,23 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	comp := filepath.Join(stage, "completion")
+	if err := os.MkdirAll(comp, 0o755); err != nil {
+		return err
+	}
+	for _, b := range binaries {
+		if err := os.WriteFile(filepath.Join(comp, b), []byte(BashCompletion(b)), 0o644); err != nil {
+			return err
+		}
+	}
 	rpmDir := filepath.Join(stage, "rpm")
 	if err := os.MkdirAll(rpmDir, 0o755); err != nil {
 		return err
 	}
-	// The deb ships these two from nrpe/ as they are (nfpm.yaml).
+	// The deb ships these two from nrpe/ as they are (nfpm.yaml). EPEL's
+	// NRPE reads /etc/nrpe.d, not Debian's /etc/nagios/nrpe.d.
 	rpmFiles := []struct{ src, dst string }{
-		{"nrpe/nrpe.d/registry-checks.cfg", "/etc/nagios/nrpe.d/registry-checks.cfg"},
+		{"nrpe/nrpe.d/registry-checks.cfg", "/etc/nrpe.d/registry-checks.cfg"},
 		{"nrpe/telegraf/registry-checks.conf", "/usr/share/doc/registry-checks/telegraf/registry-checks.conf"},
 	}
 	var rpmContents files.Contents
@@ -121,6 +132,25 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *config, err)
 	}
+	md, err := os.ReadFile(*changes)
+	if err != nil {
+		return err
+	}
+	entries, err := ParseChangelog(md, ver, changelogDate())
+	if err != nil {
+		return fmt.Errorf("%s: %w", *changes, err)
+	}
+	// The RPM's %changelog comes from nfpm (chglog's format); the Debian
+	// changelog is written here, wrapped as Debian policy wants it, and
+	// shipped as a plain file.
+	rpmChangelog := filepath.Join(stage, "changelog.yml")
+	if err := writeChglog(rpmChangelog, entries, cfg.Maintainer, cfg.Release); err != nil {
+		return err
+	}
+	debChangelog := filepath.Join(stage, "changelog.Debian.gz")
+	if err := writeGzip(debChangelog, DebianChangelog(cfg.Name, cfg.Maintainer, cfg.Release, entries)); err != nil {
+		return err
+	}
 	for _, format := range strings.Split(*formats, ",") {
 		o := cfg.Overrides[format]
 		if o == nil {
@@ -136,13 +166,31 @@ func run(args []string, stdout io.Writer) error {
 		for _, b := range binaries {
 			o.Contents = append(o.Contents,
 				&files.Content{Source: filepath.Join(*bin, b), Destination: pluginDirs[format] + "/" + b, FileInfo: &files.ContentFileInfo{Mode: 0o755}},
-				&files.Content{Source: filepath.Join(man, b+".1.gz"), Destination: "/usr/share/man/man1/" + b + ".1.gz", FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+				&files.Content{Source: filepath.Join(man, b+".1.gz"), Destination: "/usr/share/man/man1/" + b + ".1.gz", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+				&files.Content{Source: filepath.Join(comp, b), Destination: "/usr/share/bash-completion/completions/" + b, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+		}
+		if format == "rpm" {
+			if o.Contents, err = markRPMDocs(o.Contents); err != nil {
+				return err
+			}
+		}
+		if format == "deb" {
+			o.Contents = append(o.Contents, &files.Content{Source: debChangelog, Destination: "/usr/share/doc/" + cfg.Name + "/changelog.Debian.gz", FileInfo: &files.ContentFileInfo{Mode: 0o644}})
 		}
 	}
 	for _, format := range strings.Split(*formats, ",") {
+		cfg.Changelog = ""
+		if format == "rpm" {
+			cfg.Changelog = rpmChangelog
+		}
 		path, err := pack(cfg, format, *out)
 		if err != nil {
 			return fmt.Errorf("%s: %w", format, err)
+		}
+		if format == "rpm" {
+			if err := RelativePayload(path); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintln(stdout, path)
 	}
@@ -264,6 +312,20 @@ func ManPage(binary, doc string) ([]byte, error) {
 	long := roff(name+" "+desc) + "\n.PP\nOptions, thresholds, perfdata and line protocol: /usr/share/doc/registry-checks/docs/" + name + ".md and the NRPE, Nagios and Icinga 2 definitions beside it.\n"
 	page = bytes.Replace(page, []byte(".SH DESCRIPTION\n\n"), []byte(".SH DESCRIPTION\n"+long), 1)
 	return page, nil
+}
+
+// BashCompletion is the bash-completion file of binary: go-flags completes
+// the options and their choices itself when GO_FLAGS_COMPLETION is set
+// (and exits 0 without running anything).
+func BashCompletion(binary string) string {
+	fn := "_registry_checks_" + binary
+	return "# bash completion for " + binary + " (registry-checks): the binary lists its own options.\n" +
+		fn + "() {\n" +
+		"\tlocal args=(\"${COMP_WORDS[@]:1:$COMP_CWORD}\")\n" +
+		"\tlocal IFS=$'\\n'\n" +
+		"\tCOMPREPLY=($(GO_FLAGS_COMPLETION=1 \"${COMP_WORDS[0]}\" \"${args[@]}\" 2>/dev/null))\n" +
+		"}\n" +
+		"complete -F " + fn + " " + binary + "\n"
 }
 
 // roff escapes text for a man page line.

@@ -1,11 +1,15 @@
 #!/bin/sh
-# registry-checks postremove. dpkg purge removes the state and the metric
-# spool; a plain remove (and rpm -e) keeps them with the NRPE conffile.
+# registry-checks postremove.
+#   deb: $1 = remove | purge | upgrade | ...; rpm: $1 = 0 erase, 1 upgrade.
+# dpkg purge and rpm -e (RPM has no separate purge) remove the handler's
+# state and the metric spool; dpkg -r keeps them with the conffiles.
 # /etc/registry-checks holds the operator's credentials: removed only when
-# empty.
+# empty (rpm -e keeps an edited couch.cred as couch.cred.rpmsave).
 set -e
-if [ "$1" = purge ]; then
+case "$1" in
+purge | 0)
 	rm -rf /var/lib/registry-checks /var/spool/registry-checks
 	rmdir /etc/registry-checks 2>/dev/null || true
-fi
+	;;
+esac
 exit 0

@@ -63,7 +63,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "PROMOTE_COUCH_REPLICA", Binary: "promote_couch_replica", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "PROMOTE_COUCH_REPLICA", Binary: "promote_couch_replica", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result { return promoteRun(ctx, &opts, env) }}, args, stdout)
 }
 

@@ -43,7 +43,7 @@ type options struct {
 	Out struct {
 		StateDir       string `long:"state-dir" default:"/var/lib/registry-checks" value-name:"DIR" description:"state files, locks and document backups (falls back to a per-user temp folder when the default is not writable)"`
 		LogFile        string `long:"log-file" default:"syslog" value-name:"PATH" description:"where each decision is logged: syslog, a file, or - for stderr (without a syslog daemon: decisions.log in the state dir)"`
-		WebhookURLFile string `long:"webhook-url-file" value-name:"FILE" description:"file (mode 600) with a chat incoming-webhook URL; restarts and problems are posted as {\"text\": ...}"`
+		WebhookURLFile string `long:"webhook-url-file" value-name:"FILE" description:"file (mode 600 or 640) with a chat incoming-webhook URL; restarts and problems are posted as {\"text\": ...}"`
 	} `group:"Logging and state"`
 }
 

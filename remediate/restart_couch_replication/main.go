@@ -16,6 +16,6 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "RESTART_COUCH_REPLICATION", Binary: "restart_couch_replication", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "RESTART_COUCH_REPLICATION", Binary: "restart_couch_replication", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result { return handle(ctx, &opts, env) }}, args, stdout)
 }

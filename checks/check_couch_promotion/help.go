@@ -1,0 +1,25 @@
+package main
+
+import "github.com/registry-checks/registry-checks/lib/plugin"
+
+var help = plugin.Help{
+	Description: "check_couch_promotion tells whether a CouchDB replica (-u) could become the write primary (--primary) now, and lose nothing: " +
+		"every selected database is there, caught up, fed by a running replication from the primary, with the same design documents and _security; " +
+		"the replica accepts a write, has the primary's server admins and, with --data-dir, room to compact its largest database. " +
+		"What a server cannot answer is named as not checked, never as OK.",
+	Thresholds: "-w/-c (--warning-lag/--critical-lag) compare the changes the worst database is behind (the primary's update_seq minus the replication's through_seq); " +
+		"--warning-doc-diff/--critical-doc-diff the documents it is behind (doc_count + doc_del_count). Nagios ranges (100 alerts above 100).",
+	Examples: []plugin.Example{
+		{Command: "check_couch_promotion -u http://127.0.0.1:5984 --primary http://db1:5984 --credentials-file /etc/registry-checks/couch.cred",
+			Output: "PROMOTION OK - 127.0.0.1:5984 could take over from db1:5984: 3 databases, 0 changes behind | databases=3;;;0 worst_lag=0;100;1000 ..."},
+	},
+	Perfdata: []string{
+		"databases, missing, no_replication, behind, doc_count_differ, design_differ, security_differ, fenced, write_failed, admins_differ, not_checked: counts",
+		"worst_lag (changes), worst_doc_diff (documents)",
+		"headroom (B), write_time (ms)",
+	},
+	Measurements: []string{
+		"couch_promotion: tags url, primary; fields databases, worst_lag, worst_doc_diff, one count per blocker class, not_checked, compaction_headroom_bytes, write_ms, state",
+	},
+	SeeAlso: []string{"promote_couch_replica(1)", "check_couch_replication(1)", "check_couch_disk(1)"},
+}
