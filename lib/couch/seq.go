@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // Seq is a CouchDB update sequence as the server sent it. Its shape
@@ -85,11 +87,11 @@ func SeqNumber(raw json.RawMessage) (int64, error) {
 	}
 }
 
+// short quotes the start of a value the server sent, in an error. The
+// credentials it can be seen to carry are masked before the cut; the rest
+// of the redaction happens where the message is printed.
 func short(raw []byte) string {
-	if len(raw) > 40 {
-		return string(raw[:40]) + "..."
-	}
-	return string(raw)
+	return secret.Cut(secret.ScrubPatterns(string(raw)), 43)
 }
 
 // ErrorText is an error the server reports inside a document, such as

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 )
 
@@ -169,7 +170,7 @@ func (r Replication) result(th Thresholds, node string) nagios.Result {
 	if r.ErrorCount > 0 || r.LastError != "" {
 		line := fmt.Sprintf("error_count %d", r.ErrorCount)
 		if r.LastError != "" {
-			line += ", last error: " + clip(r.LastError, 300)
+			line += ", last error: " + clip(couch.OneLine(r.red.Redact(r.LastError)), 300)
 		}
 		res.Long = append(res.Long, line)
 	}

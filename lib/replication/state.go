@@ -69,8 +69,15 @@ func fromScheduler(docs []couch.SchedulerDoc, jobs []couch.SchedulerJob) []Repli
 	return out
 }
 
-// setEndpoints keeps the URLs without credentials and trailing slash.
+// setEndpoints keeps the URLs without credentials and trailing slash. The
+// credentials of a server that shows them (CouchDB masks them) are kept
+// with the document's secrets, to be registered.
 func (r *Replication) setEndpoints(source, target string) {
+	for _, u := range []string{source, target} {
+		if _, creds, err := secret.SplitURL(strings.TrimSpace(u)); err == nil {
+			r.secrets = append(r.secrets, secret.CredentialSecrets(creds)...)
+		}
+	}
 	r.sourceURL = cleanURL(source)
 	r.targetURL = cleanURL(target)
 	r.Source = secret.RedactURL(r.sourceURL)
@@ -173,7 +180,7 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 		if r.LastError == "" {
 			return "no reason given"
 		}
-		reason, down := explain(r.LastError, r.sourceURL, r.targetURL)
+		reason, down := explain(r.red.Redact(r.LastError), r.sourceURL, r.targetURL)
 		r.SourceDown = down
 		return reason
 	}
@@ -181,7 +188,7 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 	case Running:
 		r.Status, r.Reason = nagios.OK, ""
 		if !r.recentCrashAt.IsZero() && !r.LastStart.IsZero() && now.Sub(r.LastStart) < th.CrashGrace {
-			reason, down := explain(r.recentCrash, r.sourceURL, r.targetURL)
+			reason, down := explain(r.red.Redact(r.recentCrash), r.sourceURL, r.targetURL)
 			r.SourceDown = down
 			r.Status = nagios.WARNING
 			r.Reason = fmt.Sprintf("restarted %s ago after a crash: %s", age(now.Sub(r.LastStart)), reason)
