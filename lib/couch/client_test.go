@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -551,11 +553,16 @@ func TestConnectUsesURLCredentialsWithoutShowingThem(t *testing.T) {
 }
 
 func TestDBsInfoBatches(t *testing.T) {
-	var batches [][]string
+	var (
+		mu      sync.Mutex
+		batches [][]string
+	)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct{ Keys []string }
 		require.NoError(t, json.NewDecoder(r.Body).Decode(&in))
+		mu.Lock()
 		batches = append(batches, in.Keys)
+		mu.Unlock()
 		var rows []DBsInfoRow
 		for _, k := range in.Keys {
 			rows = append(rows, DBsInfoRow{Key: k, Info: &DBInfo{DBName: k}})
@@ -568,6 +575,8 @@ func TestDBsInfoBatches(t *testing.T) {
 	c.DBsInfoBatch = 2
 	rows, err := c.DBsInfo(context.Background(), []string{"a", "b", "c", "d", "e"})
 	require.NoError(t, err)
+	// The batches after the first go concurrently: their order varies.
+	slices.SortFunc(batches[1:], func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	assert.Equal(t, [][]string{{"a", "b"}, {"c", "d"}, {"e"}}, batches)
 	require.Len(t, rows, 5)
 	assert.Equal(t, "e", rows[4].Info.DBName)
