@@ -38,7 +38,8 @@
 // "/_scheduler/docs[/...]", "/_scheduler/jobs[/...]", "/_active_tasks",
 // "/_all_dbs", "/_dbs_info" (GET and POST), "/_node/_local/_system",
 // "/{db}" (db info), "/{db}/_all_docs" (replicator docs),
-// "/{db}/_changes", "/{db}/_design/{ddoc}/_info", "/{db}/{id}"
+// "/{db}/_changes", "/{db}/_design/{ddoc}/_info", the design documents
+// of "/{db}/_all_docs" (with a view) and their "_view/{view}", "/{db}/{id}"
 // (a packument, or a replicator document under "_replicator"), tarballs
 // ("/{pkg}/-/{file}.tgz"), and any write (PUT, POST, DELETE) answers
 // {"ok":true,...}. The shape cases (null, all-null, huge...) transform
@@ -672,6 +673,10 @@ func shape(r *http.Request, text, base string) any {
 			row := obj{"id": id, "key": id, "value": obj{"rev": "1-" + text}}
 			if r.URL.Query().Get("include_docs") == "true" {
 				row["doc"] = replDoc(id)
+				if strings.HasPrefix(id, "_design/") {
+					row["doc"] = obj{"_id": id, "_rev": "1-" + text, "language": "javascript",
+						"views": obj{text: obj{"map": "function (doc) { emit(" + strconv.Quote(text) + ", 1) }"}}}
+				}
 			}
 			rows = append(rows, row)
 		}
@@ -679,6 +684,9 @@ func shape(r *http.Request, text, base string) any {
 	case parts[1] == "_changes":
 		return obj{"results": list{obj{"seq": "9-" + text, "id": text, "changes": list{obj{"rev": "1-" + text}}}},
 			"last_seq": "9-" + text, "pending": 0}
+	case parts[1] == "_design" && len(parts) >= 5 && parts[3] == "_view":
+		return obj{"total_rows": 1, "offset": 0, "update_seq": "7-" + text,
+			"rows": list{obj{"id": text, "key": text, "value": 1}}}
 	case parts[1] == "_design" && len(parts) >= 4 && parts[3] == "_info":
 		return obj{"name": parts[2], "view_index": obj{
 			"signature": text, "language": "javascript", "update_seq": 7, "purge_seq": 0,
