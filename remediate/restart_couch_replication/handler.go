@@ -158,6 +158,7 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 		Webhook:     hook,
 		Step:        env.Step,
 		Now:         time.Now,
+		Secrets:     env.Secrets,
 	}
 	return restart.Run(ctx, cfg, deps)
 }
