@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // Seq is a CouchDB update sequence as the server sent it. Its shape
@@ -87,11 +85,24 @@ func SeqNumber(raw json.RawMessage) (int64, error) {
 	}
 }
 
-// short quotes the start of a value the server sent, in an error. The
-// credentials it can be seen to carry are masked before the cut; the rest
-// of the redaction happens where the message is printed.
+// short quotes a value the server sent, in an error: whole when it is
+// short (the run's redactor sees it whole where the message is printed),
+// else only its size and kind. Never a prefix: this package does not know
+// the run's secrets, and a cut value could end inside one.
 func short(raw []byte) string {
-	return secret.Cut(secret.ScrubPatterns(string(raw)), 43)
+	if len(raw) <= 40 {
+		return string(raw)
+	}
+	kind := "value"
+	switch raw[0] {
+	case '"':
+		kind = "string"
+	case '[':
+		kind = "array"
+	case '{':
+		kind = "object"
+	}
+	return fmt.Sprintf("(a %d-byte %s)", len(raw), kind)
 }
 
 // ErrorText is an error the server reports inside a document, such as

@@ -123,7 +123,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		// A panic outside the check (rendering, delivery) is still UNKNOWN:
 		// a Go panic would exit 2, which pages someone as CRITICAL.
 		if r := recover(); r != nil {
-			fmt.Fprintln(stdout, redactor.Redact(fmt.Sprintf("%s UNKNOWN - internal error: %v", spec.Name, r)))
+			fmt.Fprintln(stdout, secret.Sanitize(redactor.Redact(fmt.Sprintf("%s UNKNOWN - internal error: %v", spec.Name, r))))
 			code = int(nagios.UNKNOWN)
 		}
 	}()
