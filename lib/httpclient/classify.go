@@ -173,7 +173,7 @@ func readReason(resp *http.Response, red *secret.Redactor) string {
 		}
 		r += body.Reason
 	}
-	return red.Clip(secret.Sanitize(oneLine(r)), ReasonLimit)
+	return secret.Cut(secret.Sanitize(oneLine(red.Redact(r))), ReasonLimit)
 }
 
 func transportProblem(elapsed time.Duration, where string, err error) *nagios.Problem {

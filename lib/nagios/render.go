@@ -131,8 +131,10 @@ func countNoun(n int, plural string) string {
 }
 
 // describe names a sub in an aggregated summary: its name and summary.
+// The text stays raw: Render redacts it before it makes it one line (a
+// '|' or a tab changed first would hide a secret from the redactor).
 func describe(s Result) string {
-	name, summary := oneLine(s.Name), oneLine(s.Summary)
+	name, summary := s.Name, s.Summary
 	switch {
 	case name == "":
 		return summary
@@ -223,7 +225,14 @@ func Render(name string, r Result, opts RenderOptions) string {
 		first = truncate(first, limit-1)
 	}
 
-	long := longLines(r, 0, opts.Verbose, redact, nil)
+	long := longLines(r, 0, opts.Verbose, nil)
+	// Lines are redacted, then made one line, before they are measured
+	// and cut; only as many as could fit (fit takes a prefix of them),
+	// since with thousands of subs the rest is only counted.
+	for i, size := 0, 0; i < len(long) && size <= limit; i++ {
+		long[i] = oneLine(redact(long[i]))
+		size += len(long[i]) + 1
+	}
 	rest, restN := perf[k1:], perfN-k1
 	room := limit - len(first) - 1
 
@@ -337,15 +346,17 @@ func truncate(s string, n int) string { return secret.Cut(s, n) }
 
 // longLines lists r.Long and then one line per sub, worst first, each
 // followed by that sub's own lines when it is not OK or verbose is set.
-func longLines(r Result, depth, verbose int, redact func(string) string, out []string) []string {
+//
+// The lines are raw: Render redacts them and makes each one line.
+func longLines(r Result, depth, verbose int, out []string) []string {
 	indent := strings.Repeat("  ", depth)
 	for _, l := range r.Long {
-		out = append(out, indent+oneLine(redact(l)))
+		out = append(out, indent+l)
 	}
 	for _, i := range worstFirst(r.Subs) {
 		s := r.Subs[i]
 		line := indent + normalize(s.Status).String()
-		name, summary := oneLine(redact(s.Name)), oneLine(redact(s.Summary))
+		name, summary := s.Name, s.Summary
 		switch {
 		case name != "" && summary != "":
 			line += " " + name + ": " + summary
@@ -356,7 +367,7 @@ func longLines(r Result, depth, verbose int, redact func(string) string, out []s
 		}
 		out = append(out, line)
 		if verbose > 0 || severity(s.Status) > 0 {
-			out = longLines(s, depth+1, verbose, redact, out)
+			out = longLines(s, depth+1, verbose, out)
 		}
 	}
 	return out

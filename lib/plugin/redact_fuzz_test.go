@@ -12,7 +12,8 @@ import (
 )
 
 // FuzzRedactThenCut: for any secret, any place of the output it is echoed
-// in (summary, long output, a sub, a perfdata label), any of its forms
+// in (summary, long output, a sub, a perfdata label
+// and the summary nagios.Aggregate writes), any of its forms
 // (raw, the base64 of user:password after "Basic ", URL- and
 // JSON-escaped) at any position, and any --output-limit from 20 to 4096,
 // the printed output holds neither the secret, nor any 6-byte piece of it,
@@ -27,6 +28,7 @@ func FuzzRedactThenCut(f *testing.F) {
 	f.Add("ünïcødé-pässwörd", "ops", uint16(90), uint16(150), uint8(3), uint8(3))
 	f.Add("short", "u", uint16(0), uint16(0), uint8(1), uint8(1))
 	f.Add("a|b=c'd;e", "monitor", uint16(64), uint16(100), uint8(0), uint8(3))
+	f.Add("pipe|in  the\tpass", "monitor", uint16(10), uint16(300), uint8(0), uint8(4))
 	f.Fuzz(func(t *testing.T, rawSecret, rawUser string, pos, rawLimit uint16, form, where uint8) {
 		pass, user := fuzzSecret(rawSecret), fuzzUser(rawUser)
 		limit := 20 + int(rawLimit)%(4096-20+1)
@@ -45,7 +47,7 @@ func FuzzRedactThenCut(f *testing.F) {
 		build := func(s string) nagios.Result {
 			r := nagios.Result{Status: nagios.CRITICAL, Summary: "1 of 2 replications failing", Long: []string{"node http://db1:5984"},
 				Subs: []nagios.Result{{Name: "registry->db3", Status: nagios.OK, Summary: "running"}}}
-			switch where % 4 {
+			switch where % 5 {
 			case 0:
 				r.Summary = s
 			case 1:
@@ -54,6 +56,12 @@ func FuzzRedactThenCut(f *testing.F) {
 				r.Subs = append(r.Subs, nagios.Result{Name: "_replicator/" + s, Status: nagios.CRITICAL, Summary: s})
 			case 3:
 				r.Perf = []nagios.Perf{{Label: s, Value: 1}}
+			case 4:
+				// As the checks build it: the summary names the failing sub.
+				r = nagios.Aggregate("replications", []nagios.Result{
+					{Name: "registry->db3", Status: nagios.OK, Summary: "running"},
+					{Name: "_replicator/" + s, Status: nagios.CRITICAL, Summary: s, Long: []string{s}},
+				})
 			}
 			return r
 		}

@@ -15,7 +15,7 @@ import (
 // a server that echoes another client's Authorization header, an error
 // that quotes a URL with its password.
 func ScrubPatterns(s string) string {
-	if hasFold(s, "basic") {
+	if hasFold(s, "basic", "Basic", "BASIC") {
 		s = basicPattern().ReplaceAllStringFunc(s, func(m string) string {
 			sub := basicPattern().FindStringSubmatch(m)
 			if !isBasicCredential(sub[2]) {
@@ -24,7 +24,7 @@ func ScrubPatterns(s string) string {
 			return sub[1] + Mask
 		})
 	}
-	if hasFold(s, "bearer") {
+	if hasFold(s, "bearer", "Bearer", "BEARER") {
 		s = bearerPattern().ReplaceAllString(s, "${1}"+Mask)
 	}
 	if strings.Contains(s, "://") && strings.Contains(s, "@") {
@@ -33,10 +33,15 @@ func ScrubPatterns(s string) string {
 	return s
 }
 
-// hasFold reports whether s contains word (lower case) in lower, Title
-// or UPPER case: a cheap test before a regular expression.
-func hasFold(s, word string) bool {
-	return strings.Contains(s, word) || strings.Contains(s, strings.ToUpper(word[:1])+word[1:]) || strings.Contains(s, strings.ToUpper(word))
+// hasFold reports whether s contains one of the spellings of a word: a
+// cheap test before a regular expression.
+func hasFold(s string, spellings ...string) bool {
+	for _, w := range spellings {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func isBasicCredential(b64 string) bool {
