@@ -285,7 +285,7 @@ func fromLegacy(docs []replDoc, tasks []couch.ActiveTask, tasksListed bool, base
 		}
 		r.setEndpoints(absolute(d.sourceURL, base), absolute(d.targetURL, base))
 		r.attachDoc(d)
-		switch state := strings.ToLower(pd.ReplicationState); state {
+		switch state := stateName(pd.ReplicationState); state {
 		case "triggered", "running":
 			if t := byDoc[d.id]; t != nil {
 				r.State = Running

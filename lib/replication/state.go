@@ -31,7 +31,7 @@ func fromScheduler(docs []couch.SchedulerDoc, jobs []couch.SchedulerJob) []Repli
 			Database:   d.Database,
 			ID:         d.ID,
 			Continuous: strings.Contains(d.ID, "+continuous"),
-			State:      strings.ToLower(d.State),
+			State:      stateName(d.State),
 			ErrorCount: d.ErrorCount,
 			Since:      d.LastUpdated.Time,
 		}
@@ -67,6 +67,18 @@ func fromScheduler(docs []couch.SchedulerDoc, jobs []couch.SchedulerJob) []Repli
 		out = append(out, r)
 	}
 	return out
+}
+
+// stateName is a state the server reported: one of the states CouchDB
+// knows in lower case, whatever case it came in, else the server's text as
+// sent. Server text is never folded to lower case: a password in it would
+// no longer be recognised by the run's redactor.
+func stateName(s string) string {
+	switch l := strings.ToLower(s); l {
+	case Running, Pending, Initializing, Crashing, Error, Failed, Completed, Triggered:
+		return l
+	}
+	return s
 }
 
 // setEndpoints keeps the URLs without credentials and trailing slash. The
