@@ -101,6 +101,7 @@ func TestRunRegistersEveryURLOptionsUserinfo(t *testing.T) {
 	for _, args := range [][]string{
 		{"-u", "http://" + leakUser + ":" + leakPass + "@db1:5984/"},
 		{"--url=http://" + leakUser + ":" + leakPass + "@db1:5984/"},
+		{"-uhttp://" + leakUser + ":" + leakPass + "@db1:5984/"},
 		{"--other-url", "https://" + leakUser + ":" + leakPass + "@cdn/x?token=T0kenS3cretValue"},
 	} {
 		var opts urlOptions
