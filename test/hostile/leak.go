@@ -68,21 +68,7 @@ func none(string) []string { return nil }
 func printed(_ *testing.T, _, stdout string) string { return stdout }
 
 // files is the content of every file under dir.
-func files(t *testing.T, dir, _ string) string {
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		b.Write(data)
-		return err
-	})
-	if err != nil {
-		t.Errorf("reading what the run wrote under %s: %v", dir, err)
-	}
-	return b.String()
-}
+func files(t *testing.T, dir, stdout string) string { return FilesUnder(nil)(t, dir, stdout) }
 
 // FilesUnder is an OutputPath's Text for the files a run writes under
 // dir, leaving out the files skip accepts (paths relative to dir).
