@@ -382,6 +382,11 @@ var shipped = []string{
 
 func expectedFiles(pluginDir string) []string {
 	want := append([]string{}, shipped...)
+	// Every reference page in docs/ is shipped beside the README.
+	pages, _ := filepath.Glob(filepath.Join("..", "docs", "*.md"))
+	for _, p := range pages {
+		want = append(want, "/usr/share/doc/registry-checks/docs/"+filepath.Base(p))
+	}
 	for _, p := range nrpetest.Binaries {
 		b := filepath.Base(p)
 		want = append(want, pluginDir+"/"+b, "/usr/share/man/man1/"+b+".1.gz")
