@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,4 +74,50 @@ func assertLogLines(t *testing.T, log string) {
 			t.Errorf("decision log line that is no decision: %q", line)
 		}
 	}
+}
+
+// TestEchoLeaksStderrLog: with --log-file - the decisions go to stderr.
+// The handler runs in a child process (this test binary, see
+// TestHelperHandler) so that its stderr is its own.
+func TestEchoLeaksStderrLog(t *testing.T) {
+	creds := hostile.CredentialsFile(t)
+	for _, name := range hostile.EchoCases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := hostile.New(t, name)
+			args := []string{"-u", srv.URL, "--credentials-file", creds, "--state", "CRITICAL", "--state-type", "SOFT", "--attempt", "2",
+				"--confirm-timeout", "1s", "--state-dir", t.TempDir(), "--log-file", "-", "-t", "5s"}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHandler$")
+			js, _ := json.Marshal(args)
+			cmd.Env = append(os.Environ(), "HANDLER_HELPER_ARGS="+string(js))
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(stderr.String()) == "" {
+				t.Fatalf("no decision on stderr; stdout: %s", stdout.String())
+			}
+			assertLogLines(t, stderr.String())
+			for _, text := range []string{stdout.String(), stderr.String()} {
+				if piece, forged := hostile.Leak(text); piece != "" || forged != "" {
+					t.Errorf("leaks %q / forges %q:\n%s", piece, forged, text)
+				}
+			}
+		})
+	}
+}
+
+func TestHelperHandler(t *testing.T) {
+	args := os.Getenv("HANDLER_HELPER_ARGS")
+	if args == "" {
+		t.Skip("helper process for TestEchoLeaksStderrLog")
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(args), &list); err != nil {
+		t.Fatal(err)
+	}
+	os.Exit(run(list, os.Stdout))
 }
