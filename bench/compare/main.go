@@ -48,10 +48,12 @@ func main() {
 		plugins  = flag.String("plugins", "/usr/lib/nagios/plugins", "folder of monitoring-plugins")
 		update   = flag.String("update", "", "Markdown file whose generated section (between the compare markers) is replaced by the report")
 		only     = flag.String("only", "", "run only the pairs whose name contains this")
+		hostileP = flag.Bool("hostile", true, "also run every binary against every test/hostile case (peak RSS)")
+		hostileO = flag.Bool("hostile-only", false, "run only the hostile pass (no stack needed)")
 	)
 	flag.Parse()
 	if err := mainErr(config{runs: *runs, warmup: *warmup, counts: *counts, retries: *retries, rtt: *rtt,
-		build: *buildDir, plugins: *plugins, update: *update, only: *only}); err != nil {
+		build: *buildDir, plugins: *plugins, update: *update, only: *only, hostile: *hostileP || *hostileO, hostileOnly: *hostileO}); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -61,28 +63,24 @@ type config struct {
 	runs, warmup, counts, retries int
 	rtt                           time.Duration
 	build, plugins, update, only  string
+	hostile, hostileOnly          bool
 }
 
 func mainErr(cfg config) error {
+	if cfg.hostileOnly {
+		return hostileOnly(cfg)
+	}
 	env := stackenv.Read()
 	for _, k := range []string{"CDN_URL", "ORIGIN1_URL", "COUCH_PRIMARY_URL", "COUCH_REPLICA1_URL", "COUCH_CREDENTIALS_FILE"} {
 		if env[k] == "" {
 			return fmt.Errorf("the local stack is not up (%s has no %s): test/stack/stack up", stackenv.File(), k)
 		}
 	}
-	build, err := filepath.Abs(cfg.build)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "registry-checks-compare-")
+	build, tmp, spawn, err := prepare(cfg)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	spawn, err := buildSpawn(tmp)
-	if err != nil {
-		return err
-	}
 	floor, err := buildFloor(tmp, "gofloor")
 	if err != nil {
 		return err
@@ -133,7 +131,53 @@ func mainErr(cfg config) error {
 	out := rep.markdown(cfg)
 	fmt.Print(out)
 	if cfg.update != "" {
-		return replaceSection(cfg.update, out)
+		if err := replaceSection(cfg.update, out); err != nil {
+			return err
+		}
+	}
+	if cfg.hostile {
+		return hostileReportTo(m, build, tmp, cfg.update)
+	}
+	return nil
+}
+
+// prepare finds the binaries and makes the run's temporary folder (the
+// caller removes it) with the spawn helper in it.
+func prepare(cfg config) (build, tmp, spawn string, err error) {
+	if build, err = filepath.Abs(cfg.build); err != nil {
+		return "", "", "", err
+	}
+	if tmp, err = os.MkdirTemp("", "registry-checks-compare-"); err != nil {
+		return "", "", "", err
+	}
+	if spawn, err = buildSpawn(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", "", "", err
+	}
+	return build, tmp, spawn, nil
+}
+
+// hostileOnly is the hostile pass alone: no stack, no floors.
+func hostileOnly(cfg config) error {
+	build, tmp, spawn, err := prepare(cfg)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	return hostileReportTo(&machine{spawn: spawn, log: os.Stderr}, build, tmp, cfg.update)
+}
+
+// hostileReportTo runs the hostile pass, prints its report and, with
+// update, replaces the hostile section of that file.
+func hostileReportTo(m *machine, build, tmp, update string) error {
+	h, err := hostilePass(m, build, tmp, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+	if err != nil {
+		return fmt.Errorf("hostile pass: %v", err)
+	}
+	out := h.markdown()
+	fmt.Print("\n" + out)
+	if update != "" {
+		return replaceBetween(update, hostileBegin, hostileEnd, out)
 	}
 	return nil
 }
@@ -442,15 +486,5 @@ func cpuModel() string {
 }
 
 func replaceSection(path, body string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(b)
-	i, j := strings.Index(s, beginMark), strings.Index(s, endMark)
-	if i < 0 || j < i {
-		return fmt.Errorf("%s: no %q ... %q section to replace", path, beginMark, endMark)
-	}
-	s = s[:i+len(beginMark)] + "\n" + body + s[j:]
-	return os.WriteFile(path, []byte(s), 0o644)
+	return replaceBetween(path, beginMark, endMark, body)
 }

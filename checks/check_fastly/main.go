@@ -53,13 +53,14 @@ func run(args []string, stdout io.Writer) int {
 				return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 			}
 			hc := env.HTTP
-			if len(cfg.Resolved) > 0 || opts.MaxBytes+1 > hc.MaxBody() {
-				if hc, err = env.HTTP.With(func(c *httpclient.Config) {
-					c.Resolve = cfg.Resolved
-					c.MaxBody = max(c.MaxBody, opts.MaxBytes+1)
-				}); err != nil {
-					return env.Fail(err)
-				}
+			// The probe reads bodies raw, up to --max-bytes, whatever
+			// their Content-Type.
+			if hc, err = env.HTTP.With(func(c *httpclient.Config) {
+				c.Resolve = cfg.Resolved
+				c.MaxBody = max(c.MaxBody, opts.MaxBytes+1)
+				c.RawBodies = true
+			}); err != nil {
+				return env.Fail(err)
 			}
 			deps := cdn.Deps{Probe: httpprobe.New(hc), Problem: env.Problem, Step: func(s string) { env.Step("%s", s) }}
 			if opts.CouchURL != "" {

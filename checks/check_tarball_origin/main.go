@@ -61,6 +61,11 @@ func run(args []string, stdout io.Writer) int {
 				return env.Fail(err)
 			}
 			defer cc.Close()
+			docs, err := env.Couch(opts.Options)
+			if err != nil {
+				return env.Fail(err)
+			}
+			defer docs.Close()
 			cfg := tarball.Config{
 				Origins: opts.Origins, Host: opts.Host, Packages: opts.Packages, Recent: opts.Recent,
 				MaxBytes: opts.MaxBytes, SourceHeader: opts.SourceHeader, FallbackOK: opts.FallbackOK,
@@ -68,7 +73,7 @@ func run(args []string, stdout io.Writer) int {
 				Time: nagios.Thresholds{Warn: opts.Warning, Crit: opts.Critical},
 			}
 			return tarball.Check(ctx, cfg, tarball.Deps{
-				Registry: &tarball.CouchRegistry{Client: cc, DB: opts.DB},
+				Registry: &tarball.CouchRegistry{Client: cc, Docs: docs, DB: opts.DB},
 				Probe:    httpprobe.New(hc),
 				Problem:  env.Problem,
 				Step:     func(s string) { env.Step("%s", s) },

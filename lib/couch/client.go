@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -202,6 +203,17 @@ func (c *Client) Problem(method, path string, start time.Time, err error) error 
 	// An EOF outside a *url.Error comes from kivik decoding a 2xx body:
 	// the answer stopped short, which GetJSON reports the same way; a
 	// server hanging up before its headers arrives inside a *url.Error.
+	var closed *httpclient.ClosedEarlyError
+	if errors.As(err, &closed) {
+		return httpclient.ClassifyAfter(time.Since(start), method, where, nil, err)
+	}
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || (errors.As(err, &netErr) && netErr.Timeout()) {
+		return httpclient.ClassifyAfter(time.Since(start), method, where, nil, err)
+	}
+	if what, ok := kivikDecodeText(err.Error()); ok {
+		return httpclient.ShapeProblem(method, where, errors.New(what))
+	}
 	var ue *url.Error
 	if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && !errors.As(err, &ue) {
 		return &nagios.Problem{Status: nagios.UNKNOWN, Err: err, Msg: method + " " + secret.RedactURL(where) + ": truncated or empty JSON answer"}
@@ -217,4 +229,19 @@ func (c *Client) Problem(method, path string, start time.Time, err error) error 
 	// Transport failures (wrapped by kivik), JSON decode errors and the
 	// body cap are recognised by httpclient; anything else is UNKNOWN.
 	return httpclient.ClassifyAfter(time.Since(start), method, where, nil, err)
+}
+
+// kivikDecodeText rewords kivik's complaints about an answer it could not
+// walk, which print Go values ("found %!q(float64=5) in place of _rev
+// value", "unexpected JSON token <nil>: <nil>", "unexpected JSON token:
+// (json.Delim) }"), as what was wrong with the answer.
+func kivikDecodeText(msg string) (string, bool) {
+	switch {
+	case strings.Contains(msg, "unable to determine document revision"):
+		return "not a document with a string _rev", true
+	case strings.Contains(msg, "unexpected JSON token"), strings.Contains(msg, "expected '{' token"),
+		strings.Contains(msg, "json.Delim"), strings.Contains(msg, "%!"), strings.Contains(msg, "<nil>"):
+		return "not the JSON object CouchDB sends (null, a list or a value of another type where an object belongs)", true
+	}
+	return "", false
 }

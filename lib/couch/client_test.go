@@ -479,11 +479,11 @@ func TestKivikTransportErrorsAreProblems(t *testing.T) {
 	_, err := c.DBInfo(context.Background(), "registry")
 	p = problemOf(t, err)
 	assert.Equal(t, nagios.CRITICAL, p.Status)
-	assert.Equal(t, "GET "+five.URL+"/registry: server error 503 Service Unavailable (maintenance)", p.Msg)
+	assert.Equal(t, "GET "+five.URL+"/registry: server error 503 Service Unavailable (service_unavailable: maintenance)", p.Msg)
 	_, err = c.DBInfo(context.Background(), "nosuchdb")
 	p = problemOf(t, err)
 	assert.Equal(t, nagios.UNKNOWN, p.Status)
-	assert.Equal(t, "GET "+five.URL+"/nosuchdb: not found: 404 Not Found (missing)", p.Msg)
+	assert.Equal(t, "GET "+five.URL+"/nosuchdb: not found: 404 Not Found (not_found: missing)", p.Msg)
 }
 
 func TestResolve(t *testing.T) {

@@ -45,6 +45,9 @@ func (c *Client) Up(ctx context.Context) (*Up, error) {
 	if err != nil {
 		return nil, err
 	}
+	if code != http.StatusNotFound && u.Status == "" {
+		return nil, httpclient.ShapeProblem(http.MethodGet, u2, errors.New("no status"))
+	}
 	if code == http.StatusNotFound && u.Status == "" {
 		return nil, &nagios.Problem{Status: nagios.UNKNOWN, Msg: "GET " + secret.RedactURL(u2) + ": not found: 404 Not Found (CouchDB before 2.0 has no /_up)",
 			Err: &httpclient.StatusError{Method: http.MethodGet, URL: secret.RedactURL(u2), Code: code}}
@@ -170,7 +173,7 @@ func (c *Client) SchedulerDoc(ctx context.Context, db, docID string) (*Scheduler
 
 // ActiveTasks is GET /_active_tasks.
 func (c *Client) ActiveTasks(ctx context.Context) ([]ActiveTask, error) {
-	var t []ActiveTask
+	var t activeTasks
 	if err := c.getJSON(ctx, "/_active_tasks", nil, &t); err != nil {
 		return nil, err
 	}
@@ -218,17 +221,15 @@ func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, erro
 	return v, nil
 }
 
-// DBInfo is GET /{db}, through kivik; the whole answer is decoded, since
-// kivik's DBStats flattens update_seq to a string and drops sizes.external.
+// DBInfo is GET /{db}, decoded as a stream with its shape checked (a
+// db_name). Not through kivik: its Stats holds the whole answer twice
+// (decoded, and RawResponse), flattens update_seq to a string and drops
+// sizes.external. A missing database is a Problem whose Err is an
+// *httpclient.StatusError with Code 404.
 func (c *Client) DBInfo(ctx context.Context, db string) (*DBInfo, error) {
-	start := time.Now()
-	st, err := c.kv.DB(db).Stats(ctx)
-	if err != nil {
-		return nil, c.Problem(http.MethodGet, "/"+url.PathEscape(db), start, err)
-	}
 	var info DBInfo
-	if err := json.Unmarshal(st.RawResponse, &info); err != nil {
-		return nil, c.Problem(http.MethodGet, "/"+url.PathEscape(db), start, err)
+	if err := c.getJSON(ctx, "/"+url.PathEscape(db), nil, &info); err != nil {
+		return nil, err
 	}
 	return &info, nil
 }
@@ -325,7 +326,7 @@ func (c *Client) DBsInfo(ctx context.Context, dbs []string) ([]DBsInfoRow, error
 
 // dbsInfoBatch is one POST /_dbs_info.
 func (c *Client) dbsInfoBatch(ctx context.Context, keys []string) ([]DBsInfoRow, error) {
-	var rows []DBsInfoRow
+	var rows dbsInfoRows
 	_, err := c.hc.JSON(ctx, http.MethodPost, c.url("/_dbs_info", nil), c.creds, map[string][]string{"keys": keys}, &rows)
 	return rows, err
 }
@@ -333,7 +334,7 @@ func (c *Client) dbsInfoBatch(ctx context.Context, keys []string) ([]DBsInfoRow,
 // AllDBsInfo is GET /_dbs_info (3.2+): the info of every database. On
 // older servers it falls back to AllDBs and DBsInfo.
 func (c *Client) AllDBsInfo(ctx context.Context) ([]DBsInfoRow, error) {
-	var rows []DBsInfoRow
+	var rows dbsInfoRows
 	err := c.getJSON(ctx, "/_dbs_info", nil, &rows)
 	if notSupported(err) {
 		dbs, err := c.AllDBs(ctx)
@@ -460,6 +461,23 @@ func (c *Client) ReplicatorDoc(ctx context.Context, db, id string) (*ReplicatorD
 		return nil, err
 	}
 	return &d, nil
+}
+
+// LargeDoc reads a document that can be large (a packument: every
+// version's metadata) into v, decoded as a stream (httpclient.DecodeStream)
+// under the client's JSON cap, and checked when v is httpclient.Shaped.
+// Not through kivik: its Get holds the whole document in memory, under
+// the cap of whatever client it was given (check_tarball_origin's is
+// sized for tarballs). A missing document is a Problem whose Err is an
+// *httpclient.StatusError with Code 404.
+func (c *Client) LargeDoc(ctx context.Context, db, id string, v any) error {
+	path := "/" + url.PathEscape(db) + "/"
+	if rest, ok := strings.CutPrefix(id, "_design/"); ok {
+		path += "_design/" + url.PathEscape(rest)
+	} else {
+		path += url.PathEscape(id)
+	}
+	return c.getJSON(ctx, path, nil, v)
 }
 
 // Doc reads a document into v through kivik; a missing one is a Problem

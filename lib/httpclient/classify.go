@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -190,6 +191,8 @@ func transportProblem(elapsed time.Duration, where string, err error) *nagios.Pr
 		syntax    *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
 		netErr    net.Error
+		closed    *ClosedEarlyError
+		tokenErr  *TokenTooLargeError
 	)
 	switch {
 	case errors.As(err, &redirect):
@@ -209,12 +212,15 @@ func transportProblem(elapsed time.Duration, where string, err error) *nagios.Pr
 	case errors.As(err, &tooLarge):
 		p.Status = nagios.UNKNOWN
 		p.Msg = where + ": " + tooLarge.Error()
+	case errors.As(err, &tokenErr):
+		p.Status = nagios.UNKNOWN
+		p.Msg = where + ": " + tokenErr.Error()
 	case errors.As(err, &syntax):
 		p.Status = nagios.UNKNOWN
 		p.Msg = fmt.Sprintf("%s: invalid JSON at byte %d: %s", where, syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
 	case errors.As(err, &typeErr):
 		p.Status = nagios.UNKNOWN
-		p.Msg = fmt.Sprintf("%s: unexpected JSON at byte %d: %s", where, typeErr.Offset, strings.TrimPrefix(typeErr.Error(), "json: "))
+		p.Msg = fmt.Sprintf("%s: unexpected JSON at byte %d: %s", where, typeErr.Offset, TypeErrorText(typeErr))
 	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid), errors.As(err, &verifyErr):
 		p.Msg = fmt.Sprintf("%s: TLS certificate verification failed: %s (use --ca-file or --insecure)", where, certReason(err))
 	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
@@ -235,6 +241,8 @@ func transportProblem(elapsed time.Duration, where string, err error) *nagios.Pr
 		p.Msg = where + ": host unreachable"
 	case errors.Is(err, syscall.ENETUNREACH):
 		p.Msg = where + ": network unreachable"
+	case errors.As(err, &closed):
+		p.Msg = where + ": " + closed.Error()
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		p.Msg = where + ": the server closed the connection before a complete answer"
 	default:
@@ -265,8 +273,11 @@ func unwrapURLError(err error) error {
 
 // decodeProblem explains a failed decode of a 2xx answer.
 func decodeProblem(elapsed time.Duration, method, rawURL string, resp *http.Response, err error) *nagios.Problem {
-	var syntax *json.SyntaxError
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	var (
+		syntax *json.SyntaxError
+		closed *ClosedEarlyError
+	)
+	if !errors.As(err, &closed) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 		where := method + " " + secret.RedactURL(rawURL)
 		return &nagios.Problem{Status: nagios.UNKNOWN, Err: err, Msg: where + ": truncated or empty JSON answer" + contentTypeHint(resp)}
 	}
@@ -300,4 +311,62 @@ func oneLine(s string) string {
 		return s
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// TypeErrorText says what a *json.UnmarshalTypeError found, in JSON's
+// words rather than Go's ("cannot unmarshal array into Go value of type
+// couch.SchedulerDocs" names our types, not the answer's fault):
+// `docs: a list where an object belongs`.
+func TypeErrorText(e *json.UnmarshalTypeError) string {
+	got := map[string]string{"array": "a list", "object": "an object", "number": "a number", "string": "a string", "bool": "true or false"}[e.Value]
+	if got == "" {
+		if strings.HasPrefix(e.Value, "number") {
+			got = "a number out of range"
+		} else {
+			got = "a value"
+		}
+	}
+	want := "a value of another type"
+	if e.Type != nil {
+		switch e.Type.Kind() {
+		case reflect.Slice, reflect.Array:
+			want = "a list"
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		case reflect.String:
+			want = "a string"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			want = "an integer"
+		case reflect.Float32, reflect.Float64:
+			want = "a number"
+		}
+	}
+	text := got + " where " + want + " belongs"
+	if e.Field != "" {
+		text = e.Field + ": " + text
+	}
+	return text
+}
+
+// JSONErrorText says why JSON did not decode, in JSON's words: "invalid
+// JSON at byte 1: invalid character '<' looking for beginning of value",
+// "unexpected JSON at byte 9: docs: an object where a list belongs",
+// "truncated JSON". Never a Go type name.
+func JSONErrorText(err error) string {
+	var (
+		syntax  *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("invalid JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("unexpected JSON at byte %d: %s", typeErr.Offset, TypeErrorText(typeErr))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated or empty JSON"
+	}
+	return oneLine(strings.TrimPrefix(err.Error(), "json: "))
 }

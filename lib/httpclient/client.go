@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -38,6 +40,13 @@ type Options struct {
 // replications, is about 1 MB.
 const DefaultMaxBody = 16 << 20
 
+// DefaultMaxJSON is the cap on a JSON answer when Config.MaxJSON is 0:
+// the biggest a check reads are a _scheduler/docs page of 500
+// replications (under 1 MB), GET /_dbs_info of 10,000 databases (about
+// 6 MB) and a packument. Smaller than the body cap, because a JSON answer
+// is decoded, and decoding costs memory that a streamed body does not.
+const DefaultMaxJSON = 8 << 20
+
 // Timeouts for the phases before a request is on the wire. The overall
 // deadline always comes from the context (-t); these only keep a
 // black-holed address from eating all of it silently.
@@ -51,6 +60,14 @@ type Config struct {
 	// MaxBody caps every response body (after gzip decoding); a larger
 	// body is an UNKNOWN problem. 0 means DefaultMaxBody.
 	MaxBody int64
+	// MaxJSON caps every JSON answer (one whose Content-Type is JSON, and
+	// every answer JSON decodes whatever its type) after gzip decoding;
+	// 0 means DefaultMaxJSON. It is never more than MaxBody.
+	MaxJSON int64
+	// RawBodies is for a client that reads bodies as bytes (a probe of
+	// CDN URLs): a JSON answer gets MaxBody and no token guard, as any
+	// other body. JSON() still decodes under MaxJSON.
+	RawBodies bool
 	// UserAgent is sent with every request; empty means version.UserAgent().
 	UserAgent string
 	// FollowRedirects is how many redirects a request follows. The default
@@ -83,6 +100,10 @@ func New(opts Options, cfg Config) (*Client, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.MaxJSON <= 0 {
+		cfg.MaxJSON = DefaultMaxJSON
+	}
+	cfg.MaxJSON = min(cfg.MaxJSON, cfg.MaxBody)
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = version.UserAgent()
 	}
@@ -110,7 +131,7 @@ func New(opts Options, cfg Config) (*Client, error) {
 	}
 	follow := cfg.FollowRedirects
 	hc := &http.Client{
-		Transport: &transport{base: base, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody},
+		Transport: &transport{base: base, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, maxJSON: cfg.MaxJSON, raw: cfg.RawBodies},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > follow {
 				return redirectError(req)
@@ -217,6 +238,9 @@ func (c *Client) Redactor() *secret.Redactor { return c.cfg.Redactor }
 // MaxBody is the body cap in bytes.
 func (c *Client) MaxBody() int64 { return c.maxBody }
 
+// MaxJSON is the cap on JSON answers in bytes.
+func (c *Client) MaxJSON() int64 { return c.cfg.MaxJSON }
+
 // Do sends req under ctx. A transport failure (refused, DNS, TLS, timeout,
 // redirect not followed) comes back as a *nagios.Problem; any HTTP status,
 // error statuses included, comes back as a response for the caller to
@@ -295,10 +319,43 @@ func (c *Client) JSON(ctx context.Context, method, url string, creds secret.Cred
 	if v == nil {
 		return resp.StatusCode, nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	// The transport capped a JSON Content-Type at MaxJSON; an answer of
+	// another type decoded as JSON gets the same cap here.
+	answer := io.Reader(resp.Body)
+	if _, ok := resp.Body.(*guardedBody); !ok {
+		answer = &cappedBody{rc: resp.Body, left: c.cfg.MaxJSON, limit: c.cfg.MaxJSON}
+	}
+	if err := DecodeStream(answer, v); err != nil {
 		return resp.StatusCode, decodeProblem(time.Since(start), method, url, resp, err)
 	}
+	if err := CheckShape(v); err != nil {
+		return resp.StatusCode, ShapeProblem(method, url, err)
+	}
 	return resp.StatusCode, nil
+}
+
+// Shaped is a decoded answer that can tell whether it has the shape of
+// the endpoint's answer: JSON decodes null, {} or a document of all-null
+// fields into zero values without complaint, and a zero value would read
+// as "nothing there" (no replication, no database) rather than garbage.
+type Shaped interface {
+	// CheckShape says what is wrong with the answer ("no docs list",
+	// "docs[3] has no state"), or nil.
+	CheckShape() error
+}
+
+// CheckShape is v.CheckShape() when v is Shaped, else nil.
+func CheckShape(v any) error {
+	if s, ok := v.(Shaped); ok {
+		return s.CheckShape()
+	}
+	return nil
+}
+
+// ShapeProblem is the UNKNOWN of a decoded answer of the wrong shape.
+func ShapeProblem(method, rawURL string, err error) *nagios.Problem {
+	return &nagios.Problem{Status: nagios.UNKNOWN, Err: err,
+		Msg: oneLine(method + " " + secret.RedactURL(rawURL) + ": not the answer CouchDB gives: " + err.Error())}
 }
 
 // drainClose reads a little of what is left so the connection can be
@@ -314,6 +371,15 @@ type transport struct {
 	base      http.RoundTripper
 	userAgent string
 	maxBody   int64
+	maxJSON   int64
+	raw       bool
+}
+
+// isJSON says whether a Content-Type is JSON (application/json, or a
+// +json type).
+func isJSON(ct string) bool {
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -323,8 +389,36 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.Body == nil {
 		return resp, err
 	}
+	if !t.raw && isJSON(resp.Header.Get("Content-Type")) {
+		// kivik decodes JSON answers whole: the token guard bounds what
+		// one string of them can cost.
+		capped := &cappedBody{rc: resp.Body, left: t.maxJSON, limit: t.maxJSON}
+		resp.Body = &guardedBody{Reader: GuardJSON(capped, 0), capped: capped}
+		return resp, nil
+	}
 	resp.Body = &cappedBody{rc: resp.Body, left: t.maxBody, limit: t.maxBody}
 	return resp, nil
+}
+
+// ClosedEarlyError is the read error of a body the server stopped sending
+// before its end (short of its Content-Length, or inside a chunk): the
+// connection broke, which is CRITICAL like a refused one. A complete body
+// whose JSON stops short is another thing: a malformed answer, UNKNOWN.
+type ClosedEarlyError struct {
+	Read int64 // bytes of the body read before
+	Err  error
+}
+
+func (e *ClosedEarlyError) Error() string {
+	return fmt.Sprintf("the server closed the connection before a complete answer (after %d bytes of the body)", e.Read)
+}
+
+func (e *ClosedEarlyError) Unwrap() error { return e.Err }
+
+// closedEarly tells a broken connection from the other read errors: a
+// timeout stays a timeout.
+func closedEarly(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
 }
 
 // BodyTooLargeError is the read error past the body cap.
@@ -368,7 +462,18 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.left -= int64(n)
+	if err != nil && err != io.EOF && closedEarly(err) {
+		err = &ClosedEarlyError{Read: b.limit - b.left, Err: err}
+	}
 	return n, err
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
+
+// guardedBody is a JSON answer's body: capped at MaxJSON, token-guarded.
+type guardedBody struct {
+	io.Reader
+	capped *cappedBody
+}
+
+func (b *guardedBody) Close() error { return b.capped.Close() }

@@ -158,7 +158,7 @@ func TestGetJSONStatuses(t *testing.T) {
 				fmt.Fprint(w, `{"status": 42}`)
 			},
 			wantStatus: nagios.UNKNOWN,
-			wantMsg:    "unexpected JSON at byte 13: cannot unmarshal number into Go struct field",
+			wantMsg:    "unexpected JSON at byte 13: status: a number where a string belongs",
 		},
 	}
 	for _, tt := range tests {
@@ -289,8 +289,8 @@ func TestBodyCap(t *testing.T) {
 	}))
 	defer huge.Close()
 	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`{"status":"`))
-		chunk := []byte(strings.Repeat("y", 32<<10))
+		_, _ = w.Write([]byte(`{"status":[`))
+		chunk := []byte(`"` + strings.Repeat("y", 32<<10) + `",`)
 		for r.Context().Err() == nil {
 			if _, err := w.Write(chunk); err != nil {
 				return
@@ -315,12 +315,55 @@ func TestBodyCap(t *testing.T) {
 	require.NoError(t, c.GetJSON(context.Background(), exact.URL, secret.Credentials{}, &v))
 
 	// An endless body under a big cap ends at the context deadline.
-	big := newClient(t, Options{}, Config{MaxBody: 1 << 40})
+	big := newClient(t, Options{}, Config{MaxBody: 1 << 40, MaxJSON: 1 << 40})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	p := problemOf(t, big.GetJSON(ctx, endless.URL+"/stream", secret.Credentials{}, &v))
 	assert.True(t, p.Timeout, p.Msg)
 	assert.Regexp(t, `^timeout after [0-9.]+s waiting for GET `+endless.URL+`/stream$`, p.Msg)
+}
+
+// JSON answers have their own, smaller cap: a JSON Content-Type at the
+// transport (kivik's reads too), and anything JSON decodes, whatever its
+// type; other bodies get MaxBody.
+func TestJSONCap(t *testing.T) {
+	body := `{"status":"` + strings.Repeat("x", 4096) + `"}`
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", r.URL.Query().Get("type"))
+		fmt.Fprint(w, body)
+	}))
+	defer ts.Close()
+	c := newClient(t, Options{}, Config{MaxBody: 1 << 20, MaxJSON: 1 << 10})
+	assert.EqualValues(t, 1<<10, c.MaxJSON())
+	var v struct{ Status string }
+	for _, typ := range []string{"application/json", "text/plain", "application/octet-stream"} {
+		u := ts.URL + "/?type=" + url.QueryEscape(typ)
+		p := problemOf(t, c.GetJSON(context.Background(), u, secret.Credentials{}, &v))
+		assert.Equal(t, nagios.UNKNOWN, p.Status, typ)
+		assert.Equal(t, "GET "+u+": response body is larger than the 1 KiB limit", p.Msg, typ)
+	}
+	for typ, wantErr := range map[string]bool{"application/json": true, "application/vnd.api+json": true, "application/octet-stream": false} {
+		req, err := http.NewRequest(http.MethodGet, ts.URL+"/?type="+url.QueryEscape(typ), nil)
+		require.NoError(t, err)
+		resp, err := c.Do(context.Background(), req)
+		require.NoError(t, err)
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var tl *BodyTooLargeError
+		assert.Equal(t, wantErr, errors.As(err, &tl), typ)
+	}
+	// A raw client (a probe) caps a JSON answer at MaxBody like any body.
+	raw := newClient(t, Options{}, Config{MaxBody: 1 << 20, MaxJSON: 1 << 10, RawBodies: true})
+	req, err := http.NewRequest(http.MethodGet, ts.URL+"/?type=application/json", nil)
+	require.NoError(t, err)
+	resp, err := raw.Do(context.Background(), req)
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, body, string(got))
+	// MaxJSON is never above MaxBody.
+	assert.EqualValues(t, 512, newClient(t, Options{}, Config{MaxBody: 512}).MaxJSON())
 }
 
 func TestSlowServerTimeout(t *testing.T) {

@@ -270,7 +270,8 @@ func (p *Prober) Do(ctx context.Context, r Request) (*Response, error) {
 		if err != nil {
 			out.Timings.Total = p.now().Sub(start)
 			prob := p.problem(ctx, start, method, r.URL, fmt.Sprintf("%s (%d bytes read)", bodyStep, n), err)
-			if !prob.Timeout {
+			var closed *httpclient.ClosedEarlyError
+			if !prob.Timeout && !errors.As(err, &closed) { // that one says it already
 				prob.Msg += fmt.Sprintf(" (after %d bytes of the body)", n)
 			}
 			return out, prob

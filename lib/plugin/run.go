@@ -145,6 +145,9 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		// Dropping it would run the check with other settings than written.
 		err = fmt.Errorf("unexpected argument %q (every value follows its option)", rest[0])
 	}
+	if err == nil {
+		err = emptyURLOption(parser.Command.Group)
+	}
 	if err != nil {
 		var ferr *flags.Error
 		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
@@ -342,4 +345,38 @@ func registerArgs(r *secret.Redactor, args []string) {
 func registerEnv(r *secret.Redactor, lookup func(string) (string, bool)) {
 	r.AddCredentials(secret.FromLookup(lookup, couch.EnvUser, couch.EnvPassword, ""))
 	r.AddCredentials(secret.FromLookup(lookup, influxEnvUser, influxEnvPassword, influxEnvToken))
+}
+
+// emptyURLOption refuses a URL option given an empty value: an empty -u is what
+// an unset $ARG1$ of a Nagios command expands to, and taking it for "not
+// given" would check the default node (or nothing) instead of failing.
+// URL options are those whose value name is URL.
+func emptyURLOption(g *flags.Group) error {
+	for _, o := range g.Options() {
+		if o.ValueName != "URL" || !o.IsSet() {
+			continue
+		}
+		empty := false
+		switch v := o.Value().(type) {
+		case string:
+			empty = strings.TrimSpace(v) == ""
+		case []string:
+			for _, s := range v {
+				empty = empty || strings.TrimSpace(s) == ""
+			}
+		}
+		if empty {
+			name := "--" + o.LongNameWithNamespace()
+			if o.LongName == "" {
+				name = "-" + string(o.ShortName)
+			}
+			return fmt.Errorf("%s is empty (an unset $ARGn$ macro in the Nagios command?)", name)
+		}
+	}
+	for _, sub := range g.Groups() {
+		if err := emptyURLOption(sub); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -48,6 +48,47 @@ func TestRunOK(t *testing.T) {
 	assert.Equal(t, "TEST OK - all fine | lag=1.5s errors=3\n", out)
 }
 
+type urlOptions struct {
+	Common
+	URL     string   `short:"u" long:"url" value-name:"URL" default:"http://127.0.0.1:5984"`
+	Origins []string `long:"origin" value-name:"URL"`
+	Name    string   `long:"name" value-name:"NAME"`
+}
+
+// An empty URL option is a bad argument naming it: an empty -u is what an unset
+// $ARG1$ expands to, and it used to check the default URL silently.
+func TestRunEmptyURLOption(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string // "" when the check runs
+	}{
+		{[]string{"-u", ""}, "--url is empty"},
+		{[]string{"--url="}, "--url is empty"},
+		{[]string{"-u", "  "}, "--url is empty"},
+		{[]string{"--origin", "http://o1", "--origin", ""}, "--origin is empty"},
+		{[]string{"--influx-url", ""}, "--influx-url is empty"},
+		{[]string{"--name", ""}, ""},
+		{nil, ""},
+	} {
+		var opts urlOptions
+		var out bytes.Buffer
+		ran := false
+		args := append([]string{"--spool-dir", t.TempDir()}, tt.args...)
+		code := Run(Spec{Name: "TEST", Binary: "check_test", Options: &opts, Check: func(context.Context, *Env) nagios.Result {
+			ran = true
+			return nagios.Result{Status: nagios.OK, Summary: "ran"}
+		}}, args, &out)
+		if tt.want == "" {
+			assert.True(t, ran, "%q: %s", tt.args, out.String())
+			assert.Equal(t, 0, code)
+			continue
+		}
+		assert.False(t, ran, "%q", tt.args)
+		assert.Equal(t, 3, code)
+		assert.True(t, strings.HasPrefix(out.String(), "TEST UNKNOWN - bad arguments: "+tt.want), "%q: %s", tt.args, out.String())
+	}
+}
+
 func TestRunHelpVersionAndBadArguments(t *testing.T) {
 	cases := []struct {
 		name  string

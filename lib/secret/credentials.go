@@ -197,6 +197,11 @@ func LoadValueFile(path string) (string, error) {
 // may read or write (like ssh does with keys: such a file is a leak
 // already). what names the kind of file in errors.
 func readPrivate(path, what string) ([]byte, error) {
+	// Stat before opening: opening a FIFO blocks until someone writes to
+	// it, and the run would end at -t with no reason given.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s %s is not a regular file (%s)", what, path, fileKind(fi.Mode()))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", what, path, unwrapPathError(err))
@@ -342,4 +347,19 @@ func FromLookup(lookup func(string) (string, bool), userVar, passVar, tokenVar s
 		return v
 	}
 	return Credentials{User: get(userVar), Password: get(passVar), Token: get(tokenVar)}
+}
+
+// fileKind names what a path is when it is not a regular file.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
 }

@@ -157,6 +157,7 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 		Log:         logger,
 		Webhook:     hook,
 		Step:        env.Step,
+		Problem:     env.Problem,
 		Now:         time.Now,
 		Secrets:     env.Secrets,
 	}

@@ -34,14 +34,16 @@
 //     echo-500 put the same text in error reasons; echo-forge adds line
 //     breaks and a forged Nagios line.
 //
-// Every 200 answer is CouchDB-shaped for the path asked: "/", "/_up",
+// Every answer carries a CDN edge's headers (X-Served-By, X-Cache,
+// X-Timer). Every 200 answer is CouchDB-shaped for the path asked: "/", "/_up",
 // "/_scheduler/docs[/...]", "/_scheduler/jobs[/...]", "/_active_tasks",
 // "/_all_dbs", "/_dbs_info" (GET and POST), "/_node/_local/_system",
 // "/{db}" (db info), "/{db}/_all_docs" (replicator docs),
 // "/{db}/_changes", "/{db}/_design/{ddoc}/_info", the design documents
 // of "/{db}/_all_docs" (with a view) and their "_view/{view}", "/{db}/{id}"
 // (a packument, or a replicator document under "_replicator"), tarballs
-// ("/{pkg}/-/{file}.tgz"), and any write (PUT, POST, DELETE) answers
+// (any path ending in .tgz: "/{pkg}/-/{file}.tgz", or an attachment), and
+// any write (PUT, POST, DELETE) answers
 // {"ok":true,...}. The shape cases (null, all-null, huge...) transform
 // that answer, so every endpoint a binary reads gets them.
 package hostile
@@ -273,6 +275,11 @@ func handler(name string) http.Handler {
 			text += forged
 		}
 		h := w.Header()
+		// Every answer looks as if a CDN edge had served it, so that
+		// check_fastly goes on to judge the answer itself.
+		h.Set("X-Served-By", "cache-hostile-LCY")
+		h.Set("X-Cache", "MISS")
+		h.Set("X-Timer", "S1764504000.000000,VS0,VE1")
 		switch name {
 		case "echo", "echo-forge", "echo-401", "echo-500":
 			hv := headerSafe(echo)
@@ -517,16 +524,22 @@ func gz(b []byte) []byte {
 }
 
 func isTarball(r *http.Request) bool {
-	return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/-/") && strings.HasSuffix(r.URL.Path, ".tgz")
+	// An origin's /{pkg}/-/{file}.tgz, or a CouchDB attachment
+	// /{db}/{pkg}/{file}.tgz.
+	return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, ".tgz")
 }
 
-// tarballBytes is what every tarball path serves; the packuments carry
-// its digests, so an echo tarball matches its packument.
-func tarballBytes(text string) []byte { return []byte("tarball " + text + "\n") }
+// tarballBytes is what every tarball path serves: the same bytes for
+// every request, so that a packument of one server (its digests) matches
+// a tarball of another. The echo is in the tarball's headers.
+func tarballBytes(string) []byte { return []byte("tarball of the hostile server\n") }
 
 func serveTarball(w http.ResponseWriter, r *http.Request, name, text string) {
 	b := tarballBytes(text)
 	h := w.Header()
+	if h.Get("X-Tarball-Source") == "" {
+		h.Set("X-Tarball-Source", "filesystem") // as the registry's nginx says
+	}
 	switch name {
 	case "huge":
 		h.Set("Content-Type", "application/octet-stream")
@@ -558,7 +571,7 @@ func serveTarball(w http.ResponseWriter, r *http.Request, name, text string) {
 		_, _ = buf.Write(b)
 		_ = buf.Flush()
 	case "trickle":
-		trickle(w, r, b)
+		trickle(w, r, make([]byte, 1000)) // 100 s at 10 bytes a second
 	case "truncated-json", "empty-body":
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Length", "0")

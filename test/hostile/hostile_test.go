@@ -118,7 +118,8 @@ func TestEchoShapes(t *testing.T) {
 	resp, body, err := get(t, srv, strings.TrimPrefix(tb, srv.URL), 1<<20)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, string(body), "Sup3rSecret")
+	assert.Equal(t, "tarball of the hostile server\n", string(body))
+	assert.Contains(t, resp.Header.Get("X-Tarball-Source"), "Sup3rSecret")
 }
 
 func TestUnknownCase(t *testing.T) {

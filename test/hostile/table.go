@@ -49,8 +49,14 @@ var BadText = regexp.MustCompile(`%!|<nil>|\binterface \{\}|\bmap\[[a-z]|\bstruc
 // checks the exit code against the case's verdict (or b.Want's), that the
 // first line is "NAME STATE - ..." for that code, and that no line of the
 // output matches BadText. It returns the number of cases run.
+//
+// Under -short it skips: it starts a server per case, and waits out -t on
+// the blackholed and trickling ones.
 func Table(t *testing.T, b Binary) int {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("hostile.Table starts a server per case and waits out -t on two")
+	}
 	creds := filepath.Join(t.TempDir(), "creds")
 	if err := os.WriteFile(creds, []byte(User+":"+Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)

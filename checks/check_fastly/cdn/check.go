@@ -6,10 +6,9 @@
 package cdn
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/httpprobe"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/secret"
@@ -156,12 +156,15 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 	if cfg.FastlyDebug {
 		req.Header.Set("Fastly-Debug", "1")
 	}
-	var body bytes.Buffer
+	var served *servedPackument
 	if packument {
-		req.Body = &body
+		served = decodeWhileRead(&req)
 		req.Header.Set("Accept", "application/json")
 	}
 	resp, err := deps.Probe.Do(ctx, req)
+	if served != nil {
+		served.wait(err)
+	}
 	res.Status = nagios.OK
 	var problems, facts []string
 
@@ -226,7 +229,7 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 	}
 
 	if packument && deps.Origin != nil && resp.Status == http.StatusOK {
-		st, msg, perf := freshness(ctx, cfg, deps, name, rawURL, body.Bytes(), resp.Truncated)
+		st, msg, perf := freshness(ctx, cfg, deps, name, rawURL, served, resp.Truncated)
 		res.Status = nagios.Worse(res.Status, st)
 		res.Perf = append(res.Perf, perf...)
 		if st != nagios.OK {
@@ -407,7 +410,7 @@ func ParseHeaderRule(kind, spec string) (HeaderRule, error) {
 // Stale means the CDN serves another _rev (or an older time.modified)
 // than the origin has; for how long is at least since the origin's
 // time.modified.
-func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, body []byte, truncated bool) (nagios.Status, string, []nagios.Perf) {
+func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, served *servedPackument, truncated bool) (nagios.Status, string, []nagios.Perf) {
 	id, err := docID(rawURL)
 	if err != nil {
 		return nagios.UNKNOWN, err.Error(), nil
@@ -415,12 +418,8 @@ func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, 
 	if truncated {
 		return nagios.UNKNOWN, fmt.Sprintf("packument %s is larger than --max-bytes %d: freshness not compared", id, cfg.MaxBytes), nil
 	}
-	var served struct {
-		Rev  string            `json:"_rev"`
-		Time map[string]string `json:"time"`
-	}
-	if err := json.Unmarshal(body, &served); err != nil {
-		return nagios.UNKNOWN, fmt.Sprintf("GET %s: the CDN's answer is not a packument: %v", secret.RedactURL(rawURL), err), nil
+	if err := served.err; err != nil {
+		return nagios.UNKNOWN, fmt.Sprintf("GET %s: the CDN's answer is not a packument: %s", secret.RedactURL(rawURL), httpclient.JSONErrorText(err)), nil
 	}
 	if deps.Step != nil {
 		deps.Step("GET " + id + " from " + deps.Origin.Where())
@@ -456,6 +455,43 @@ func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, 
 	}
 	st := cfg.Stale.Status(stale)
 	return st, fmt.Sprintf("CDN serves a stale %s for %.0fs (%s)", id, stale, how), perf
+}
+
+// servedPackument is what freshness reads of the packument the CDN
+// served: decoded while the probe reads it (decodeWhileRead), never held
+// whole: a packument can be as big as --max-bytes.
+type servedPackument struct {
+	Rev  string            `json:"_rev"`
+	Time map[string]string `json:"time"`
+
+	err  error
+	pw   *io.PipeWriter
+	done chan struct{}
+}
+
+// decodeWhileRead makes req's body a pipe into a stream decoder of the
+// packument.
+func decodeWhileRead(req *httpprobe.Request) *servedPackument {
+	pr, pw := io.Pipe()
+	s := &servedPackument{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.err = httpclient.DecodeStream(pr, s)
+		// The probe goes on writing (and counting) what is left.
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	req.Body = pw
+	return s
+}
+
+// wait ends the body and waits for the decoder.
+func (s *servedPackument) wait(readErr error) {
+	if readErr != nil {
+		s.pw.CloseWithError(readErr)
+	} else {
+		s.pw.Close()
+	}
+	<-s.done
 }
 
 // docID is the package name of a packument URL: its path, unescaped

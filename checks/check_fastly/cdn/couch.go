@@ -2,6 +2,7 @@ package cdn
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"time"
 
@@ -17,13 +18,26 @@ type CouchOrigin struct {
 // Where is the database URL (no credentials).
 func (o *CouchOrigin) Where() string { return o.Client.URL() + "/" + url.PathEscape(o.DB) }
 
-// Revision reads the packument's _rev and time.modified.
-func (o *CouchOrigin) Revision(ctx context.Context, id string) (string, time.Time, error) {
-	var doc struct {
-		Rev  string            `json:"_rev"`
-		Time map[string]string `json:"time"`
+// originDoc is what Revision reads of a packument.
+type originDoc struct {
+	Rev  string            `json:"_rev"`
+	Time map[string]string `json:"time"`
+}
+
+// CheckShape requires the _rev.
+func (d *originDoc) CheckShape() error {
+	if d.Rev == "" {
+		return errors.New("not a document (no _rev)")
 	}
-	if err := o.Client.Doc(ctx, o.DB, id, &doc); err != nil {
+	return nil
+}
+
+// Revision reads the packument's _rev and time.modified, decoding the
+// packument as a stream (couch.Client.LargeDoc): all of it but two keys is
+// skipped.
+func (o *CouchOrigin) Revision(ctx context.Context, id string) (string, time.Time, error) {
+	var doc originDoc
+	if err := o.Client.LargeDoc(ctx, o.DB, id, &doc); err != nil {
 		return "", time.Time{}, err
 	}
 	modified, _ := time.Parse(time.RFC3339Nano, doc.Time["modified"])

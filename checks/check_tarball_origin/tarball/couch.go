@@ -17,7 +17,8 @@ import (
 
 // CouchRegistry is the Registry of a CouchDB database, through kivik.
 type CouchRegistry struct {
-	Client *couch.Client
+	Client *couch.Client // the changes feed and attachments (tarball body cap)
+	Docs   *couch.Client // packuments (the run's client: JSON cap)
 	DB     string
 }
 
@@ -32,10 +33,12 @@ func (r *CouchRegistry) path(parts ...string) string {
 	return p
 }
 
-// Packument reads the package document (attachment stubs included).
+// Packument reads the package document (attachment stubs included),
+// through Docs: a packument is JSON, capped and decoded as a stream, not
+// read under the tarball cap of Client.
 func (r *CouchRegistry) Packument(ctx context.Context, name string) (*Packument, error) {
 	var p Packument
-	if err := r.Client.Doc(ctx, r.DB, name, &p); err != nil {
+	if err := r.Docs.LargeDoc(ctx, r.DB, name, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -23,6 +24,16 @@ type Packument struct {
 	Versions    map[string]Version    `json:"versions"`
 	Time        map[string]string     `json:"time"`
 	Attachments map[string]Attachment `json:"_attachments"`
+}
+
+// CheckShape requires what every document has, _id and _rev; a document
+// without versions is judged by the check (a design document in the
+// changes feed is not a package).
+func (p *Packument) CheckShape() error {
+	if p.ID == "" || p.Rev == "" {
+		return errors.New("not a document (no _id or _rev)")
+	}
+	return nil
 }
 
 // Version is one published version.

@@ -2,6 +2,7 @@ package restart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,11 +43,15 @@ type Deps struct {
 	// CheckSource looks at a replication's source just before a restart.
 	CheckSource func(ctx context.Context, o Observed) (SourceCheck, string)
 	Exec        Executor
-	Store       *Store
-	Log         Logger   // nil: no decision log
-	Webhook     *Webhook // nil: no chat message
-	Step        func(format string, args ...any)
-	Now         func() time.Time
+	// Problem turns an error into its state and message, applying
+	// --timeout-state to a timeout (plugin.Env.Problem); nil: the
+	// Problem's own state.
+	Problem func(error) (nagios.Status, string)
+	Store   *Store
+	Log     Logger   // nil: no decision log
+	Webhook *Webhook // nil: no chat message
+	Step    func(format string, args ...any)
+	Now     func() time.Time
 	// Secrets is the run's redactor: every text that leaves by the
 	// decision log, the chat webhook or the state file is redacted with
 	// it (nil: the patterns of secret.ScrubPatterns only) and made one
@@ -116,7 +121,12 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	if err != nil {
 		p := nagios.AsProblem(err)
 		a := Action{Kind: Nothing, Code: "assess_failed", Why: "cannot see the replications, not acting: " + p.Msg, Status: p.Status}
-		if p.Status == nagios.OK || p.Status == nagios.WARNING {
+		switch {
+		case r.d.Problem != nil && (p.Timeout || errors.Is(err, context.DeadlineExceeded)):
+			// --timeout-state, as every check: the operator's word.
+			st, msg := r.d.Problem(err)
+			a.Status, a.Why = st, "cannot see the replications, not acting: "+msg
+		case p.Status == nagios.OK || p.Status == nagios.WARNING:
 			a.Status = nagios.UNKNOWN
 		}
 		r.decision(ctx, "", a, "skipped", nil)

@@ -227,6 +227,24 @@ func TestRunAssessFails(t *testing.T) {
 	assert.Equal(t, "cannot see the replications, not acting: GET http://db2:5984/_scheduler/docs: connection refused", res.Summary)
 }
 
+// A timeout while assessing takes --timeout-state (Deps.Problem), as in
+// every check; it used to be UNKNOWN whatever the option said.
+func TestRunAssessTimeoutState(t *testing.T) {
+	for _, want := range []nagios.Status{nagios.OK, nagios.WARNING, nagios.CRITICAL, nagios.UNKNOWN} {
+		w := newWorld(t)
+		res := Run(context.Background(), Config{Mode: ModeStandalone, Policy: DefaultPolicy(), Node: "http://db2:5984"}, Deps{
+			Assess: func(context.Context) ([]Observed, error) {
+				return nil, &nagios.Problem{Status: nagios.UNKNOWN, Timeout: true, Msg: "timeout after 3s waiting for GET http://db2:5984/_scheduler/docs"}
+			},
+			Problem: func(err error) (nagios.Status, string) { return want, nagios.AsProblem(err).Msg },
+			Exec:    w.exec, Store: w.store, Log: w.log, Now: time.Now,
+		})
+		assert.Equal(t, want, res.Status)
+		assert.Equal(t, "cannot see the replications, not acting: timeout after 3s waiting for GET http://db2:5984/_scheduler/docs", res.Summary)
+		assert.Empty(t, w.exec.targets)
+	}
+}
+
 func TestRunLocked(t *testing.T) {
 	w := newWorld(t, obsCrashing())
 	other := &Store{Dir: w.store.Dir, Node: w.store.Node}

@@ -1,0 +1,18 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/registry-checks/registry-checks/test/hostile"
+)
+
+// Every hostile server case: the verdict of docs/design.md, a first line
+// naming the state, and no Go internals in any line.
+func TestHostile(t *testing.T) {
+	dir := t.TempDir()
+	hostile.Table(t, hostile.Binary{Name: "RESTART_COUCH_REPLICATION", Run: run,
+		Args: func(base, creds string) []string {
+			return []string{"-u", base, "--credentials-file", creds, "--spool-dir", dir, "--state-dir", dir, "--log-file", dir + "/decisions.log"}
+		},
+	})
+}
