@@ -113,12 +113,6 @@ const ManPageEnv = "REGISTRY_CHECKS_MAN_PAGE"
 func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 	start := time.Now()
 	redactor := &secret.Redactor{}
-	// Every credential is registered the moment it is learned: those of
-	// the command line (any URL option's userinfo and secret query
-	// values) and of the environment before anything can be printed,
-	// those of files and documents by the code that reads them.
-	registerArgs(redactor, args)
-	registerEnv(redactor, os.LookupEnv)
 	defer func() {
 		// A panic outside the check (rendering, delivery) is still UNKNOWN:
 		// a Go panic would exit 2, which pages someone as CRITICAL.
@@ -127,6 +121,13 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 			code = int(nagios.UNKNOWN)
 		}
 	}()
+
+	// Every credential is registered the moment it is learned: those of
+	// the command line (any URL option's userinfo and secret query
+	// values) and of the environment before anything can be printed,
+	// those of files and documents by the code that reads them.
+	registerArgs(redactor, args)
+	registerEnv(redactor, os.LookupEnv)
 
 	parser := flags.NewParser(spec.Options, flags.HelpFlag|flags.PassDoubleDash)
 	parser.Name = spec.Binary
