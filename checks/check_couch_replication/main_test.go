@@ -181,6 +181,26 @@ func TestRunHealthy(t *testing.T) {
 	assert.Contains(t, out, "'registry-from-node1 heartbeat_lag'=U")
 }
 
+// The replication's scheduler state is graphed as job_state, never as
+// "state": an OK line with 'x state'=2 (triggered) reads as CRITICAL in
+// every graphing add-on. In line protocol "state" is the Nagios state.
+func TestRunJobStateIsNotNagiosState(t *testing.T) {
+	src := newFake(t)
+	src.file("GET /registry", "node1.db-info.registry.json")
+	n := node2(t, "running", src)
+	code, out := runCheck(t, "-u", n.URL(), "--credentials-file", credFile(t))
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "'registry-from-node1 job_state'=0;;;0;9")
+	assert.NotContains(t, out, " state'=")
+
+	n = node2(t, "source-down-300s", newFake(t))
+	code, out = runCheck(t, "-u", n.URL(), "--credentials-file", credFile(t), "--output", "influx")
+	assert.Equal(t, 2, code, out)
+	assert.Regexp(t, `(?m)^couch_replication,.* .*\bjob_state=5i\b`, out, "crashing")
+	assert.Regexp(t, `(?m)^couch_replication,.* .*\bstate=2i\b`, out, "the Nagios state")
+	assert.NotContains(t, out, "state_code")
+}
+
 func TestRunSourceDown(t *testing.T) {
 	src := newFake(t)
 	n := node2(t, "source-down-300s", src)

@@ -71,7 +71,7 @@ func TestRunRequestsTogetherQueriesAlone(t *testing.T) {
 	defer ts.Close()
 	code, out := runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "registry", "--warning-lag", "10000", "--critical-lag", "50000")
 	assert.Equal(t, 1, code, out)
-	require.True(t, strings.HasPrefix(out, "COUCH_VIEWS WARNING - 2 of 2 design documents failing: _design/app lag 19500"), out)
+	require.True(t, strings.HasPrefix(out, "COUCH_VIEWS WARNING - 2 of 2 design documents failing: _design/app 19500 changes behind"), out)
 	assert.Equal(t, []string{
 		"/registry/_design/app/_view/by_author: 0 others in flight",
 		"/registry/_design/app/_view/by_name: 0 others in flight",

@@ -22,8 +22,8 @@ type options struct {
 	DB   string   `short:"d" long:"db" value-name:"NAME" required:"true" description:"database whose design documents to check"`
 	DDoc []string `long:"ddoc" value-name:"NAME" description:"design document to check (with or without _design/); repeatable; default all with views. A named one that is missing is CRITICAL"`
 
-	WarnLag    *nagios.Range `long:"warning-lag" value-name:"RANGE" description:"database changes the index has not processed yet"`
-	CritLag    *nagios.Range `long:"critical-lag" value-name:"RANGE" description:"database changes the index has not processed yet"`
+	WarnLag    *nagios.Range `long:"warning-lag" value-name:"RANGE" default:"10000" description:"database changes the index has not processed yet (an updating query waits for them)"`
+	CritLag    *nagios.Range `long:"critical-lag" value-name:"RANGE" default:"50000" description:"database changes the index has not processed yet"`
 	WarnFrag   *nagios.Range `long:"warning-fragmentation" value-name:"RANGE" default:"70" description:"percent of an index file that compaction would reclaim"`
 	CritFrag   *nagios.Range `long:"critical-fragmentation" value-name:"RANGE" description:"percent of an index file that compaction would reclaim"`
 	MinSize    couch.Bytes   `long:"min-size" value-name:"SIZE" default:"10M" description:"never alert on the fragmentation of an index whose file is smaller (bytes, or K, M, G)"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -80,6 +81,13 @@ func (f *fake3x) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// head is the first line without its perfdata.
+func head(out string) string {
+	line, _, _ := strings.Cut(out, "\n")
+	line, _, _ = strings.Cut(line, " | ")
+	return line
+}
+
 func credentialsFile(t testing.TB, user, password string) string {
 	p := filepath.Join(t.TempDir(), "couch.cred")
 	require.NoError(t, os.WriteFile(p, []byte(user+":"+password+"\n"), 0o600))
@@ -98,8 +106,9 @@ func TestRun3x(t *testing.T) {
 	defer ts.Close()
 	code, out := runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "registry", "--warning-lag", "10000", "--critical-lag", "50000")
 	assert.Equal(t, 1, code, out)
-	assert.True(t, strings.HasPrefix(out, "COUCH_VIEWS WARNING - 2 of 2 design documents failing: _design/app lag 19500, 48% fragmented (23.1 KiB of 48.4 KiB), _design/search lag 11568"), out)
-	assert.Contains(t, out, "WARNING _design/search: lag 11568, 59% fragmented (716.6 KiB of 1.2 MiB), updater running, 2 clients waiting")
+	// Only the figure that crossed, once; the rest in the long output.
+	assert.Equal(t, "COUCH_VIEWS WARNING - 2 of 2 design documents failing: _design/app 19500 changes behind, _design/search 11568 changes behind", head(out))
+	assert.Contains(t, out, "\nWARNING _design/search: 11568 changes behind\n  index: 59% fragmented (716.6 KiB of 1.2 MiB), updater running, 2 clients waiting\n")
 	assert.Contains(t, out, "lag: updates_pending.total")
 	assert.Contains(t, out, "'search lag'=11568;10000;50000")
 	assert.Contains(t, out, "'search updater_running'=1")
@@ -111,6 +120,38 @@ func TestRun3x(t *testing.T) {
 	assert.NotContains(t, out, testPassword)
 }
 
+// Without --warning-lag/--critical-lag an index far behind the database
+// is not OK: the defaults (10000, 50000 changes) apply. 49,500 changes is
+// the case of issue 17, a lag an updating query would wait on for
+// minutes with packument-sized documents.
+func TestRunDefaultLagThresholds(t *testing.T) {
+	for _, tt := range []struct {
+		lag  int
+		code int
+	}{{0, 0}, {9999, 0}, {10001, 1}, {49500, 1}, {50001, 2}} {
+		t.Run(fmt.Sprint(tt.lag), func(t *testing.T) {
+			info := fmt.Sprintf(`{"name":"app","view_index":{"updates_pending":{"minimum":%d,"preferred":%d,"total":%d},"waiting_clients":0,"updater_running":false,"update_seq":1,"sizes":{"file":49558,"external":24065,"active":25912},"language":"javascript","compact_running":false}}`, tt.lag, tt.lag, tt.lag)
+			f := &fake3x{t: t}
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/registry/_design/app/_info":
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(info))
+				case "/registry/_design/search/_info":
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write(testdata(t, "node1.view-info.registry-search.built.json"))
+				default:
+					f.ServeHTTP(w, r)
+				}
+			}))
+			defer ts.Close()
+			code, out := runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "registry")
+			assert.Equal(t, tt.code, code, out)
+			assert.Contains(t, out, fmt.Sprintf("'app lag'=%d;10000;50000", tt.lag))
+		})
+	}
+}
+
 func TestRunBrokenViewAndLineProtocol(t *testing.T) {
 	f := &fake3x{t: t, brokenView: "by_keyword"}
 	ts := httptest.NewServer(f)
@@ -118,16 +159,19 @@ func TestRunBrokenViewAndLineProtocol(t *testing.T) {
 	cred := credentialsFile(t, testUser, testPassword)
 	code, out := runCheck(t, "-u", ts.URL, "--credentials-file", cred, "-d", "registry", "--ddoc", "search")
 	assert.Equal(t, 2, code, out)
-	assert.True(t, strings.HasPrefix(out, "COUCH_VIEWS CRITICAL - 1 of 1 design documents failing: _design/search 1 of 1 views failing: by_keyword GET "+ts.URL+
-		"/registry/_design/search/_view/by_keyword?limit=1&reduce=false&update=false: server error 500 Internal Server Error ({exit_status,1})"), out)
+	// 11568 changes behind: WARNING under the default --warning-lag 10000.
+	assert.Equal(t, "COUCH_VIEWS CRITICAL - _design/search view by_keyword failing (500 Internal Server Error), 11568 changes behind", head(out))
+	assert.Contains(t, out, "\n  CRITICAL by_keyword: GET "+ts.URL+
+		"/registry/_design/search/_view/by_keyword?limit=1&reduce=false&update=false: server error 500 Internal Server Error ({exit_status,1})\n")
 	assert.Contains(t, out, "'search/by_keyword ms'=U")
 
+	// 19500 changes behind: WARNING under the default --warning-lag 10000.
 	code, out = runCheck(t, "-u", ts.URL, "--credentials-file", cred, "-d", "registry", "--ddoc", "app", "--output", "influx")
-	assert.Equal(t, 0, code, out)
+	assert.Equal(t, 1, code, out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3, out)
 	assert.True(t, strings.HasPrefix(lines[0], "couch_view_index,db=registry,ddoc=app,url=http://127.0.0.1:"), lines[0])
-	for _, field := range []string{"lag=19500i", "file_bytes=49558i", "active_bytes=25912i", "fragmentation_pct=47.7", "updater_running=0i", "compact_running=0i", "waiting_clients=0i", "state=0i"} {
+	for _, field := range []string{"lag=19500i", "file_bytes=49558i", "active_bytes=25912i", "fragmentation_pct=47.7", "updater_running=0i", "compact_running=0i", "waiting_clients=0i", "state=1i"} {
 		assert.Contains(t, lines[0], field)
 	}
 	assert.True(t, strings.HasPrefix(lines[1], "couch_view,db=registry,ddoc=app,url=http://127.0.0.1:"), lines[1])
@@ -146,7 +190,7 @@ func TestRunErrors(t *testing.T) {
 
 	code, out = runCheck(t, "-u", ts.URL, "--credentials-file", credentialsFile(t, testUser, testPassword), "-d", "npm")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, out, "COUCH_VIEWS CRITICAL - database npm not found: GET "+ts.URL+"/npm: not found")
+	assert.Equal(t, "COUCH_VIEWS CRITICAL - database npm not found\nGET "+ts.URL+"/npm: not found: 404 Not Found (not_found: missing)\n", out)
 
 	code, out = runCheck(t, "-u", ts.URL)
 	assert.Equal(t, 3, code)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,7 @@ type options struct {
 	DB                   string        `long:"db" value-name:"NAME" default:"registry" description:"registry database on --couch-url"`
 	StaleWarning         *nagios.Range `long:"stale-warning" value-name:"RANGE" default:"300" description:"seconds the CDN may serve a packument older than the origin's"`
 	StaleCritical        *nagios.Range `long:"stale-critical" value-name:"RANGE" description:"seconds the CDN may serve a packument older than the origin's"`
+	StateDir             string        `long:"state-dir" value-name:"DIR" default:"/var/lib/registry-checks" description:"where --packument runs remember since when the CDN serves a stale copy, in check_fastly/ (falls back to a per-user temp folder when the default is not writable)"`
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
@@ -63,6 +65,7 @@ func run(args []string, stdout io.Writer) int {
 				return env.Fail(err)
 			}
 			deps := cdn.Deps{Probe: httpprobe.New(hc), Problem: env.Problem, Step: func(s string) { env.Step("%s", s) }}
+			var stateNote string
 			if opts.CouchURL != "" {
 				// The origin is reached directly, not through --resolve.
 				cc, err := env.Couch(couch.Options{URL: opts.CouchURL, CredentialsFile: opts.CouchCredentialsFile})
@@ -72,8 +75,24 @@ func run(args []string, stdout io.Writer) int {
 				}
 				defer cc.Close()
 				deps.Origin = &cdn.CouchOrigin{Client: cc, DB: opts.DB}
+				explicit := opts.StateDir != plugin.DefaultStateDir
+				dir, err := plugin.UsableDir(opts.StateDir, "registry-checks", explicit)
+				switch {
+				case err == nil:
+					deps.Sightings = &cdn.FileSightings{Dir: filepath.Join(dir, "check_fastly"), Redact: env.Secrets.Redact}
+				case explicit:
+					return nagios.Result{Status: nagios.UNKNOWN, Summary: "--state-dir: " + err.Error()}
+				default:
+					// Memory between runs only sharpens the staleness bound:
+					// without it the check still runs, and says so.
+					stateNote = "state: " + err.Error() + "; the staleness bound is only what this run sees"
+				}
 			}
-			return cdn.Check(ctx, cfg, deps)
+			res := cdn.Check(ctx, cfg, deps)
+			if stateNote != "" {
+				res.Long = append(res.Long, stateNote)
+			}
+			return res
 		}}, args, stdout)
 }
 

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/registry-checks/registry-checks/test/hostile"
 )
@@ -39,4 +42,15 @@ func TestHostileOrigin(t *testing.T) {
 			return []string{"-u", registry.URL, "--credentials-file", creds, "--spool-dir", dir, "--origin", base, "-p", "left-pad", "--no-attachment"}
 		},
 	})
+}
+
+// The packument is JSON, read under the JSON cap: a 200 MB one stops at
+// 8 MiB, not at the tarball cap (--max-bytes + 1, "67108865 bytes").
+func TestHostilePackumentCap(t *testing.T) {
+	srv := hostile.New(t, "huge")
+	var out bytes.Buffer
+	code := run([]string{"-u", srv.URL, "--origin", srv.URL, "-p", "left-pad", "--spool-dir", t.TempDir(), "-t", "20s"}, &out)
+	assert.Equal(t, 3, code, out.String())
+	assert.Contains(t, out.String(), "GET "+srv.URL+"/registry/left-pad: response body is larger than the 8 MiB limit")
+	assert.NotContains(t, out.String(), "67108865")
 }

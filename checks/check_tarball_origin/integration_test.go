@@ -34,21 +34,25 @@ func TestStackIntegration(t *testing.T) {
 		breakIt  [][]string
 		restore  [][]string
 		wantCode int
+		line1    string // the first line before its perfdata
 		want     []string
 	}{
-		{name: "healthy", wantCode: 0, want: []string{"TARBALL_ORIGIN OK - left-pad-lite@1.0.0 OK on 2 origins and CouchDB"}},
+		{name: "healthy", wantCode: 0, line1: "TARBALL_ORIGIN OK - left-pad-lite@1.0.0 OK on 2 origins and CouchDB"},
 		{name: "file lost on origin1: CouchDB fallback",
 			breakIt: [][]string{{"fault", "origin", "lose", "1", name, version}}, restore: [][]string{{"fault", "origin", "restore", "1"}},
-			wantCode: 1, want: []string{"served by the CouchDB fallback at " + origin1 + ": the filesystem lacks it"}},
+			wantCode: 1, line1: "TARBALL_ORIGIN WARNING - left-pad-lite@1.0.0 served by the CouchDB fallback at " + origin1 + " (the filesystem lacks it)"},
 		{name: "file corrupt on origin1",
 			breakIt: [][]string{{"fault", "origin", "corrupt", "1", name, version}}, restore: [][]string{{"fault", "origin", "restore", "1"}},
-			wantCode: 2, want: []string{"CORRUPT left-pad-lite@1.0.0 from " + origin1, "sha512 expected sha512-", "sha1 expected "}},
+			wantCode: 2, line1: "TARBALL_ORIGIN CRITICAL - left-pad-lite@1.0.0 corrupt at " + origin1 + " (sha512 mismatch)",
+			want: []string{"\n  CRITICAL " + origin1 + ": corrupt: GET " + env["ORIGIN1_URL"] + "/left-pad-lite/-/left-pad-lite-1.0.0.tgz, ", " bytes: sha512 expected sha512-", "sha1 expected "}},
 		{name: "origin1 stopped",
 			breakIt: [][]string{{"stop", "origin1"}}, restore: [][]string{{"start", "origin1"}},
-			wantCode: 1, want: []string{origin1 + ": GET " + env["ORIGIN1_URL"] + "/left-pad-lite/-/left-pad-lite-1.0.0.tgz: connection refused"}},
+			wantCode: 1, line1: "TARBALL_ORIGIN WARNING - left-pad-lite@1.0.0 not served by " + origin1 + " (connection refused)",
+			want: []string{origin1 + ": GET " + env["ORIGIN1_URL"] + "/left-pad-lite/-/left-pad-lite-1.0.0.tgz: connection refused"}},
 		{name: "both origins stopped",
 			breakIt: [][]string{{"stop", "origin1"}, {"stop", "origin2"}}, restore: [][]string{{"start", "origin1"}, {"start", "origin2"}},
-			wantCode: 2, want: []string{"connection refused", "origins_ok'=0"}},
+			wantCode: 2, line1: "TARBALL_ORIGIN CRITICAL - left-pad-lite@1.0.0 not served by " + origin1 + " and " + strings.TrimPrefix(env["ORIGIN2_URL"], "http://") + " (connection refused)",
+			want: []string{"origins_ok'=0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +66,8 @@ func TestStackIntegration(t *testing.T) {
 			}
 			code, out := runCheck(t, base...)
 			assert.Equal(t, tt.wantCode, code, out)
+			head, _, _ := strings.Cut(strings.SplitN(out, "\n", 2)[0], " | ")
+			assert.Equal(t, tt.line1, head)
 			for _, w := range tt.want {
 				assert.Contains(t, out, w)
 			}

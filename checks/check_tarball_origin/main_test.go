@@ -206,6 +206,7 @@ func TestCheck(t *testing.T) {
 		args       []string
 		wantCode   int
 		wantLine1  []string
+		line1      string // regular expression of the whole first line, perfdata cut
 		wantOutput []string
 	}{
 		{name: "both origins serve from the filesystem", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite"},
@@ -213,33 +214,41 @@ func TestCheck(t *testing.T) {
 		{name: "named version", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite@1.0.0", "-p", "@scope/tiny@0.1.0"},
 			wantCode: 0, wantLine1: []string{"2 tarballs OK on 2 origins and CouchDB"}},
 		{name: "fallback is WARNING", o1: &origin{source: "couchdb"}, o2: fs(), args: []string{"-p", "is-odd-number"},
-			wantCode: 1, wantLine1: []string{"is-odd-number@2.0.0 served by the CouchDB fallback at 127.0.0.1:"}},
+			wantCode: 1, line1: `^TARBALL_ORIGIN WARNING - is-odd-number@2\.0\.0 served by the CouchDB fallback at H \(the filesystem lacks it\)$`},
 		{name: "fallback told fine", o1: &origin{source: "couchdb"}, o2: fs(), args: []string{"-p", "is-odd-number", "--fallback-ok"},
 			wantCode: 0},
 		{name: "no source header", o1: &origin{}, o2: fs(), args: []string{"-p", "is-odd-number"},
-			wantCode: 1, wantOutput: []string{"no X-Tarball-Source header"}},
+			wantCode: 1, line1: `^TARBALL_ORIGIN WARNING - is-odd-number@2\.0\.0 source unknown at H \(no or unexpected X-Tarball-Source header\)$`,
+			wantOutput: []string{"no X-Tarball-Source header: cannot tell the filesystem from the fallback"}},
 		{name: "source header not looked at", o1: &origin{}, o2: &origin{}, args: []string{"-p", "is-odd-number", "--source-header="},
 			wantCode: 0},
 		{name: "corrupt tarball is CRITICAL naming everything", o1: fs(), o2: &origin{source: "filesystem", corrupt: true}, args: []string{"-p", "left-pad-lite@1.0.0"},
-			wantCode: 2, wantLine1: []string{"CORRUPT left-pad-lite@1.0.0 from 127.0.0.1:", "sha512 expected " + sri(seed[0].body) + " got sha512-", "sha1 expected " + shasum(seed[0].body) + " got "}},
+			wantCode: 2, line1: `^TARBALL_ORIGIN CRITICAL - left-pad-lite@1\.0\.0 corrupt at H \(sha512 mismatch\)$`,
+			wantOutput: []string{"\n  CRITICAL 127.0.0.1:", ": corrupt: GET http://127.0.0.1:", "/left-pad-lite/-/left-pad-lite-1.0.0.tgz, 8000 bytes: sha512 expected " + sri(seed[0].body) + " got sha512-", "sha1 expected " + shasum(seed[0].body) + " got "}},
 		{name: "one origin 404", o1: &origin{status: 404}, o2: fs(), args: []string{"-p", "left-pad-lite"},
-			wantCode: 1, wantLine1: []string{"/left-pad-lite/-/left-pad-lite-1.2.0.tgz: 404 Not Found"}},
+			wantCode: 1, line1: `^TARBALL_ORIGIN WARNING - left-pad-lite@1\.2\.0 not served by H \(404 Not Found\)$`,
+			wantOutput: []string{"/left-pad-lite/-/left-pad-lite-1.2.0.tgz: 404 Not Found"}},
 		{name: "one origin down", o1: fs(), o2: fs(), down: 1, args: []string{"-p", "left-pad-lite"},
-			wantCode: 1, wantLine1: []string{"connection refused"}},
+			wantCode: 1, line1: `^TARBALL_ORIGIN WARNING - left-pad-lite@1\.2\.0 not served by H \(connection refused\)$`},
 		{name: "both origins down", o1: fs(), o2: fs(), down: 2, args: []string{"-p", "left-pad-lite"},
-			wantCode: 2, wantLine1: []string{"connection refused"}},
+			wantCode: 2, line1: `^TARBALL_ORIGIN CRITICAL - left-pad-lite@1\.2\.0 not served by H and H \(connection refused\)$`},
 		{name: "broken attachment is WARNING", o1: fs(), o2: fs(), couch: &fakeCouch{attachmentStatus: 404}, args: []string{"-p", "left-pad-lite"},
-			wantCode: 1, wantLine1: []string{"CouchDB attachment:", "not found", "(the origins' fallback would fail too)"}},
+			wantCode: 1, line1: `^TARBALL_ORIGIN WARNING - left-pad-lite@1\.2\.0 CouchDB attachment failing \(404 Not Found\): the origins' fallback would fail too$`,
+			wantOutput: []string{"CouchDB attachment: GET http://127.0.0.1:", "/registry/left-pad-lite/left-pad-lite-1.2.0.tgz: not found: 404 Not Found"}},
 		{name: "recent publishes from the changes feed", o1: fs(), o2: fs(), args: []string{"--recent", "3", "-v"},
 			wantCode: 0, wantLine1: []string{"3 tarballs OK"}, wantOutput: []string{"@scope/tiny@0.1.0", "left-pad-lite@1.2.0", "is-odd-number@", "skipped converge-1 from the changes feed: not a package (no versions)"}},
 		{name: "unknown package", o1: fs(), o2: fs(), args: []string{"-p", "nope"},
-			wantCode: 3, wantLine1: []string{"nope GET http://127.0.0.1:", "/registry/nope: not found"}},
+			wantCode: 3, line1: `^TARBALL_ORIGIN UNKNOWN - nope not in the registry database$`,
+			wantOutput: []string{"/registry/nope: not found"}},
 		{name: "unknown version", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite@9.9.9"},
-			wantCode: 3, wantLine1: []string{"package left-pad-lite has no version 9.9.9"}},
+			wantCode: 3, line1: `^TARBALL_ORIGIN UNKNOWN - left-pad-lite@9\.9\.9 not in the packument$`},
 		{name: "bigger than --max-bytes", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite", "--max-bytes", "100"},
-			wantCode: 3, wantLine1: []string{"larger than --max-bytes 100; integrity not verified"}},
+			wantCode: 3, line1: `^TARBALL_ORIGIN UNKNOWN - left-pad-lite@1\.2\.0 not verified at H, H and the CouchDB attachment \(larger than --max-bytes 100\)$`,
+			wantOutput: []string{"larger than --max-bytes 100; integrity not verified"}},
 		{name: "nothing to test", o1: fs(), o2: fs(), args: nil,
 			wantCode: 3, wantLine1: []string{"no tarball to test"}},
+		{name: "slow", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite", "-w", "@0:1000"},
+			wantCode: 1, line1: `^TARBALL_ORIGIN WARNING - left-pad-lite@1\.2\.0 slow at H, H and the CouchDB attachment \(-w @0:1000 s\)$`},
 		{name: "time thresholds in perfdata", o1: fs(), o2: fs(), args: []string{"-p", "left-pad-lite", "-w", "5", "-c", "10"},
 			wantCode: 0, wantOutput: []string{"'left-pad-lite@1.2.0 127.0.0.1:", " time'=", "s;5;10;0"}},
 	}
@@ -263,6 +272,10 @@ func TestCheck(t *testing.T) {
 			code, out := runCheck(t, args...)
 			line1 := strings.SplitN(out, "\n", 2)[0]
 			assert.Equal(t, tt.wantCode, code, out)
+			if tt.line1 != "" {
+				head, _, _ := strings.Cut(line1, " | ")
+				assert.Regexp(t, strings.ReplaceAll(tt.line1, "H", `127\.0\.0\.1:\d+`), head)
+			}
 			for _, w := range tt.wantLine1 {
 				assert.Contains(t, line1, w)
 			}

@@ -190,6 +190,10 @@ func resolvingDialer(rules map[string]string, dial func(ctx context.Context, net
 func tlsConfig(opts Options) (*tls.Config, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.Insecure} //nolint:gosec // --insecure is the operator's explicit choice
 	if opts.CAFile != "" {
+		// Reading a FIFO would block until -t.
+		if fi, err := os.Stat(opts.CAFile); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("--ca-file %s is not a regular file", opts.CAFile)
+		}
 		pem, err := os.ReadFile(opts.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("--ca-file %s: %w", opts.CAFile, unwrapPath(err))

@@ -73,6 +73,9 @@ var stateCodes = map[string]int{
 	Crashing: 5, Error: 6, Failed: 7, Missing: 8, Unknown: 9,
 }
 
+// maxStateCode is the largest StateCode, the job_state perfdata's max.
+var maxStateCode = 9.0
+
 // StateCode is the number a state is graphed as: 0 running, 1 completed,
 // 2 triggered, 3 pending, 4 initializing, 5 crashing, 6 error, 7 failed,
 // 8 missing, 9 anything else.
@@ -188,7 +191,10 @@ func (r Replication) result(th Thresholds, node string) nagios.Result {
 	zero := new(float64) // one Min for all eight items
 	res.Perf = make([]nagios.Perf, 0, 8)
 	res.Perf = append(res.Perf,
-		nagios.Perf{Label: label("state"), Field: "state_code", Value: float64(StateCode(r.State)), Integer: true, Min: zero},
+		// job_state, not state: next to Nagios states (0 OK, 2 CRITICAL)
+		// a "state" of 2 (triggered) would read as CRITICAL in graphs. In
+		// line protocol "state" is the Nagios state every point carries.
+		nagios.Perf{Label: label("job_state"), Field: "job_state", Value: float64(StateCode(r.State)), Integer: true, Min: zero, Max: &maxStateCode},
 		nagios.Perf{Label: label("error_count"), Field: "error_count", Value: float64(r.ErrorCount), Integer: true, Min: zero},
 	)
 	pending := nagios.Perf{Label: label("changes_pending"), Field: "changes_pending", Integer: true, Min: zero, Unknown: r.ChangesPending == nil}

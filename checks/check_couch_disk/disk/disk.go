@@ -145,7 +145,7 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	var parts []part
 	if dbErr != nil {
 		st, msg := deps.Problem(dbErr)
-		parts = append(parts, part{st, msg})
+		parts = append(parts, part{status: st, text: msg})
 		top.Status = st
 	} else {
 		agg, totals := judgeDBs(cfg, dbs)
@@ -153,7 +153,11 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		top.Perf = totals
 		top.Subs = agg.Subs
 		top.Long = agg.Long
-		parts = append(parts, part{agg.Status, agg.Summary})
+		p := part{status: agg.Status, text: agg.Summary}
+		if agg.Status == nagios.OK {
+			p.long = "databases: " + agg.Summary
+		}
+		parts = append(parts, p)
 	}
 	if fsRes != nil {
 		top.Status = nagios.Worse(top.Status, fsRes.Status)
@@ -162,6 +166,20 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		top.Long = append(fsRes.Long, top.Long...)
 	}
 	top.Summary = joinParts(parts)
+	if top.Status != nagios.OK {
+		// Line 1 says what is wrong, once; what is fine is in the long
+		// output (the free space in the data directory's line, the
+		// databases one per line), not beside it.
+		var bad []part
+		for _, p := range parts {
+			if p.status != nagios.OK {
+				bad = append(bad, p)
+			} else if p.long != "" {
+				top.Long = append(top.Long, p.long)
+			}
+		}
+		top.Summary = joinParts(bad)
+	}
 	return top
 }
 
@@ -317,8 +335,15 @@ func judgeDBs(cfg Config, set *dbSet) (nagios.Result, []nagios.Perf) {
 		agg.Summary = fmt.Sprintf("all %d databases excluded by --exclude", set.onServer)
 	case len(subs) == 0:
 		agg.Summary = "the server has no databases"
+	case len(subs) == 1 && agg.Status != nagios.OK:
+		// "1 of 1 databases failing:" says nothing the name does not.
+		agg.Summary = subs[0].Name + " " + subs[0].Summary
 	case agg.Status == nagios.OK:
-		agg.Summary = fmt.Sprintf("%d databases, %s on disk", len(set.stats), couch.FormatBytes(file))
+		noun := "databases"
+		if len(set.stats) == 1 {
+			noun = "database"
+		}
+		agg.Summary = fmt.Sprintf("%d %s, %s on disk", len(set.stats), noun, couch.FormatBytes(file))
 		if measuredFile > 0 {
 			agg.Summary += fmt.Sprintf(", %s reclaimable", couch.FormatBytes(slack))
 		}
@@ -380,7 +405,9 @@ func judgeDB(cfg Config, d dbStat) nagios.Result {
 	small := d.file < cfg.MinSize
 	var sum strings.Builder
 	if measurable {
-		fmt.Fprintf(&sum, "%s%% fragmented, %s reclaimable of %s", pct(frag), couch.FormatBytes(d.slack()), couch.FormatBytes(d.file))
+		// The share and the bytes it is: one fact, the size of the file
+		// in the perfdata (--db-metrics) and the totals.
+		fmt.Fprintf(&sum, "%s%% fragmented (%s reclaimable)", pct(frag), couch.FormatBytes(d.slack()))
 	} else {
 		fmt.Fprintf(&sum, "%s on disk, fragmentation unknown (no active size)", couch.FormatBytes(d.file))
 	}
@@ -435,7 +462,7 @@ func checkFS(cfg Config, deps Deps, dbs *dbSet, dbsKnown bool) (nagios.Result, [
 		for _, l := range [][2]string{{"free", "fs_free_bytes"}, {"free_pct", "fs_free_pct"}, {"inodes_free_pct", "fs_inodes_free_pct"}, {"headroom", "compaction_headroom_bytes"}} {
 			r.Perf = append(r.Perf, nagios.Perf{Label: l[0], Field: l[1], Unknown: true})
 		}
-		return r, []part{{r.Status, r.Summary}}
+		return r, []part{{status: r.Status, text: r.Summary}}
 	}
 	freePct := 0.0
 	if fs.Used+fs.Avail > 0 {
@@ -455,16 +482,25 @@ func checkFS(cfg Config, deps Deps, dbs *dbSet, dbsKnown bool) (nagios.Result, [
 		cfg.Free.Apply(nagios.Perf{Label: "free_pct", Field: "fs_free_pct", Value: round1(freePct), UOM: "%", Min: &zero, Max: &hundred}),
 		cfg.FreeInodes.Apply(nagios.Perf{Label: "inodes_free_pct", Field: "fs_inodes_free_pct", Value: round1(inodesPct), Unknown: !inodesKnown, UOM: "%", Min: &zero, Max: &hundred}),
 	}
-	var fsParts []part
+	// Line 1 gives the free space in percent (the figure of the default
+	// thresholds); the long output has the bytes and the inodes.
 	st := cfg.Free.Status(freePct)
 	st = nagios.Worse(st, cfg.FreeBytes.Status(float64(fs.Avail)))
-	fsParts = append(fsParts, part{st, fmt.Sprintf("%s%% free (%s of %s)", pct(freePct), couch.FormatBytes(int64(fs.Avail)), couch.FormatBytes(int64(fs.Size)))})
+	fsParts := []part{{status: st, text: pct(freePct) + "% free"}}
+	detail := fmt.Sprintf("%s: %s%% free (%s of %s)", cfg.DataDir, pct(freePct), couch.FormatBytes(int64(fs.Avail)), couch.FormatBytes(int64(fs.Size)))
 	if inodesKnown {
 		ist := cfg.FreeInodes.Status(inodesPct)
-		fsParts = append(fsParts, part{ist, fmt.Sprintf("inodes %s%% free", pct(inodesPct))})
+		detail += fmt.Sprintf(", inodes %s%% free", pct(inodesPct))
+		if ist != nagios.OK {
+			fsParts = append(fsParts, part{status: ist, text: fmt.Sprintf("inodes %s%% free", pct(inodesPct))})
+		}
 		st = nagios.Worse(st, ist)
 	}
-	parts := []part{{st, cfg.DataDir + " " + joinPartsWith(fsParts, ", ")}}
+	if st != nagios.OK && fsParts[0].status == nagios.OK {
+		fsParts = fsParts[1:] // the inodes alone are the problem
+	}
+	r.Long = append(r.Long, detail)
+	parts := []part{{status: st, text: cfg.DataDir + " " + joinPartsWith(fsParts, ", ")}}
 
 	headroom := nagios.Perf{Label: "headroom", Field: "compaction_headroom_bytes", UOM: "B", Integer: true, Unknown: true}
 	if largest, ok := dbs.largest(); ok && dbsKnown {
@@ -475,15 +511,14 @@ func checkFS(cfg Config, deps Deps, dbs *dbSet, dbsKnown bool) (nagios.Result, [
 		var msg string
 		if left < 0 {
 			hst = nagios.CRITICAL
-			msg = fmt.Sprintf("largest database %s could not be compacted: needs up to %s, %s free", largest.name, couch.FormatBytes(largest.need()), couch.FormatBytes(int64(fs.Avail)))
+			msg = fmt.Sprintf("largest database %s could not be compacted (needs up to %s, %s free)", largest.name, couch.FormatBytes(largest.need()), couch.FormatBytes(int64(fs.Avail)))
 		} else {
-			msg = fmt.Sprintf("compacting the largest database %s needs up to %s", largest.name, couch.FormatBytes(largest.need()))
+			msg = fmt.Sprintf("%s left after compacting the largest database %s", couch.FormatBytes(left), largest.name)
 		}
+		r.Long = append(r.Long, fmt.Sprintf("compaction headroom: compacting the largest database %s needs up to %s, %s free", largest.name, couch.FormatBytes(largest.need()), couch.FormatBytes(int64(fs.Avail))))
 		if hst != nagios.OK {
 			// Before the free space: when both are bad, this is the news.
-			parts = append([]part{{hst, msg}}, parts...)
-		} else {
-			parts = append(parts, part{hst, msg})
+			parts = append([]part{{status: hst, text: msg}}, parts...)
 		}
 		st = nagios.Worse(st, hst)
 	} else if dbsKnown {
@@ -500,6 +535,7 @@ func checkFS(cfg Config, deps Deps, dbs *dbSet, dbsKnown bool) (nagios.Result, [
 type part struct {
 	status nagios.Status
 	text   string
+	long   string // for the long output when the part is OK and line 1 leaves it out; "" when another line says it
 }
 
 func joinParts(parts []part) string { return joinPartsWith(parts, "; ") }

@@ -73,7 +73,7 @@ func TestCompactionHeadroomFlipsAsTheFilesystemFills(t *testing.T) {
 
 	res := check()
 	assert.Equal(t, nagios.OK, res.Status, res.Summary)
-	assert.Contains(t, res.Summary, "compacting the largest database registry needs up to 3.0 MiB")
+	assert.Contains(t, res.Long, "compaction headroom: compacting the largest database registry needs up to 3.0 MiB, 8.0 MiB free")
 	before, _ := perf(res, "headroom")
 	assert.InDelta(t, 5<<20, before.Value, 64<<10, "8 MiB free minus 3 MiB")
 
@@ -84,7 +84,7 @@ func TestCompactionHeadroomFlipsAsTheFilesystemFills(t *testing.T) {
 	fill(t, filepath.Join(dir, "b.couch"), 2<<20)
 	res = check()
 	assert.Equal(t, nagios.CRITICAL, res.Status)
-	assert.Contains(t, res.Summary, "largest database registry could not be compacted: needs up to 3.0 MiB, 2.0 MiB free")
+	assert.Equal(t, "largest database registry could not be compacted (needs up to 3.0 MiB, 2.0 MiB free)", res.Summary)
 	after, _ := perf(res, "headroom")
 	assert.InDelta(t, -1<<20, after.Value, 64<<10)
 

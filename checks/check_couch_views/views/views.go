@@ -136,6 +136,10 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	}
 
 	res := nagios.Aggregate("design documents", subs)
+	if len(subs) == 1 && res.Status != nagios.OK {
+		// "1 of 1 design documents failing:" says nothing the name does not.
+		res.Summary = subs[0].Name + " " + subs[0].Summary
+	}
 	if len(subs) == 0 {
 		res.Summary = fmt.Sprintf("no design documents with views in %s", cfg.DB)
 	} else if res.Status == nagios.OK {
@@ -220,7 +224,7 @@ func fail(deps Deps, err error, what string) nagios.Result {
 	st, msg := deps.Problem(err)
 	var se *httpclient.StatusError
 	if what != "" && errors.As(err, &se) && se.Code == http.StatusNotFound {
-		return nagios.Result{Status: nagios.CRITICAL, Summary: what + " not found: " + msg}
+		return nagios.Result{Status: nagios.CRITICAL, Summary: what + " not found", Long: []string{msg}}
 	}
 	return nagios.Result{Status: st, Summary: msg}
 }
@@ -285,7 +289,24 @@ func tags(cfg Config, ddoc, view string) map[string]string {
 // leaves it, and the facts its summary is made of.
 type ddocResult struct {
 	r     nagios.Result
-	facts []string
+	facts []fact
+}
+
+// fact is one thing said about a design document's index. Its text goes
+// in the design document's line; when it is a problem (st not OK), head
+// is what the first line says of it: the figure that crossed, once,
+// without byte counts, URLs or server text.
+type fact struct {
+	st   nagios.Status
+	text string
+	head string // "" when text says it short enough
+}
+
+func (f fact) short() string {
+	if f.head != "" {
+		return f.head
+	}
+	return f.text
 }
 
 // judgeDDocIndex is the sub-result of one design document's index, from
@@ -296,17 +317,17 @@ func judgeDDocIndex(cfg Config, deps Deps, db *couch.DBInfo, d DesignDoc, info i
 	lbl := func(s string) string { return name + " " + s }
 
 	vi, err := info.vi, info.err
-	var facts []string
+	var facts []fact
 	switch {
 	case err != nil:
 		st, msg := deps.Problem(err)
 		r.Status = st
-		facts = append(facts, "_info: "+msg)
+		facts = append(facts, fact{st: st, text: "_info: " + msg, head: "_info failing (" + httpclient.Cause(err) + ")"})
 		r.Perf = unknownIndexPerf(lbl)
 	case vi.Unsupported != "":
 		r.Perf = unknownIndexPerf(lbl)
 		r.Long = append(r.Long, fmt.Sprintf("index size, fragmentation, lag, updater and compaction state not measurable: the server has no design-document _info (view_index: %q; pouchdb-server)", vi.Unsupported))
-		facts = append(facts, "index state not measurable")
+		facts = append(facts, fact{text: "index state not measurable"})
 	default:
 		st, f, perf, long := judgeIndex(cfg, db, vi.ViewIndex, lbl)
 		r.Status, facts, r.Perf, r.Long = st, f, perf, long
@@ -319,23 +340,46 @@ func judgeDDocIndex(cfg Config, deps Deps, db *couch.DBInfo, d DesignDoc, info i
 func (dr ddocResult) withQueries(ctx context.Context, cfg Config, deps Deps, d DesignDoc, mode string) nagios.Result {
 	r, facts := dr.r, dr.facts
 	if !cfg.NoQuery {
+		var views []fact
 		for _, v := range d.Views {
-			r.Subs = append(r.Subs, queryView(ctx, cfg, deps, d, v, mode))
-		}
-		var failing []string
-		for _, s := range r.Subs {
-			r.Status = nagios.Worse(r.Status, s.Status)
-			if s.Status != nagios.OK {
-				failing = append(failing, s.Name+" "+s.Summary)
+			q, f := queryView(ctx, cfg, deps, d, v, mode)
+			r.Subs = append(r.Subs, q)
+			r.Status = nagios.Worse(r.Status, q.Status)
+			if f.st != nagios.OK {
+				views = append(views, f)
 			}
 		}
-		if len(failing) > 0 {
-			// The views that fail come first: they are the news.
-			facts = append([]string{fmt.Sprintf("%d of %d views failing: %s", len(failing), len(r.Subs), strings.Join(failing, ", "))}, facts...)
+		// The views that fail come first: they are the news.
+		facts = append(views, facts...)
+	}
+	r.Summary = summarize(&r, facts)
+	return r
+}
+
+// summarize is a design document's summary: every fact when it is OK; only
+// the problems, short, when it is not, with every fact in a long-output
+// line.
+func summarize(r *nagios.Result, facts []fact) string {
+	var all, bad []string
+	for _, f := range facts {
+		all = append(all, f.text)
+		if f.st != nagios.OK {
+			bad = append(bad, f.short())
 		}
 	}
-	r.Summary = strings.Join(facts, ", ")
-	return r
+	if r.Status == nagios.OK || len(bad) == 0 {
+		return strings.Join(all, ", ")
+	}
+	var info []string
+	for _, f := range facts {
+		if f.st == nagios.OK || f.head != "" {
+			info = append(info, f.text)
+		}
+	}
+	if len(info) > 0 {
+		r.Long = append([]string{"index: " + strings.Join(info, ", ")}, r.Long...)
+	}
+	return strings.Join(bad, ", ")
 }
 
 func unknownIndexPerf(lbl func(string) string) []nagios.Perf {
@@ -387,9 +431,10 @@ func IndexLag(db *couch.DBInfo, vi couch.ViewIndex) (lag int64, how string, err 
 }
 
 // judgeIndex judges what _info says about one design document's index.
-func judgeIndex(cfg Config, db *couch.DBInfo, vi couch.ViewIndex, lbl func(string) string) (nagios.Status, []string, []nagios.Perf, []string) {
+func judgeIndex(cfg Config, db *couch.DBInfo, vi couch.ViewIndex, lbl func(string) string) (nagios.Status, []fact, []nagios.Perf, []string) {
 	st := nagios.OK
-	var facts, long []string
+	var facts []fact
+	var long []string
 
 	lagPerf := nagios.Perf{Label: lbl("lag"), Field: "lag", Integer: true}
 	if lag, how, err := IndexLag(db, vi); err != nil {
@@ -398,8 +443,9 @@ func judgeIndex(cfg Config, db *couch.DBInfo, vi couch.ViewIndex, lbl func(strin
 	} else {
 		lagPerf.Value = float64(lag)
 		lagPerf = cfg.Lag.Apply(lagPerf)
-		st = nagios.Worse(st, cfg.Lag.Status(float64(lag)))
-		facts = append(facts, fmt.Sprintf("lag %d", lag))
+		lst := cfg.Lag.Status(float64(lag))
+		st = nagios.Worse(st, lst)
+		facts = append(facts, fact{st: lst, text: fmt.Sprintf("%d changes behind", lag)})
 		long = append(long, "lag: "+how)
 	}
 
@@ -412,29 +458,31 @@ func judgeIndex(cfg Config, db *couch.DBInfo, vi couch.ViewIndex, lbl func(strin
 	if !fragPerf.Unknown {
 		frag := float64(max(file-active, 0)) * 100 / float64(file)
 		fragPerf.Value = float64(int64(frag*10+0.5)) / 10
-		text := fmt.Sprintf("%s%% fragmented (%s of %s)", pctText(frag), couch.FormatBytes(max(file-active, 0)), couch.FormatBytes(file))
+		f := fact{text: fmt.Sprintf("%s%% fragmented (%s of %s)", pctText(frag), couch.FormatBytes(max(file-active, 0)), couch.FormatBytes(file)),
+			head: pctText(frag) + "% fragmented"}
 		if file >= cfg.MinSize {
 			fragPerf = cfg.Fragmentation.Apply(fragPerf)
-			st = nagios.Worse(st, cfg.Fragmentation.Status(frag))
+			f.st = cfg.Fragmentation.Status(frag)
+			st = nagios.Worse(st, f.st)
 		} else if cfg.Fragmentation.Status(frag) != nagios.OK {
-			text += fmt.Sprintf(" (below --min-size %s: not alerted on)", couch.FormatBytes(cfg.MinSize))
+			f.text += fmt.Sprintf(" (below --min-size %s: not alerted on)", couch.FormatBytes(cfg.MinSize))
 		}
-		facts = append(facts, text)
+		facts = append(facts, f)
 	} else {
-		facts = append(facts, "size unknown")
+		facts = append(facts, fact{text: "size unknown"})
 	}
 
 	if vi.UpdaterRunning {
-		facts = append(facts, "updater running")
+		facts = append(facts, fact{text: "updater running"})
 	}
 	if vi.CompactRunning {
-		facts = append(facts, "compaction running")
+		facts = append(facts, fact{text: "compaction running"})
 	}
 	if vi.WaitingClients > 0 || cfg.WaitingClients.Warn != nil || cfg.WaitingClients.Crit != nil {
 		wst := cfg.WaitingClients.Status(float64(vi.WaitingClients))
 		st = nagios.Worse(st, wst)
 		if vi.WaitingClients > 0 || wst != nagios.OK {
-			facts = append(facts, fmt.Sprintf("%d clients waiting", vi.WaitingClients))
+			facts = append(facts, fact{st: wst, text: fmt.Sprintf("%d clients waiting", vi.WaitingClients)})
 		}
 	}
 	perf := []nagios.Perf{
@@ -452,7 +500,9 @@ func judgeIndex(cfg Config, db *couch.DBInfo, vi couch.ViewIndex, lbl func(strin
 // queryView times one query of the view that must not build the index:
 // limit=1, reduce=false for a reducing view (one row, not the reduction),
 // and update=false or stale=ok.
-func queryView(ctx context.Context, cfg Config, deps Deps, d DesignDoc, v View, mode string) nagios.Result {
+//
+// The fact is what the design document's summary says of the view.
+func queryView(ctx context.Context, cfg Config, deps Deps, d DesignDoc, v View, mode string) (nagios.Result, fact) {
 	r := nagios.Result{Name: v.Name, Status: nagios.OK, Measurement: MeasurementView, Tags: tags(cfg, d.Name(), v.Name)}
 	params := map[string]any{"limit": 1}
 	if v.Reduce {
@@ -472,14 +522,14 @@ func queryView(ctx context.Context, cfg Config, deps Deps, d DesignDoc, v View, 
 		r.Status, r.Summary = viewError(deps, err)
 		perf.Unknown = true
 		r.Perf = []nagios.Perf{perf}
-		return r
+		return r, fact{st: r.Status, text: "view " + v.Name + " failing (" + httpclient.Cause(err) + ")"}
 	}
 	perf.Value = round3(ms)
 	perf = cfg.QueryTime.Apply(perf)
 	r.Perf = []nagios.Perf{perf, {Label: d.Name() + "/" + v.Name + " rows", Field: "rows", Value: float64(rows), Integer: true}}
 	r.Status = cfg.QueryTime.Status(ms)
 	r.Summary = fmt.Sprintf("%s ms (%s)", msText(ms), modeParam(mode))
-	return r
+	return r, fact{st: r.Status, text: fmt.Sprintf("view %s slow (%s ms)", v.Name, msText(ms))}
 }
 
 // viewError is the state of a view query that failed: CRITICAL with the
@@ -514,25 +564,35 @@ func updateQuery(ctx context.Context, cfg Config, deps Deps, d DesignDoc, r *nag
 	_, err := deps.Couch.Query(ctx, cfg.DB, d.Name(), v.Name, params)
 	ms := float64(deps.Now().Sub(start).Microseconds()) / 1000
 	perf := nagios.Perf{Label: d.Name() + " update ms", Field: "update_query_ms", UOM: "ms"}
-	var fact string
+	var text string
 	st := nagios.OK
 	if err != nil {
 		perf.Unknown = true
 		var msg string
 		st, msg = viewError(deps, err)
-		fact = "updating query of " + v.Name + " failed: " + msg
+		text = "updating query of " + v.Name + " failed (" + httpclient.Cause(err) + ")"
+		r.Long = append(r.Long, "updating query of "+v.Name+": "+msg)
 	} else {
 		perf.Value = round3(ms)
 		perf = cfg.UpdateTime.Apply(perf)
 		st = cfg.UpdateTime.Status(ms)
-		fact = fmt.Sprintf("updating query %s ms", msText(ms))
+		text = fmt.Sprintf("updating query %s ms", msText(ms))
 	}
 	r.Perf = append(r.Perf, perf)
+	wasOK := r.Status == nagios.OK
 	r.Status = nagios.Worse(r.Status, st)
-	if st != nagios.OK {
-		r.Summary = joinNonEmpty(fact, r.Summary)
-	} else {
-		r.Summary = joinNonEmpty(r.Summary, fact)
+	switch {
+	case st != nagios.OK && wasOK:
+		// The summary was every fact: the problem alone now, the facts
+		// in the long output.
+		r.Long = append([]string{"index: " + r.Summary}, r.Long...)
+		r.Summary = text
+	case st != nagios.OK:
+		r.Summary = joinNonEmpty(text, r.Summary)
+	case wasOK:
+		r.Summary = joinNonEmpty(r.Summary, text)
+	default:
+		r.Long = append(r.Long, text)
 	}
 }
 

@@ -67,6 +67,9 @@ type Deps struct {
 	Problem func(error) (nagios.Status, string)
 	Step    func(string)
 	Now     func() time.Time
+	// Sightings remembers stale copies across runs; nil: the staleness
+	// bound is only what this run sees.
+	Sightings Sightings
 }
 
 // cdnHeaders are the headers only the CDN adds; an answer with none of
@@ -166,10 +169,14 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 		served.wait(err)
 	}
 	res.Status = nagios.OK
+	// problems and facts make the summary, the line Nagios, pagers and
+	// chat show: what is wrong, once, without URLs or server text. Those,
+	// and the CDN's headers in full, go in res.Long.
 	var problems, facts []string
 
 	// Timings and the certificate are reported even for a failed request:
 	// an expired certificate still has its days left.
+	expired := false
 	if resp != nil {
 		res.Perf = append(res.Perf, timingPerf(cfg, name, resp)...)
 		if resp.TLS != nil {
@@ -180,6 +187,7 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 				what := fmt.Sprintf("certificate expires in %.1f days (%s)", days, resp.TLS.NotAfter.UTC().Format(time.DateOnly))
 				if days < 0 {
 					what = fmt.Sprintf("certificate expired %.1f days ago (%s)", -days, resp.TLS.NotAfter.UTC().Format(time.DateOnly))
+					expired = true
 				}
 				problems = append(problems, what)
 			} else {
@@ -193,7 +201,12 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 	if err != nil {
 		st, msg := deps.Problem(err)
 		res.Status = nagios.Worse(res.Status, st)
-		res.Summary = strings.Join(append([]string{msg}, problems...), "; ")
+		res.Long = append(res.Long, msg)
+		// An expired certificate fails verification: said once, by its date.
+		if !expired || !strings.Contains(msg, "TLS certificate verification failed") {
+			problems = append([]string{httpclient.Cause(err)}, problems...)
+		}
+		res.Summary = strings.Join(problems, "; ")
 		return res
 	}
 
@@ -211,12 +224,13 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 	}
 
 	cdn := cdnFacts(resp.Header)
+	res.Long = append(res.Long, fmt.Sprintf("%d %s, %s total", resp.Status, cdn.String(), ms(resp.Timings.Total)))
 	if !cdn.present {
 		res.Status = nagios.Worse(res.Status, nagios.CRITICAL)
-		problems = append(problems, "no CDN headers ("+strings.Join(cdnHeaders[:4], ", ")+"): the answer did not come through the CDN (DNS or --resolve pointing around it?)")
+		problems = append(problems, "not served through the CDN (no CDN headers)")
+		res.Long = append(res.Long, "no "+strings.Join(cdnHeaders, ", ")+" header: the answer did not come through the CDN (DNS or --resolve pointing around it?)")
 	}
 	res.Perf = append(res.Perf, cdn.perf(name)...)
-	facts = append([]string{cdn.String()}, facts...)
 	if cfg.FastlyDebug {
 		res.Long = append(res.Long, fastlyDebug(resp.Header))
 	}
@@ -229,9 +243,10 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 	}
 
 	if packument && deps.Origin != nil && resp.Status == http.StatusOK {
-		st, msg, perf := freshness(ctx, cfg, deps, name, rawURL, served, resp.Truncated)
+		st, msg, long, perf := freshness(ctx, cfg, deps, name, rawURL, served, resp.Truncated, cdn.age)
 		res.Status = nagios.Worse(res.Status, st)
 		res.Perf = append(res.Perf, perf...)
+		res.Long = append(res.Long, long...)
 		if st != nagios.OK {
 			problems = append(problems, msg)
 		} else if msg != "" {
@@ -239,11 +254,16 @@ func checkURL(ctx context.Context, cfg Config, deps Deps, name, rawURL string, p
 		}
 	}
 
-	head := fmt.Sprintf("%d", resp.Status)
-	res.Summary = strings.Join(append([]string{head + " " + strings.Join(facts, ", ")}, fmt.Sprintf("%s total", ms(resp.Timings.Total))), ", ")
 	if len(problems) > 0 {
-		res.Summary = strings.Join(problems, "; ") + " (" + res.Summary + ")"
+		res.Summary = strings.Join(problems, "; ")
+		return res
 	}
+	head := strconv.Itoa(resp.Status)
+	if len(cdn.cache) > 0 {
+		// The edge's verdict: the one the client got.
+		head += " " + cdn.cache[len(cdn.cache)-1]
+	}
+	res.Summary = strings.Join(append([]string{head, ms(resp.Timings.Total)}, facts...), ", ")
 	return res
 }
 
@@ -406,20 +426,34 @@ func ParseHeaderRule(kind, spec string) (HeaderRule, error) {
 	return r, nil
 }
 
-// freshness compares the packument the CDN served with the origin's.
-// Stale means the CDN serves another _rev (or an older time.modified)
-// than the origin has; for how long is at least since the origin's
-// time.modified.
-func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, served *servedPackument, truncated bool) (nagios.Status, string, []nagios.Perf) {
+// freshness compares the packument the CDN served with the origin's. The
+// CDN's copy is stale when its _rev differs from the origin's (without
+// _rev on both sides: when its time.modified is older).
+//
+// How long it has been stale is never dated from the origin's
+// time.modified alone: dist-tag moves, deprecations, owner changes and
+// hand fixes change a packument without touching it. The figure is a
+// lower bound, the largest of what is known:
+//   - the origin's time.modified, when it is newer than the served copy's:
+//     a change after the served copy was made then, or later;
+//   - the first time this check saw the CDN serve this same copy while
+//     the origin had another (Deps.Sightings, kept across runs): it has
+//     been stale since then at least, and the bound grows run by run.
+//
+// The CDN's Age says how long it has held its copy: when the CDN fetches
+// from this origin, the copy was fresh then, so Age is an upper bound. It
+// is reported, not used, since a CDN backed by a lagging replica fetches
+// copies that are stale already.
+func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, served *servedPackument, truncated bool, age string) (nagios.Status, string, []string, []nagios.Perf) {
 	id, err := docID(rawURL)
 	if err != nil {
-		return nagios.UNKNOWN, err.Error(), nil
+		return nagios.UNKNOWN, err.Error(), nil, nil
 	}
 	if truncated {
-		return nagios.UNKNOWN, fmt.Sprintf("packument %s is larger than --max-bytes %d: freshness not compared", id, cfg.MaxBytes), nil
+		return nagios.UNKNOWN, fmt.Sprintf("packument larger than --max-bytes %d: freshness not compared", cfg.MaxBytes), nil, nil
 	}
 	if err := served.err; err != nil {
-		return nagios.UNKNOWN, fmt.Sprintf("GET %s: the CDN's answer is not a packument: %s", secret.RedactURL(rawURL), httpclient.JSONErrorText(err)), nil
+		return nagios.UNKNOWN, "the CDN's answer is not a packument", []string{fmt.Sprintf("GET %s: not a packument: %s", secret.RedactURL(rawURL), httpclient.JSONErrorText(err))}, nil
 	}
 	if deps.Step != nil {
 		deps.Step("GET " + id + " from " + deps.Origin.Where())
@@ -427,34 +461,94 @@ func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, 
 	originRev, originModified, err := deps.Origin.Revision(ctx, id)
 	if err != nil {
 		st, msg := deps.Problem(err)
-		return st, "origin packument: " + msg, nil
+		return st, "origin packument unreadable", []string{"origin packument: " + msg}, nil
 	}
 	servedModified, _ := time.Parse(time.RFC3339Nano, served.Time["modified"])
+	long := []string{fmt.Sprintf("packument %s: CDN _rev %s, time.modified %s; origin _rev %s, time.modified %s",
+		id, orNone(served.Rev), timeText(servedModified), orNone(originRev), timeText(originModified))}
 	var fresh bool
-	var how string
+	var servedKey string
 	switch {
 	case served.Rev != "" && originRev != "":
-		fresh = served.Rev == originRev
-		how = fmt.Sprintf("_rev %s, origin %s", served.Rev, originRev)
+		fresh, servedKey = served.Rev == originRev, served.Rev
 	case !servedModified.IsZero() && !originModified.IsZero():
-		fresh = !servedModified.Before(originModified)
-		how = fmt.Sprintf("time.modified %s, origin %s", served.Time["modified"], originModified.UTC().Format(time.RFC3339))
+		fresh, servedKey = !servedModified.Before(originModified), servedModified.UTC().Format(time.RFC3339Nano)
 	default:
-		return nagios.UNKNOWN, fmt.Sprintf("packument %s: neither _rev nor time.modified on both sides to compare", id), nil
+		return nagios.UNKNOWN, "freshness not comparable", append(long, "neither _rev nor time.modified on both sides to compare"), nil
 	}
-	stale := 0.0
-	if !fresh {
-		if originModified.IsZero() {
-			return nagios.Worse(nagios.WARNING, cfg.Stale.Status(0)), fmt.Sprintf("CDN serves a stale %s (%s); origin has no time.modified to say since when", id, how), nil
-		}
-		stale = max(deps.Now().Sub(originModified).Seconds(), 0)
-	}
-	perf := []nagios.Perf{cfg.Stale.Apply(nagios.Perf{Label: name + " stale", Field: "stale", Value: round(stale, 3), UOM: "s", Min: zero()})}
+	now := deps.Now()
+	where := deps.Origin.Where()
 	if fresh {
-		return nagios.OK, "fresh (" + how + ")", perf
+		if deps.Sightings != nil {
+			if err := deps.Sightings.Forget(rawURL, where); err != nil {
+				long = append(long, err.Error())
+			}
+		}
+		perf := []nagios.Perf{cfg.Stale.Apply(nagios.Perf{Label: name + " stale", Field: "stale", Value: 0, UOM: "s", Min: zero()})}
+		return nagios.OK, "fresh", long, perf
 	}
-	st := cfg.Stale.Status(stale)
-	return st, fmt.Sprintf("CDN serves a stale %s for %.0fs (%s)", id, stale, how), perf
+
+	var bound time.Duration
+	var since []string
+	if !originModified.IsZero() && originModified.After(servedModified) {
+		bound = max(now.Sub(originModified), 0)
+		since = append(since, fmt.Sprintf("the origin's time.modified, newer than the served copy's, is %s ago", dur(bound)))
+	}
+	if deps.Sightings != nil {
+		s, err := deps.Sightings.Sight(Sighting{Packument: secret.RedactURL(rawURL), Origin: where, Served: servedKey, OriginRev: originRev, FirstSeen: now.UTC()})
+		if err != nil {
+			long = append(long, err.Error()+": the bound does not grow across runs")
+		}
+		seen := max(now.Sub(s.FirstSeen), 0)
+		if s.FirstSeen.Before(now) {
+			since = append(since, fmt.Sprintf("this check first saw the CDN serve this copy while the origin had another %s ago (%s, %s)",
+				dur(seen), s.FirstSeen.UTC().Format(time.RFC3339), deps.Sightings.Where(rawURL, where)))
+		} else {
+			since = append(since, "this check sees the difference for the first time (recorded in "+deps.Sightings.Where(rawURL, where)+")")
+		}
+		bound = max(bound, seen)
+	}
+	if len(since) == 0 {
+		since = append(since, "nothing dates the change: both copies carry the same time.modified")
+	}
+	long = append(long, fmt.Sprintf("stale for at least %s: %s", dur(bound), strings.Join(since, "; ")))
+	if a, err := strconv.ParseInt(age, 10, 64); err == nil {
+		held := time.Duration(a) * time.Second
+		// Age is whole seconds, cut: the copy is up to 1s older.
+		if held+time.Second <= bound {
+			long = append(long, fmt.Sprintf("the CDN fetched its copy %s ago (Age), when the origin had changed already: its backend served it out of date (a replica behind the origin?)", dur(held)))
+		} else {
+			long = append(long, fmt.Sprintf("the CDN fetched its copy %s ago (Age): stale for less than %s if it fetches from this origin", dur(held), dur(held+time.Second)))
+		}
+	}
+	stale := round(bound.Seconds(), 3)
+	perf := []nagios.Perf{cfg.Stale.Apply(nagios.Perf{Label: name + " stale", Field: "stale", Value: stale, UOM: "s", Min: zero()})}
+	return cfg.Stale.Status(stale), "stale for at least " + dur(bound), long, perf
+}
+
+// dur prints a duration cut rather than rounded (the durations printed
+// are lower bounds, and rounding up would overstate them): to the second,
+// or to the tenth below 10s, so that a bound just above a 0 threshold
+// does not read "at least 0s".
+func dur(d time.Duration) string {
+	if d < 10*time.Second {
+		return d.Truncate(100 * time.Millisecond).String()
+	}
+	return d.Truncate(time.Second).String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // servedPackument is what freshness reads of the packument the CDN

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
+	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/httpprobe"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/secret"
@@ -83,9 +84,13 @@ const (
 
 // fetch is one tarball from one source, judged.
 type fetch struct {
-	res     nagios.Result
-	outcome outcome
-	fail    nagios.Status // state of the failure, for "every origin failing"
+	res       nagios.Result
+	outcome   outcome
+	fail      nagios.Status // state of the failure, for "every origin failing"
+	cause     string        // a failure's short cause, for the tarball's summary
+	kind      string        // the digest that did not match: sha512 or sha1
+	truncated bool          // unverified: larger than --max-bytes
+	slow      bool          // outside the time thresholds
 }
 
 // Check tests every tarball named or sampled and returns one sub-result per
@@ -147,6 +152,10 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	}
 
 	top := nagios.Aggregate("tarballs", subs)
+	if len(subs) == 1 && top.Status != nagios.OK {
+		// "1 of 1 tarballs failing:" says nothing the name does not.
+		top.Summary = subs[0].Name + " " + subs[0].Summary
+	}
 	if top.Status == nagios.OK {
 		where := fmt.Sprintf("%d origins", len(cfg.Origins))
 		if len(cfg.Origins) == 1 {
@@ -230,7 +239,13 @@ func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string),
 		doc, err = deps.Registry.Packument(ctx, name)
 		<-sem
 		if err != nil {
-			res.Status, res.Summary = deps.Problem(err)
+			var msg string
+			res.Status, msg = deps.Problem(err)
+			res.Long = append(res.Long, msg)
+			res.Summary = "packument unreadable (" + httpclient.Cause(err) + ")"
+			if kivik.HTTPStatus(err) == http.StatusNotFound {
+				res.Summary = "not in the registry database"
+			}
 			return res, false
 		}
 	}
@@ -245,6 +260,15 @@ func checkTarball(ctx context.Context, cfg Config, deps Deps, step func(string),
 	target, err := doc.Target(name, version)
 	if err != nil {
 		res.Status, res.Summary = nagios.UNKNOWN, err.Error()
+		if _, ok := doc.Versions[version]; version != "" && !ok {
+			res.Summary = "not in the packument"
+		} else {
+			// The sub is named by the package already: the message need
+			// not name it again.
+			for _, p := range []string{"package " + name + " ", name + "@" + version + ": ", name + "@" + version + " "} {
+				res.Summary = strings.TrimPrefix(res.Summary, p)
+			}
+		}
 		return res, false
 	}
 	res.Name = target.String()
@@ -292,28 +316,51 @@ func contains(list []string, s string) bool {
 // anywhere is CRITICAL; every origin failing is CRITICAL (or the state of
 // its failures, a timeout's --timeout-state), one failing WARNING; a broken
 // attachment or a fallback is WARNING.
+//
+// The summary is what an aggregated first line shows after the tarball's
+// name: what is wrong and where, each source named once, with a short
+// cause ("corrupt at 127.0.0.1:8081 (sha512 mismatch)"). URLs, digests,
+// byte counts and server text are in each fetch's own line, the long
+// output.
 func judgeTarball(cfg Config, t Target, res nagios.Result, fetches []fetch) nagios.Result {
 	res.Status = nagios.OK
-	var failing, corrupt, fallback []string
+	var corrupt, unverified, fallback, noSource, slow []string
+	var failed, broken causes
+	corruptKind := ""
 	originsFailed, originsOK := 0, 0
-	attachmentFailed := false
 	allFail := nagios.OK
 	for i, f := range fetches {
 		isOrigin := i < len(cfg.Origins)
+		where := f.res.Name
+		if !isOrigin {
+			where = "the CouchDB attachment"
+		}
 		res.Subs = append(res.Subs, f.res)
 		switch f.outcome {
 		case fetchCorrupt:
-			corrupt = append(corrupt, f.res.Summary)
+			corrupt = append(corrupt, where)
+			if corruptKind == "" || f.kind == "sha512" {
+				corruptKind = f.kind
+			}
 		case fetchFailed:
-			failing = append(failing, f.res.Name+": "+f.res.Summary)
 			if isOrigin {
+				failed.add(where, f.cause)
 				originsFailed++
 				allFail = nagios.Worse(allFail, f.fail)
 			} else {
-				attachmentFailed = true
+				broken.add("", f.cause)
 			}
 		case fetchFallback:
-			fallback = append(fallback, f.res.Name)
+			fallback = append(fallback, where)
+		case fetchUnverified:
+			if f.truncated {
+				unverified = append(unverified, where)
+			} else {
+				noSource = append(noSource, where)
+			}
+		}
+		if f.slow {
+			slow = append(slow, where)
 		}
 		if isOrigin && f.outcome != fetchFailed && f.outcome != fetchCorrupt {
 			originsOK++
@@ -327,7 +374,7 @@ func judgeTarball(cfg Config, t Target, res nagios.Result, fetches []fetch) nagi
 	switch {
 	case len(corrupt) > 0:
 		res.Status = nagios.CRITICAL
-		parts = append(parts, corrupt...)
+		parts = append(parts, fmt.Sprintf("corrupt at %s (%s mismatch)", joinAnd(corrupt), corruptKind))
 	case originsFailed > 0 && originsFailed == len(cfg.Origins):
 		// Nothing serves it: the failures' own state, CRITICAL for a
 		// refusal, --timeout-state for a timeout.
@@ -335,20 +382,34 @@ func judgeTarball(cfg Config, t Target, res nagios.Result, fetches []fetch) nagi
 	case originsFailed > 0:
 		res.Status = nagios.Worse(res.Status, nagios.WARNING)
 	}
-	if attachmentFailed && originsFailed < len(cfg.Origins) {
-		res.Status = nagios.Worse(res.Status, nagios.WARNING)
+	if len(failed) > 0 {
+		parts = append(parts, "not served by "+failed.String())
 	}
-	parts = append(parts, failing...)
+	if len(broken) > 0 {
+		if originsFailed < len(cfg.Origins) {
+			res.Status = nagios.Worse(res.Status, nagios.WARNING)
+		}
+		parts = append(parts, "CouchDB attachment failing "+broken.String()+": the origins' fallback would fail too")
+	}
+	if len(unverified) > 0 {
+		parts = append(parts, fmt.Sprintf("not verified at %s (larger than --max-bytes %d)", joinAnd(unverified), cfg.MaxBytes))
+	}
 	if len(fallback) > 0 && !cfg.FallbackOK {
 		res.Status = nagios.Worse(res.Status, nagios.WARNING)
-		parts = append(parts, "served by the CouchDB fallback at "+strings.Join(fallback, ", ")+": the filesystem lacks it")
+		parts = append(parts, "served by the CouchDB fallback at "+joinAnd(fallback)+" (the filesystem lacks it)")
 	}
-	if res.Status != nagios.OK && len(parts) == 0 {
-		for _, s := range res.Subs {
-			if s.Status != nagios.OK {
-				parts = append(parts, s.Name+": "+s.Summary)
-			}
+	if len(noSource) > 0 {
+		parts = append(parts, fmt.Sprintf("source unknown at %s (no or unexpected %s header)", joinAnd(noSource), cfg.SourceHeader))
+	}
+	if len(slow) > 0 {
+		var th []string
+		if cfg.Time.Warn != nil {
+			th = append(th, "-w "+cfg.Time.WarnText())
 		}
+		if cfg.Time.Crit != nil {
+			th = append(th, "-c "+cfg.Time.CritText())
+		}
+		parts = append(parts, fmt.Sprintf("slow at %s (%s s)", joinAnd(slow), strings.Join(th, ", ")))
 	}
 	res.Summary = strings.Join(parts, "; ")
 	if res.Status == nagios.OK {
@@ -359,6 +420,42 @@ func judgeTarball(cfg Config, t Target, res nagios.Result, fetches []fetch) nagi
 		{Label: t.String() + " corrupt", Field: "corrupt", Value: float64(len(corrupt)), Integer: true, Min: zero()},
 	}
 	return res
+}
+
+// causes groups the sources that failed by their short cause, in order:
+// "127.0.0.1:8081, 127.0.0.1:8082 (connection refused)".
+type causes []struct {
+	cause string
+	where []string
+}
+
+func (c *causes) add(where, cause string) {
+	for i := range *c {
+		if (*c)[i].cause == cause {
+			(*c)[i].where = append((*c)[i].where, where)
+			return
+		}
+	}
+	*c = append(*c, struct {
+		cause string
+		where []string
+	}{cause, []string{where}})
+}
+
+func (c causes) String() string {
+	parts := make([]string, len(c))
+	for i, g := range c {
+		parts[i] = strings.TrimSpace(joinAnd(g.where) + " (" + g.cause + ")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// joinAnd is "a", "a and b", "a, b and c".
+func joinAnd(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 // originName is how an origin is named in output and tags: its host:port.
@@ -473,26 +570,30 @@ func judgeFetch(cfg Config, deps Deps, t Target, where string, resp *httpprobe.R
 		f.outcome = fetchFailed
 		f.fail, f.res.Summary = deps.Problem(err)
 		f.res.Status = f.fail
+		f.cause = httpclient.Cause(err)
 		return f
 	case resp.Status != http.StatusOK:
 		f.outcome = fetchFailed
 		f.fail = nagios.CRITICAL
 		f.res.Status = nagios.CRITICAL
-		f.res.Summary = fmt.Sprintf("GET %s: %d %s", where, resp.Status, http.StatusText(resp.Status))
+		f.cause = fmt.Sprintf("%d %s", resp.Status, http.StatusText(resp.Status))
+		f.res.Summary = fmt.Sprintf("GET %s: %s", where, f.cause)
 		if src := resp.Header.Get(cfg.SourceHeader); cfg.SourceHeader != "" && src != "" {
 			f.res.Summary += fmt.Sprintf(" (%s: %s)", cfg.SourceHeader, src)
 		}
 		return f
 	case resp.Truncated:
 		f.outcome = fetchUnverified
+		f.truncated = true
 		f.res.Status = nagios.UNKNOWN
 		f.res.Summary = fmt.Sprintf("GET %s: larger than --max-bytes %d; integrity not verified", where, cfg.MaxBytes)
 		return f
 	}
-	if m := dig.mismatch(t.Dist); m != "" {
+	if m, kind := dig.mismatch(t.Dist); m != "" {
 		f.outcome = fetchCorrupt
+		f.kind = kind
 		f.res.Status = nagios.CRITICAL
-		f.res.Summary = fmt.Sprintf("CORRUPT %s from %s (GET %s, %d bytes): %s", t, res.Name, where, resp.Bytes, m)
+		f.res.Summary = fmt.Sprintf("corrupt: GET %s, %d bytes: %s", where, resp.Bytes, m)
 		if t.Length >= 0 && resp.Bytes != t.Length {
 			f.res.Summary += fmt.Sprintf("; length %d, the attachment has %d", resp.Bytes, t.Length)
 		}
@@ -501,6 +602,7 @@ func judgeFetch(cfg Config, deps Deps, t Target, where string, resp *httpprobe.R
 	}
 	integrity(true)
 	f.res.Status = cfg.Time.Status(resp.Timings.Total.Seconds())
+	f.slow = f.res.Status != nagios.OK
 	f.res.Summary = fmt.Sprintf("%d, %d bytes, integrity ok, first byte %s, total %s", resp.Status, resp.Bytes, ms(resp.Timings.FirstByte), ms(resp.Timings.Total))
 	if f.res.Status != nagios.OK {
 		f.res.Summary += fmt.Sprintf(" (time thresholds %s/%s s)", cfg.Time.WarnText(), cfg.Time.CritText())

@@ -158,21 +158,25 @@ func (d *digests) Write(p []byte) (int, error) { return d.w.Write(p) }
 
 // mismatch compares the sums with the packument's; "" when they match,
 // else "sha512 expected X got Y" (both digests, in the packument's form).
-func (d *digests) mismatch(dist Dist) string {
+func (d *digests) mismatch(dist Dist) (diff, kind string) {
 	var diffs []string
 	if d.sha512 != nil {
 		got := "sha512-" + base64.StdEncoding.EncodeToString(d.sha512.Sum(nil))
 		if want := wantSHA512(dist.Integrity); got != want {
 			diffs = append(diffs, fmt.Sprintf("sha512 expected %s got %s", want, got))
+			kind = "sha512"
 		}
 	}
 	if d.sha1 != nil {
 		got := hex.EncodeToString(d.sha1.Sum(nil))
 		if want := strings.ToLower(dist.Shasum); got != want {
 			diffs = append(diffs, fmt.Sprintf("sha1 expected %s got %s", want, got))
+			if kind == "" {
+				kind = "sha1"
+			}
 		}
 	}
-	return strings.Join(diffs, ", ")
+	return strings.Join(diffs, ", "), kind
 }
 
 // wantSHA512 is the sha512 entry of an SRI string ("" when none): npm

@@ -98,18 +98,20 @@ func TestDigests(t *testing.T) {
 		dist Dist
 		body []byte
 		want []string
+		kind string // the digest the first line names
 	}{
 		{name: "both match", dist: good, body: body},
 		{name: "sha512 only, matches", dist: Dist{Integrity: good.Integrity}, body: body},
 		{name: "sha1 only, upper-case hex, matches", dist: Dist{Shasum: strings.ToUpper(good.Shasum)}, body: body},
-		{name: "corrupt", dist: good, body: bytes.ToUpper(body), want: []string{"sha512 expected " + good.Integrity + " got sha512-", "sha1 expected " + good.Shasum + " got "}},
-		{name: "truncated, sha1 only", dist: Dist{Shasum: good.Shasum}, body: body[:5], want: []string{"sha1 expected " + good.Shasum + " got "}},
+		{name: "corrupt", dist: good, body: bytes.ToUpper(body), want: []string{"sha512 expected " + good.Integrity + " got sha512-", "sha1 expected " + good.Shasum + " got "}, kind: "sha512"},
+		{name: "truncated, sha1 only", dist: Dist{Shasum: good.Shasum}, body: body[:5], want: []string{"sha1 expected " + good.Shasum + " got "}, kind: "sha1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDigests(tt.dist)
 			_, _ = d.Write(tt.body)
-			m := d.mismatch(tt.dist)
+			m, kind := d.mismatch(tt.dist)
+			assert.Equal(t, tt.kind, kind)
 			if len(tt.want) == 0 {
 				assert.Empty(t, m)
 			}

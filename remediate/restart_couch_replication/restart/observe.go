@@ -37,6 +37,10 @@ func LoadTransientSpec(path string) (*TransientSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--transient-spec %s: %w", path, unwrapPath(err))
 	}
+	if !fi.Mode().IsRegular() {
+		// Reading a FIFO would block until -t.
+		return nil, fmt.Errorf("--transient-spec %s is not a regular file", path)
+	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("--transient-spec %s is readable or writable by group/others (mode %04o) and may hold credentials: run chmod 600 %s", path, fi.Mode().Perm(), path)
 	}
@@ -49,7 +53,7 @@ func LoadTransientSpec(path string) (*TransientSpec, error) {
 		Target json.RawMessage `json:"target"`
 	}
 	if err := json.Unmarshal(b, &body); err != nil {
-		return nil, fmt.Errorf("--transient-spec %s: not a JSON object: %v", path, err)
+		return nil, fmt.Errorf("--transient-spec %s: not a JSON object: %s", path, httpclient.JSONErrorText(err))
 	}
 	if len(body.Source) == 0 || len(body.Target) == 0 {
 		return nil, fmt.Errorf("--transient-spec %s: needs both source and target", path)

@@ -19,7 +19,7 @@ import (
 
 // DefaultStateDir holds the state files, locks and backups when
 // --state-dir is not given and it is writable.
-const DefaultStateDir = "/var/lib/registry-checks"
+const DefaultStateDir = plugin.DefaultStateDir
 
 // StateDir is dir when it can be used, else a per-user folder under the
 // temporary directory (a handler tried by hand as an ordinary user).
@@ -148,33 +148,7 @@ func (s *Store) Save(st State) error {
 // writeAtomic writes data to path through a temporary file and a rename,
 // so a reader never sees half a file.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("%s: %w", dir, unwrapPath(err))
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, unwrapPath(err))
-	}
-	return nil
+	return plugin.WriteFileAtomic(path, data, mode)
 }
 
 func unwrapPath(err error) error {
