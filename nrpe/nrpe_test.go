@@ -252,11 +252,11 @@ func TestNagiosReplicationServiceWiring(t *testing.T) {
 			commands[o["command_name"]] = o["command_line"]
 		}
 	}
-	for _, b := range []string{"check_couch_replication", "check_couch_disk", "check_couch_views", "check_tarball_origin", "check_fastly", "restart_couch_replication"} {
+	for _, b := range []string{"check_couch_replication", "check_couch_disk", "check_couch_views", "check_tarball_origin", "check_fastly", "check_cdn_log", "restart_couch_replication"} {
 		assert.Contains(t, commands[b], "$USER1$/"+b+" ", "direct command %s", b)
 	}
 	assert.Contains(t, commands["check_nrpe_registry"], "$USER1$/check_nrpe ")
-	for _, tpl := range []string{"registry-couch-replication", "registry-couch-disk", "registry-couch-views", "registry-tarball-origin", "registry-fastly"} {
+	for _, tpl := range []string{"registry-couch-replication", "registry-couch-disk", "registry-couch-views", "registry-tarball-origin", "registry-fastly", "registry-cdn-log"} {
 		for _, name := range []string{tpl, tpl + "-nrpe"} {
 			require.Contains(t, byName, name, "service template %s", name)
 			assert.Equal(t, "0", byName[name]["register"], name)
@@ -341,6 +341,8 @@ func TestNagiosVerifiesObjectsIntegration(t *testing.T) {
 			args = "\n    check_command check_tarball_origin!--origin http://127.0.0.1:18081"
 		case strings.HasPrefix(o["name"], "registry-fastly") && !strings.HasSuffix(o["name"], "-nrpe"):
 			args = "\n    check_command check_fastly!-u http://127.0.0.1:18080/_ping"
+		case strings.HasPrefix(o["name"], "registry-cdn-log") && !strings.HasSuffix(o["name"], "-nrpe"):
+			args = "\n    check_command check_cdn_log!--log /var/log/varnish/varnishncsa.log"
 		}
 		services.WriteString("define service {\n    use " + o["name"] + ",generic-service\n    host_name db2\n    service_description " + o["name"] + args + "\n}\n")
 	}
@@ -387,7 +389,7 @@ object Host "db2" {
 }
 apply Service "couch-replication" {
   import "registry-couch-replication"
-  vars.couch_replication_heartbeat_db = "registry"
+  vars.couch_replication_heartbeat_db = "heartbeat"
   vars.couch_replication_doc_id = [ "registry-from-primary" ]
   assign where host.vars.couchdb
 }
@@ -410,13 +412,18 @@ apply Service "fastly" {
   vars.fastly_url = [ "http://127.0.0.1:18080/_ping" ]
   assign where host.vars.couchdb
 }
+apply Service "cdn-log" {
+  import "registry-cdn-log"
+  vars.cdn_log_log = [ "/var/log/varnish/varnishncsa.log" ]
+  assign where host.vars.couchdb
+}
 `
 	path := filepath.Join(dir, "icinga2.conf")
 	require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
 	out, err := exec.Command("/usr/sbin/icinga2", "daemon", "-C", "-c", path).CombinedOutput()
 	t.Logf("icinga2 daemon -C:\n%s", out)
 	require.NoError(t, err, "icinga2 daemon -C rejects the shipped file")
-	assert.Contains(t, string(out), "Instantiated 5 Services")
+	assert.Contains(t, string(out), "Instantiated 6 Services")
 	assert.Contains(t, string(out), "Instantiated 1 EventCommand")
 	assert.NotContains(t, string(out), "warning/")
 }
@@ -426,7 +433,7 @@ apply Service "fastly" {
 // healthy stack (retried for a while: other tests stop nodes briefly).
 func TestNRPEServesShippedCommandsIntegration(t *testing.T) {
 	env := stackenv.Need(t, "STACK_DIR", "NRPE_HOST", "NRPE_PORT", "CHECK_NRPE", "COUCH_PRIMARY_URL", "COUCH_REPLICA1_URL",
-		"COUCH_CREDENTIALS_FILE", "ORIGIN1_URL", "CDN_URL")
+		"COUCH_CREDENTIALS_FILE", "ORIGIN1_URL", "CDN_URL", "CDN_ACCESS_LOG")
 	bin := nrpetest.BuildBinaries(t)
 	cmds := nrpetest.ParseNRPE(read(t, nrpeFile))
 	rendered := nrpetest.Render(t, cmds, nrpetest.StackSite(env), bin)
@@ -439,6 +446,7 @@ func TestNRPEServesShippedCommandsIntegration(t *testing.T) {
 		"check_couch_views":         "COUCH_VIEWS OK - ",
 		"check_tarball_origin":      "TARBALL_ORIGIN OK - ",
 		"check_fastly":              "FASTLY OK - ",
+		"check_cdn_log":             "CDN_LOG OK - ",
 		"restart_couch_replication": "RESTART_COUCH_REPLICATION OK - ",
 	}
 	n := 0

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/registry-checks/registry-checks/lib/cdnlog/cdnlogtest"
 	"github.com/registry-checks/registry-checks/nrpe/nrpetest"
 	"github.com/registry-checks/registry-checks/test/stackenv"
 )
@@ -64,7 +65,7 @@ type query struct {
 
 var (
 	selectFrom = regexp.MustCompile(`^SELECT (.+) FROM "([a-z_]+)" WHERE \$timeFilter(?: GROUP BY (.+?))?(?: fill\([a-z]+\))?$`)
-	fieldCall  = regexp.MustCompile(`^[a-z]+\("([a-z_]+)"\)(?: AS "[a-z_]+")?$`)
+	fieldCall  = regexp.MustCompile(`^[a-z]+\("([a-z0-9_]+)"\)(?: AS "[a-z0-9_]+")?$`)
 	groupTag   = regexp.MustCompile(`^"([a-z_]+)"$`)
 )
 
@@ -217,7 +218,7 @@ func TestDashboardQueriesNameEmittedDataIntegration(t *testing.T) {
 	conf, err := os.ReadFile("../nrpe/telegraf/registry-checks.conf")
 	require.NoError(t, err)
 	cmds := nrpetest.TelegrafCommands(string(conf))
-	require.Len(t, cmds, 5)
+	require.Len(t, cmds, 6)
 	site := nrpetest.StackSite(env)
 	for _, c := range cmds {
 		name := filepath.Base(strings.Fields(c)[0])
@@ -242,6 +243,17 @@ func TestDashboardQueriesNameEmittedDataIntegration(t *testing.T) {
 	} {
 		got.add(t, args[0], runInflux(t, filepath.Join(bin, args[0])+" "+strings.Join(args[1:], " ")))
 	}
+	// check_cdn_log's per-minute measurements need lines read: a generated
+	// log, from its start.
+	logDir := t.TempDir()
+	gen := cdnlogtest.New(1, time.Now().Add(-10*time.Minute), 20)
+	var lines strings.Builder
+	for i := 0; i < 500; i++ {
+		lines.WriteString(gen.Line())
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(logDir, "access.log"), []byte(lines.String()), 0o644))
+	got.add(t, "check_cdn_log", runInflux(t, filepath.Join(bin, "check_cdn_log")+" --log "+filepath.Join(logDir, "access.log")+
+		" --from-start --state-file "+filepath.Join(logDir, "state.json")+" --output=influx"))
 	cdn := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Cache", "MISS, HIT")
 		w.Header().Set("X-Served-By", "cache-fra1, cache-ams2")

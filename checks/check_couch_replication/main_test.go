@@ -37,6 +37,9 @@ type fakeCouch struct {
 	onPut  func(db, id string, doc json.RawMessage)
 	puts   int
 	rewrap func([]byte) []byte
+	// conflicts is how many PUTs to answer 409, as when another run wrote
+	// the document between this run's read and write
+	conflicts int
 }
 
 func newFake(t *testing.T) *fakeCouch {
@@ -102,6 +105,12 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case http.MethodPut:
+			if f.conflicts > 0 {
+				f.conflicts--
+				w.WriteHeader(http.StatusConflict)
+				w.Write([]byte(`{"error":"conflict","reason":"Document update conflict."}`))
+				return
+			}
 			var doc map[string]any
 			require.NoError(f.t, json.NewDecoder(r.Body).Decode(&doc))
 			f.puts++
@@ -220,7 +229,7 @@ func TestRunBadDocsWorstFirst(t *testing.T) {
 	first := strings.SplitN(out, "\n", 2)[0]
 	// The doc id equals the document's source password, and a password
 	// is never printed, not even where it is also a name.
-	assert.Contains(t, first, "2 of 3 replications failing: missing-source-db crashing (source database missing, 3 errors), xxxxx crashing (authentication failed at source for user mirror, 3 errors)")
+	assert.Contains(t, first, "2 of 3 replications failing: missing-source-db crashing (source database missing, 3 errors), xxxxx crashing (authentication refused by source (user mirror), 3 errors)")
 }
 
 func TestRunSeqLagAndCheckpointAge(t *testing.T) {
@@ -293,6 +302,48 @@ func TestRunHeartbeat(t *testing.T) {
 			assert.Contains(t, strings.SplitN(out, "\n", 2)[0], tt.want)
 			assert.Equal(t, 1, src.puts, "one heartbeat write per source")
 			if tt.replicate {
+				assert.Regexp(t, `'registry-from-node1 heartbeat_lag'=0(\.\d+)?s;60;300;0`, out)
+			}
+		})
+	}
+}
+
+// TestRunHeartbeatOtherRuns: checkers on one host share the document
+// heartbeat-<hostname>. A run whose write was replaced by another run's
+// (written after it started, by this host) takes that one's arrival as
+// its own; another host's heartbeat, or an older one, does not count.
+// A write that conflicts with another run's is read again and retried.
+func TestRunHeartbeatOtherRuns(t *testing.T) {
+	host, _ := os.Hostname()
+	tests := []struct {
+		name      string
+		host      string
+		conflicts int
+		code      int
+		want      string
+	}{
+		{"another run on this host replaced ours", host, 0, 0, "1 replication OK"},
+		{"another host's heartbeat", "elsewhere", 0, 1, "heartbeat not arriving"},
+		{"write conflicts twice", host, 2, 0, "1 replication OK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := newFake(t)
+			src.file("GET /registry", "node1.db-info.registry.json")
+			src.conflicts = tt.conflicts
+			n := node2(t, "running", src)
+			src.onPut = func(db, id string, _ json.RawMessage) {
+				// What reaches the target is the other run's write, made
+				// just after ours.
+				other := fmt.Sprintf(`{"_id":%q,"_rev":"9-z","type":"heartbeat","host":%q,"written":%q,"nonce":"other-run"}`,
+					id, tt.host, time.Now().UTC().Format(time.RFC3339Nano))
+				n.store(db, id, json.RawMessage(other))
+			}
+			code, out := runCheck(t, "-u", n.URL(), "--credentials-file", credFile(t), "--heartbeat-db", "registry", "--heartbeat-id", "hb-test", "--heartbeat-wait", "300ms")
+			assert.Equal(t, tt.code, code, out)
+			assert.Contains(t, strings.SplitN(out, "\n", 2)[0], tt.want)
+			assert.Equal(t, 1, src.puts, "one heartbeat written")
+			if tt.code == 0 {
 				assert.Regexp(t, `'registry-from-node1 heartbeat_lag'=0(\.\d+)?s;60;300;0`, out)
 			}
 		})

@@ -103,10 +103,13 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	docs := packuments()
 	docs["converge-1"] = map[string]any{"_id": "converge-1", "_rev": "1-a", "n": 1}
+	// check_couch_replication's, when --heartbeat-db names the registry
+	docs["heartbeat-vm"] = map[string]any{"_id": "heartbeat-vm", "_rev": "1-a", "type": "heartbeat", "host": "vm", "written": "2026-11-30T12:00:00Z", "nonce": "ab"}
 	path := strings.TrimPrefix(r.URL.EscapedPath(), "/registry/")
 	w.Header().Set("Content-Type", "application/json")
 	if path == "_changes" {
 		rows := []map[string]any{
+			{"seq": "11-x", "id": "heartbeat-vm", "changes": []map[string]string{{"rev": "1-a"}}},
 			{"seq": "10-x", "id": "converge-1", "changes": []map[string]string{{"rev": "1-a"}}},
 			{"seq": "9-x", "id": "@scope/tiny", "changes": []map[string]string{{"rev": "1-a"}}},
 			{"seq": "8-x", "id": "_design/app", "changes": []map[string]string{{"rev": "1-a"}}},
@@ -282,6 +285,7 @@ func TestCheck(t *testing.T) {
 			for _, w := range tt.wantOutput {
 				assert.Contains(t, out, w)
 			}
+			assert.NotContains(t, out, "heartbeat-vm", "a heartbeat document is skipped without a word")
 			if tt.wantCode != 3 || strings.Contains(tt.name, "max-bytes") {
 				assert.True(t, tt.couch.sawAuth.Load(), "the credentials file is used")
 			}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/registry-checks/registry-checks/lib/safefile"
 )
 
 // DefaultSpoolDir is where points wait while the sink is unreachable. A
@@ -323,28 +325,7 @@ func writeBatch(dir string, data []byte) (string, error) {
 }
 
 func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return safefile.Write(dir, name, tempPrefix, data, 0o644)
 }
 
 // removeStaleTemps deletes temp files left by runs that crashed mid-write.

@@ -353,6 +353,11 @@ func longLines(r Result, depth, verbose int, out []string) []string {
 	for _, l := range r.Long {
 		out = append(out, indent+l)
 	}
+	if verbose > 0 {
+		for _, l := range r.Verbose {
+			out = append(out, indent+oneLine(l))
+		}
+	}
 	for _, i := range worstFirst(r.Subs) {
 		s := r.Subs[i]
 		line := indent + normalize(s.Status).String()

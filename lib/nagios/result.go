@@ -28,6 +28,7 @@ type Result struct {
 	Status      Status
 	Summary     string
 	Long        []string
+	Verbose     []string // long-output lines shown only from -v, after Long: raw server errors
 	Perf        []Perf
 	Measurement string
 	Tags        map[string]string

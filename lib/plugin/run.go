@@ -66,6 +66,47 @@ type Env struct {
 	timeout      time.Duration
 	timeoutState nagios.Status
 	step         atomic.Pointer[string]
+
+	mu       sync.Mutex
+	sealed   bool
+	extra    []metrics.Point
+	afterAll []func(delivered bool) []string
+}
+
+// Emit adds points with their own timestamps to the run's metrics, after
+// the Result's. Points emitted by a check that -t stopped are dropped.
+func (e *Env) Emit(points ...metrics.Point) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.sealed {
+		e.extra = append(e.extra, points...)
+	}
+}
+
+// AfterDelivery registers f to run once the run's points were delivered,
+// before the output is printed. delivered says that every sink took them
+// or the spool keeps them (or that there is no sink): a check that must
+// not lose or repeat what it reports (check_cdn_log's positions) commits
+// its state there. The lines f returns join the long output. f does not
+// run when -t stopped the check.
+func (e *Env) AfterDelivery(f func(delivered bool) []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.sealed {
+		e.afterAll = append(e.afterAll, f)
+	}
+}
+
+// seal ends Emit and AfterDelivery, and returns what they gathered when
+// the check finished (nothing when -t stopped it).
+func (e *Env) seal(finished bool) ([]metrics.Point, []func(bool) []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sealed = true
+	if !finished {
+		return nil, nil
+	}
+	return e.extra, e.afterAll
 }
 
 // Step records what the check is doing now ("GET http://db2:5984/_scheduler/docs"),
@@ -199,19 +240,24 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 
 	deadline := start.Add(c.Timeout.D())
 	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-writeReserve(c.Timeout.D(), sinks.remote())))
-	res := runCheck(ctx, spec, env)
+	res, finished := runCheck(ctx, spec, env)
 	cancel()
+	extra, afterAll := env.seal(finished)
 	// A state outside 0-3 would be an exit code Nagios cannot read.
 	res.Status = nagios.Worse(res.Status, nagios.OK)
 	now := time.Now()
 
 	var notes []string
+	delivered := true
 	if sinks.any() {
-		if points := redactPoints(nagios.Points(res, now), redactor); len(points) > 0 {
+		if points := redactPoints(append(nagios.Points(res, now), extra...), redactor); len(points) > 0 {
 			wctx, wcancel := context.WithDeadline(context.Background(), deadline)
-			notes = sinks.deliver(wctx, points)
+			notes, delivered = sinks.deliver(wctx, points)
 			wcancel()
 		}
+	}
+	for _, f := range afterAll {
+		notes = append(notes, f(delivered)...)
 	}
 	if c.Output == "influx" {
 		return int(res.Status)
@@ -235,7 +281,7 @@ func render(name string, res nagios.Result, verbose, limit int, red *secret.Reda
 // runCheck runs the check with its panics recovered and stops waiting for
 // it at the deadline: a check stuck in a call that ignores its context must
 // not hold the run past -t.
-func runCheck(ctx context.Context, spec Spec, env *Env) nagios.Result {
+func runCheck(ctx context.Context, spec Spec, env *Env) (nagios.Result, bool) {
 	done := make(chan nagios.Result, 1)
 	go func() {
 		defer func() {
@@ -251,15 +297,15 @@ func runCheck(ctx context.Context, spec Spec, env *Env) nagios.Result {
 	}()
 	select {
 	case res := <-done:
-		return res
+		return res, true
 	case <-ctx.Done():
 		// Give a check that honours ctx a moment to return its own, more
 		// precise timeout result before reporting a generic one.
 		select {
 		case res := <-done:
-			return res
+			return res, true
 		case <-time.After(100 * time.Millisecond):
-			return nagios.Result{Status: env.timeoutState, Summary: env.timeoutMessage()}
+			return nagios.Result{Status: env.timeoutState, Summary: env.timeoutMessage()}, false
 		}
 	}
 }

@@ -76,16 +76,21 @@ func buildSinks(c *Common, hc *httpclient.Client, red *secret.Redactor, stdout i
 
 // deliver writes the points to every sink and returns long-output notes
 // about failures. A failed write never changes the check's state.
-func (s sinks) deliver(ctx context.Context, points []metrics.Point) []string {
-	var notes []string
+// delivered is false when some sink neither took every point nor kept it
+// in the spool (points refused for good by InfluxDB count as delivered:
+// sending them again cannot help).
+func (s sinks) deliver(ctx context.Context, points []metrics.Point) (notes []string, delivered bool) {
+	delivered = true
 	if s.stdout != nil {
 		if err := metrics.NewWriterSink(s.stdout).Write(ctx, points); err != nil {
 			notes = append(notes, "metrics: writing line protocol to stdout: "+err.Error())
+			delivered = false
 		}
 	}
 	if s.file != nil {
 		if err := s.file.Write(ctx, points); err != nil {
 			notes = append(notes, "metrics: "+oneLine(err.Error()))
+			delivered = false
 		}
 	}
 	if s.influx != nil {
@@ -94,8 +99,11 @@ func (s sinks) deliver(ctx context.Context, points []metrics.Point) []string {
 			notes = append(notes, fmt.Sprintf("metrics: %s; %d points kept in spool %s (%d batches waiting, %d dropped so far)",
 				firstLine(err.Error()), rep.Spooled, s.spool.Dir, rep.Pending, rep.Dropped))
 		}
+		if rep.Written+rep.Spooled+rep.Rejected < len(points) {
+			delivered = false
+		}
 	}
-	return notes
+	return notes, delivered
 }
 
 func firstLine(s string) string {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/registry-checks/registry-checks/lib/safefile"
 )
 
 // DefaultStateDir holds the suite's state files (the handler's, check
@@ -20,26 +22,7 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("%s: %w", dir, unwrapPath(err))
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, unwrapPath(err))
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := safefile.Write(dir, filepath.Base(path), ".", data, mode); err != nil {
 		return fmt.Errorf("writing %s: %w", path, unwrapPath(err))
 	}
 	return nil

@@ -3,10 +3,7 @@ package replication
 import (
 	"context"
 	"net/http/httptest"
-	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/replication/internal/synthnode"
+	"github.com/registry-checks/registry-checks/lib/replication/replicationtest"
 )
 
 // BenchmarkAssess5000 is the scale goal: a node with 5,000
@@ -41,8 +39,8 @@ func BenchmarkAssess5000(b *testing.B) {
 			th := Thresholds{SeqLag: mustThresholdsB(b, "1000", "10000")}
 			p := Probes{HTTP: hc, SeqLag: bc.seqLag}
 			b.ReportAllocs()
-			base := heapNow()
-			peak := samplePeakHeap(b)
+			base := replicationtest.HeapNow()
+			peak := replicationtest.SamplePeakHeap()
 			b.ResetTimer()
 			for b.Loop() {
 				rep, err := AssessWith(context.Background(), c, Selection{}, th, p, time.Now())
@@ -62,48 +60,6 @@ func BenchmarkAssess5000(b *testing.B) {
 			b.ReportMetric(float64(top)/(1<<20), "peak-heap-MiB")
 			b.ReportMetric(float64(top-min(base, top))/(1<<20), "check-heap-MiB")
 		})
-	}
-}
-
-// heapNow is the live heap after a collection: what the synthetic server
-// holds before the check runs.
-func heapNow() uint64 {
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// samplePeakHeap samples the heap (objects, garbage not yet collected
-// included) every millisecond until the returned function is called,
-// which gives the peak seen. The heap also holds the synthetic server's
-// pre-rendered answers (about 10 MiB for 5,000 replications): peak minus
-// heapNow before the run (check-heap-MiB) is the check's share.
-func samplePeakHeap(b *testing.B) func() uint64 {
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(stop)
-		<-done
-		return peak.Load()
 	}
 }
 

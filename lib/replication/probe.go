@@ -407,9 +407,13 @@ func transportFailure(err error) bool {
 
 // heartbeat is one run's heartbeat writes and watches.
 type heartbeat struct {
-	p       Probes
-	id      string
-	nonce   string
+	p     Probes
+	id    string
+	nonce string
+	// host and start: a heartbeat of this id written by this host since
+	// start counts as this run's (see watch).
+	host    string
+	start   time.Time
 	writes  map[string]*hbWrite // by source URL
 	targets map[int]*hbWrite    // replication index -> its source's write
 	wait    time.Duration
@@ -442,6 +446,7 @@ func (p Probes) startHeartbeat(ctx context.Context, reps []Replication, rep *Rep
 	if hb.wait <= 0 {
 		hb.wait = DefaultHeartbeatWait
 	}
+	hb.start = time.Now()
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
 	hb.nonce = hex.EncodeToString(nb[:])
@@ -469,7 +474,7 @@ func (p Probes) startHeartbeat(ctx context.Context, reps []Replication, rep *Rep
 		rep.heartbeatUnmatched = true
 		return nil
 	}
-	host, _ := os.Hostname()
+	hb.host, _ = os.Hostname()
 	idx := make([]int, len(order))
 	for i := range idx {
 		idx[i] = i
@@ -478,20 +483,36 @@ func (p Probes) startHeartbeat(ctx context.Context, reps []Replication, rep *Rep
 	p.forEach(idx, func(k int) {
 		w := order[k]
 		docURL := w.url + "/" + url.PathEscape(hb.id)
-		var old hbDoc
-		_, err := p.HTTP.JSON(ctx, http.MethodGet, docURL, w.creds, nil, &old, http.StatusNotFound)
-		if err != nil {
-			w.err = err
-			return
-		}
-		w.at = time.Now()
-		doc := hbDoc{ID: hb.id, Rev: old.Rev, Type: "heartbeat", Host: host, Written: w.at.UTC().Format(time.RFC3339Nano), Nonce: hb.nonce}
-		if _, err := p.HTTP.JSON(ctx, http.MethodPut, docURL, w.creds, doc, nil); err != nil {
-			w.err = err
+		// Another run on this host (the NRPE check, the Telegraf input, the
+		// handler) may write the same document between our read and our
+		// write: a conflict is read again and retried.
+		for attempt := 1; ; attempt++ {
+			var old hbDoc
+			if _, err := p.HTTP.JSON(ctx, http.MethodGet, docURL, w.creds, nil, &old, http.StatusNotFound); err != nil {
+				w.err = err
+				return
+			}
+			w.at = time.Now()
+			doc := hbDoc{ID: hb.id, Rev: old.Rev, Type: "heartbeat", Host: hb.host, Written: w.at.UTC().Format(time.RFC3339Nano), Nonce: hb.nonce}
+			_, err := p.HTTP.JSON(ctx, http.MethodPut, docURL, w.creds, doc, nil)
+			var se *httpclient.StatusError
+			if err == nil || !errors.As(err, &se) || se.Code != http.StatusConflict || attempt == hbWriteAttempts || ctx.Err() != nil {
+				w.err = err
+				return
+			}
 		}
 	})
 	return hb
 }
+
+// hbReadsPerSecond bounds the reads of the targets while waiting for the
+// heartbeat: each target is read every 100 ms, or less often beyond 20
+// targets.
+const hbReadsPerSecond = 200
+
+// hbWriteAttempts bounds the writes of one heartbeat that conflict with
+// other runs' writes of the same document.
+const hbWriteAttempts = 8
 
 // finish watches every target for the heartbeat until it arrives or the
 // wait ends, and sets HeartbeatLag. Lag is arrival minus write, both on
@@ -501,10 +522,6 @@ func (hb *heartbeat) finish(ctx context.Context, reps []Replication) {
 	deadline := time.Now().Add(hb.wait)
 	if d, ok := ctx.Deadline(); ok && d.Add(-300*time.Millisecond).Before(deadline) {
 		deadline = d.Add(-300 * time.Millisecond)
-	}
-	poll := hb.p.Poll
-	if poll <= 0 {
-		poll = 100 * time.Millisecond
 	}
 	var idx []int
 	for i, w := range hb.targets {
@@ -518,6 +535,13 @@ func (hb *heartbeat) finish(ctx context.Context, reps []Replication) {
 			continue
 		}
 		idx = append(idx, i)
+	}
+	poll := hb.p.Poll
+	if poll <= 0 {
+		// At most hbReadsPerSecond reads in all: hundreds of targets
+		// polled every 100 ms would slow the very node whose
+		// replications are timed (issue 13's 200 replications).
+		poll = max(100*time.Millisecond, time.Duration(len(idx))*time.Second/hbReadsPerSecond)
 	}
 	if len(idx) > 0 {
 		hb.p.step("GET %s/%s (waiting up to %s for the heartbeat)", reps[idx[0]].targetURL, hb.id, hb.wait)
@@ -554,7 +578,19 @@ func (hb *heartbeat) watch(ctx context.Context, r *Replication, w *hbWrite, dead
 		case code == http.StatusOK && doc.Nonce == hb.nonce:
 			return knownLag(max(sent.Sub(w.at).Seconds(), 0))
 		case code == http.StatusOK:
-			if t, err := time.Parse(time.RFC3339Nano, doc.Written); err == nil && t.After(newest) {
+			t, err := time.Parse(time.RFC3339Nano, doc.Written)
+			if err != nil {
+				break
+			}
+			if doc.Host == hb.host && !t.Before(hb.start) {
+				// Another run on this host wrote the document after this
+				// run started (on the same clock): its arrival proves the
+				// replication moved data since, as ours would have. Its
+				// write replaced ours on the source, so ours may never
+				// arrive.
+				return knownLag(max(sent.Sub(t).Seconds(), 0))
+			}
+			if t.After(newest) {
 				newest = t
 			}
 		}

@@ -10,12 +10,66 @@ import (
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
+// Causes: the kinds of failure an operator tells apart and groups by.
+// Every error form CouchDB (1.x-3.x) and PouchDB Server are known to give
+// maps to one of them; CauseOther is the rest.
+const (
+	CauseSourceUnreachable = "source unreachable"
+	CauseTargetUnreachable = "target unreachable"
+	CauseSourceServerError = "source server error"
+	CauseTargetServerError = "target server error"
+	CauseSourceDBMissing   = "source database missing"
+	CauseTargetDBMissing   = "target database missing"
+	CauseSourceAuth        = "authentication refused by source"
+	CauseTargetAuth        = "authentication refused by target"
+	CauseSourceDenied      = "access denied by source"
+	CauseTargetDenied      = "access denied by target"
+	CauseFilterMissing     = "filter missing on source"
+	CauseFilterBroken      = "filter broken on source"
+	CauseDuplicate         = "duplicate replication"
+	CauseTargetWrite       = "target rejects writes"
+	CauseTLS               = "TLS failure"
+	CauseOther             = "other error"
+)
+
+// Cause is why a replication is not OK, in the words an operator groups
+// failures by: What is the kind (one of the Cause constants, or a state
+// such as "behind the source"), Server the server it is about
+// (scheme://host:port, no credentials) when the kind is about a server,
+// and Detail the particular ("connection closed", "user mirror"). It
+// never holds server text: no Erlang term, no raw error.
+type Cause struct {
+	What   string
+	Server string
+	Detail string
+}
+
+// String is the reason as one replication's summary says it:
+// "source unreachable (connection closed)".
+func (c Cause) String() string {
+	if c.Detail == "" {
+		return c.What
+	}
+	return c.What + " (" + c.Detail + ")"
+}
+
+// SourceDown reports whether the cause is that the source does not answer.
+func (c Cause) SourceDown() bool { return c.What == CauseSourceUnreachable }
+
 // transportWords are the Erlang and PouchDB spellings of "nobody answered".
 var transportWords = []string{
 	"econnrefused", "nxdomain", "ehostunreach", "enetunreach", "econnreset", "etimedout",
 	"conn_failed", "connection_closing", "req_timedout", "ibrowse_stream_cleanup",
-	"connection refused", "getaddrinfo enotfound", "socket hang up",
+	"sel_conn_closed", "conn_closed", "{error,closed}", "{error,timeout}", "retry_later",
+	"connection refused", "getaddrinfo enotfound", "enotfound", "eai_again", "socket hang up",
+	"network error", "econnaborted",
+	// what lib/httpclient says (the checker's own probes)
+	"closed the connection", "connection reset by peer", "no such host", "i/o timeout",
+	"host unreachable", "network unreachable", "dns lookup", "timeout after",
 }
+
+// tlsWords are TLS failures (a certificate, a handshake).
+var tlsWords = []string{"tls_alert", "bad_cert", "unknown_ca", "certificate", "handshake_failure", "ssl_error", "cacertfile"}
 
 // lazyRegexp compiles expr on first use: a run whose replications are all
 // healthy never reads an error text, and start-up is most of a check's
@@ -34,60 +88,150 @@ var (
 	dbNotFound = lazyRegexp(`db_not_found\W+could not open ([^\s">]+)`)
 	// ... already started, triggered by document `registry-from-node1` from db `_replicator`
 	duplicateOf = lazyRegexp("triggered by document `([^`]*)`")
-	anyURL      = lazyRegexp(`https?://[^\s"'<>,}]+`)
+	// Couldn't open document `_design/nosuch` from source database `http://...`: {error,<<"not_found">>}
+	filterDocMissing = lazyRegexp("(?i)couldn't open document `(_design/[^`]*)`[^:]*:.*not_found")
+	// Couldn't parse filter code from document app on `http://...` Error: {not_found,<<"missing json key: filters">>}
+	filterCode = lazyRegexp("(?i)couldn't parse filter code from document (\\S+)")
+	// {http_request_failed,"GET","http://db1:5984/x/",{error,{code,503}}}; {code,500}
+	httpCode = lazyRegexp(`\{code,\s*(\d{3})\}`)
+	anyURL   = lazyRegexp(`https?://[^\s"'<>,}\x60]+`)
+	// the first Erlang atom or word of an error, to name an unknown one
+	firstAtom = lazyRegexp(`[a-zA-Z][a-zA-Z0-9_]{2,40}`)
 )
 
-// explain turns an error CouchDB reported for a replication (a printed
-// Erlang term, possibly multi-line) into a one-line reason for an operator
-// and says whether it means the source does not answer.
+// explain is classify as the one-line reason, and whether it means the
+// source does not answer.
+func explain(raw, source, target string) (string, bool) {
+	c := classify(raw, source, target)
+	return c.String(), c.SourceDown()
+}
+
+// classify turns an error CouchDB reported for a replication (a printed
+// Erlang term, possibly multi-line, or a PouchDB message) into its Cause.
+// source and target are the replication's URLs without credentials; they
+// say which side a URL in the error is.
 //
-// A source that is down shows up as an authentication error: the _session
-// auth plugin is the first thing to contact the source, so 3.x reports
+// A source that is down shows up in many forms, several during one outage
+// (outage-200 in the fixtures): the changes feed failing
+// ({changes_req_failed,sel_conn_closed}, ... econnrefused), the changes
+// reader timing out ({changes_reader_died,{timeout,ibrowse_stream_cleanup}}),
+// a commit failing ("Failure on source commit: ... econnrefused") and, on
+// every restart, an authentication error: the _session auth plugin is the
+// first thing to contact the source, so 3.x reports
 // {replication_auth_error,{session_request_failed,".../_session","admin",
-// {conn_failed,{error,econnrefused}}}}. That is "source unreachable", not a
-// wrong password.
-func explain(raw, source, target string) (reason string, sourceDown bool) {
+// sel_conn_closed}}. All of these are "source unreachable", not a wrong
+// password.
+func classify(raw, source, target string) Cause {
 	line := couch.OneLine(raw)
 	lower := strings.ToLower(line)
 	side := func(u string) string { return sideOf(u, source, target) }
-	unreachable := false
-	for _, w := range transportWords {
-		if strings.Contains(lower, w) {
-			unreachable = true
-			break
+	server := func(s string) string {
+		if s == "target" {
+			return serverOf(target)
 		}
+		return serverOf(source)
 	}
+	unreach := func(s string) Cause {
+		w := CauseSourceUnreachable
+		if s == "target" {
+			w = CauseTargetUnreachable
+		}
+		return Cause{What: w, Server: server(s), Detail: transportCause(lower)}
+	}
+	// urlSide is the side of the first URL in the error, or def.
+	urlSide := func(def string) string {
+		if m := anyURL().FindString(line); m != "" {
+			return side(m)
+		}
+		return def
+	}
+	unreachable := containsAny(lower, transportWords)
 	switch {
-	case sessionFailed().MatchString(line) && unreachable:
-		m := sessionFailed().FindStringSubmatch(line)
-		s := side(m[1])
-		return s + " unreachable (" + transportCause(lower) + ")", s == "source"
 	case sessionUnauthorized().MatchString(line):
 		m := sessionUnauthorized().FindStringSubmatch(line)
-		return "authentication failed at " + side(m[1]) + " for user " + m[2], false
+		if side(m[1]) == "target" {
+			return Cause{What: CauseTargetAuth, Detail: "user " + m[2]}
+		}
+		return Cause{What: CauseSourceAuth, Detail: "user " + m[2]}
+	case sessionFailed().MatchString(line) && unreachable:
+		return unreach(side(sessionFailed().FindStringSubmatch(line)[1]))
 	case dbNotFound().MatchString(line):
-		m := dbNotFound().FindStringSubmatch(line)
-		return side(m[1]) + " database missing", false
+		if side(dbNotFound().FindStringSubmatch(line)[1]) == "target" {
+			return Cause{What: CauseTargetDBMissing}
+		}
+		return Cause{What: CauseSourceDBMissing}
 	case strings.Contains(lower, "already started") && duplicateOf().MatchString(line):
-		return "duplicate of replication doc " + duplicateOf().FindStringSubmatch(line)[1] + ": delete one of them", false
-	case strings.Contains(lower, "filter"):
-		return "filter not found or broken on source: " + clip(line, 100), false
-	case strings.Contains(lower, "changes_reader_died"):
-		return "changes feed from source died (" + transportCause(lower) + ")", unreachable
+		return Cause{What: CauseDuplicate, Detail: "same as " + duplicateOf().FindStringSubmatch(line)[1] + ": delete one"}
+	case filterDocMissing().MatchString(line):
+		return Cause{What: CauseFilterMissing, Detail: filterDocMissing().FindStringSubmatch(line)[1] + " not found"}
+	case filterCode().MatchString(line):
+		doc := strings.Trim(filterCode().FindStringSubmatch(line)[1], "`'\"")
+		if !strings.HasPrefix(doc, "_design/") {
+			doc = "_design/" + doc
+		}
+		if strings.Contains(lower, "missing json key") || strings.Contains(lower, "not_found") {
+			return Cause{What: CauseFilterMissing, Detail: "no such filter in " + doc}
+		}
+		return Cause{What: CauseFilterBroken, Detail: doc}
+	case containsAny(lower, tlsWords):
+		s := urlSide("source")
+		return Cause{What: CauseTLS, Server: server(s), Detail: "at " + s}
 	case unreachable:
+		// The changes feed and the source commit are the source's; a
+		// URL in the error names the side.
 		s := "source"
-		if m := anyURL().FindString(line); m != "" {
-			s = side(m)
+		switch {
+		case strings.Contains(lower, "target commit"), strings.Contains(lower, "bulk_docs"):
+			s = "target"
+		case strings.Contains(lower, "changes_"), strings.Contains(lower, "source commit"):
+		default:
+			s = urlSide("source")
 		}
-		return s + " unreachable (" + transportCause(lower) + ")", s == "source"
-	case strings.Contains(lower, "unauthorized") || strings.Contains(lower, "forbidden"):
-		s := "source"
-		if m := anyURL().FindString(line); m != "" {
-			s = side(m)
+		return unreach(s)
+	case strings.Contains(lower, "unauthorized") || strings.Contains(lower, "forbidden") || strings.Contains(lower, "{code,401}") || strings.Contains(lower, "{code,403}"):
+		if urlSide("target") == "target" && !strings.Contains(lower, "source") {
+			return Cause{What: CauseTargetDenied}
 		}
-		return "not authorized at " + s + ": " + clip(line, 100), false
+		return Cause{What: CauseSourceDenied}
+	case httpCode().MatchString(line):
+		code := httpCode().FindStringSubmatch(line)[1]
+		s := urlSide("source")
+		if code == "404" {
+			if s == "target" {
+				return Cause{What: CauseTargetDBMissing, Detail: "HTTP 404"}
+			}
+			return Cause{What: CauseSourceDBMissing, Detail: "HTTP 404"}
+		}
+		w := CauseSourceServerError
+		if s == "target" {
+			w = CauseTargetServerError
+		}
+		return Cause{What: w, Server: server(s), Detail: "HTTP " + code}
+	case strings.Contains(lower, "database does not exist") || strings.Contains(lower, "no_db_file") || strings.Contains(lower, "database not found"):
+		// PouchDB Server
+		if urlSide("source") == "target" {
+			return Cause{What: CauseTargetDBMissing}
+		}
+		return Cause{What: CauseSourceDBMissing}
+	case strings.Contains(lower, "doc_write_failure") || strings.Contains(lower, "write_failed") || strings.Contains(lower, "too_large") || strings.Contains(lower, "validate_doc_update"):
+		return Cause{What: CauseTargetWrite}
+	case strings.Contains(lower, "timeout") || strings.Contains(lower, "timedout"):
+		return unreach(urlSide("source"))
 	}
-	return clip(line, 120), false
+	c := Cause{What: CauseOther}
+	if a := firstAtom().FindString(line); a != "" {
+		c.Detail = a
+	}
+	return c
+}
+
+func containsAny(s string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // transportCause names the transport failure in the error.
@@ -95,16 +239,30 @@ func transportCause(lower string) string {
 	switch {
 	case strings.Contains(lower, "econnrefused") || strings.Contains(lower, "connection refused"):
 		return "connection refused"
-	case strings.Contains(lower, "nxdomain") || strings.Contains(lower, "enotfound"):
+	case strings.Contains(lower, "nxdomain") || strings.Contains(lower, "enotfound") || strings.Contains(lower, "eai_again") || strings.Contains(lower, "no such host") || strings.Contains(lower, "dns lookup"):
 		return "host not found"
-	case strings.Contains(lower, "ehostunreach") || strings.Contains(lower, "enetunreach"):
+	case strings.Contains(lower, "ehostunreach") || strings.Contains(lower, "enetunreach") || strings.Contains(lower, "host unreachable") || strings.Contains(lower, "network unreachable"):
 		return "no route to host"
 	case strings.Contains(lower, "timeout") || strings.Contains(lower, "timedout"):
-		return "timeout"
-	case strings.Contains(lower, "econnreset") || strings.Contains(lower, "hang up") || strings.Contains(lower, "closing"):
+		return "timed out"
+	case strings.Contains(lower, "conn_closed") || strings.Contains(lower, "{error,closed}") || strings.Contains(lower, "closing") || strings.Contains(lower, "closed the connection"):
+		return "connection closed"
+	case strings.Contains(lower, "econnreset") || strings.Contains(lower, "hang up") || strings.Contains(lower, "econnaborted"):
 		return "connection reset"
 	}
 	return "connection failed"
+}
+
+// ServerOf is the scheme://host:port of a URL, "" when it has none (a
+// local database name): what groups replications by server.
+func ServerOf(raw string) string { return serverOf(raw) }
+
+func serverOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // sideOf says whether u points at the replication's source or target

@@ -6,33 +6,60 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
 )
 
-func TestExplain(t *testing.T) {
+func TestClassify(t *testing.T) {
 	const src, tgt = "http://127.0.0.1:15984/registry", "http://127.0.0.1:25984/registry"
+	const srv1, srv2 = "http://127.0.0.1:15984", "http://127.0.0.1:25984"
 	tests := []struct {
-		raw    string
-		reason string
-		down   bool
+		raw  string
+		want Cause
 	}{
-		{"{replication_auth_error,\n    {session_request_failed,\"http://127.0.0.1:15984/_session\",\"admin\",\n        {conn_failed,{error,econnrefused}}}}", "source unreachable (connection refused)", true},
-		{"{replication_auth_error,{session_request_failed,\"http://127.0.0.1:25984/_session\",\"admin\",{conn_failed,{error,nxdomain}}}}", "target unreachable (host not found)", false},
-		{"{replication_auth_error,\n    {session_request_unauthorized,\"http://127.0.0.1:15984/_session\",\"mirror\"}}", "authentication failed at source for user mirror", false},
-		{"db_not_found: could not open http://127.0.0.1:15984/no-such-db/", "source database missing", false},
-		{"db_not_found: could not open http://127.0.0.1:25984/registry/", "target database missing", false},
-		{`{db_not_found,<<"could not open http://127.0.0.1:15984/x/">>}`, "source database missing", false},
-		{"Replication `6afa+continuous` specified by document `dup` already started, triggered by document `registry-from-node1` from db `_replicator`", "duplicate of replication doc registry-from-node1: delete one of them", false},
-		{"Couldn't parse filter code from document app on `http://127.0.0.1:15984/registry/`  Error: {not_found,<<\"missing json key: filters\">>}", "filter not found or broken on source: Couldn't parse filter code", false},
-		{"{changes_reader_died,{timeout,ibrowse_stream_cleanup}}", "changes feed from source died (timeout)", true},
-		{"{http_request_failed,\"GET\",\"http://127.0.0.1:15984/registry/\",{error,{error,etimedout}}}", "source unreachable (timeout)", true},
-		{"{unauthorized,<<\"unauthorized to access or create database http://127.0.0.1:25984/registry/\">>}", "not authorized at target", false},
-		{"something\n   new", "something new", false},
+		// The five forms of a dead source in outage-200, and the commit one.
+		{"{replication_auth_error,\n    {session_request_failed,\"http://127.0.0.1:15984/_session\",\"admin\",\n        {conn_failed,{error,econnrefused}}}}", Cause{CauseSourceUnreachable, srv1, "connection refused"}},
+		{"{replication_auth_error,\n    {session_request_failed,\"http://127.0.0.1:15984/_session\",\"admin\",\n        sel_conn_closed}}", Cause{CauseSourceUnreachable, srv1, "connection closed"}},
+		{"{changes_req_failed,{error,{conn_failed,{error,econnrefused}}}}", Cause{CauseSourceUnreachable, srv1, "connection refused"}},
+		{"{changes_req_failed,sel_conn_closed}", Cause{CauseSourceUnreachable, srv1, "connection closed"}},
+		{"{changes_reader_died,{timeout,ibrowse_stream_cleanup}}", Cause{CauseSourceUnreachable, srv1, "timed out"}},
+		{"Failure on source commit: {'EXIT',\n {http_request_failed,\"POST\",\n \"http://127.0.0.1:15984/registry/_ensure_full_commit\",\n {error,{error,{conn_failed,{error,econnrefused}}}}}}", Cause{CauseSourceUnreachable, srv1, "connection refused"}},
+		// The target's side, DNS, a timeout, 1.x and PouchDB spellings.
+		{"{replication_auth_error,{session_request_failed,\"http://127.0.0.1:25984/_session\",\"admin\",{conn_failed,{error,nxdomain}}}}", Cause{CauseTargetUnreachable, srv2, "host not found"}},
+		{"Failure on target commit: {'EXIT',{http_request_failed,\"POST\",\"http://127.0.0.1:25984/registry/_ensure_full_commit\",{error,{error,{conn_failed,{error,econnrefused}}}}}}", Cause{CauseTargetUnreachable, srv2, "connection refused"}},
+		{"{http_request_failed,\"GET\",\"http://127.0.0.1:15984/registry/\",{error,{error,etimedout}}}", Cause{CauseSourceUnreachable, srv1, "timed out"}},
+		{"{checkpoint_commit_failure,{conn_failed,{error,econnrefused}}}", Cause{CauseSourceUnreachable, srv1, "connection refused"}},
+		{"connect ECONNREFUSED 127.0.0.1:15984", Cause{CauseSourceUnreachable, srv1, "connection refused"}},
+		{"getaddrinfo ENOTFOUND db1", Cause{CauseSourceUnreachable, srv1, "host not found"}},
+		{"socket hang up", Cause{CauseSourceUnreachable, srv1, "connection reset"}},
+		{"GET http://127.0.0.1:15984/registry: the server closed the connection before a complete answer", Cause{CauseSourceUnreachable, srv1, "connection closed"}},
+		{"GET http://127.0.0.1:15984/registry: host unreachable", Cause{CauseSourceUnreachable, srv1, "no route to host"}},
+		{"GET http://db1.example.org:5984/registry: DNS lookup of db1.example.org failed: no such host", Cause{CauseSourceUnreachable, srv1, "host not found"}},
+		{"timeout after 2.0s waiting for GET http://127.0.0.1:15984/registry", Cause{CauseSourceUnreachable, srv1, "timed out"}},
+		// Not the network.
+		{"{replication_auth_error,\n    {session_request_unauthorized,\"http://127.0.0.1:15984/_session\",\"mirror\"}}", Cause{What: CauseSourceAuth, Detail: "user mirror"}},
+		{"{replication_auth_error,{session_request_unauthorized,\"http://127.0.0.1:25984/_session\",\"writer\"}}", Cause{What: CauseTargetAuth, Detail: "user writer"}},
+		{"db_not_found: could not open http://127.0.0.1:15984/no-such-db/", Cause{What: CauseSourceDBMissing}},
+		{"db_not_found: could not open http://127.0.0.1:25984/registry/", Cause{What: CauseTargetDBMissing}},
+		{`{db_not_found,<<"could not open http://127.0.0.1:15984/x/">>}`, Cause{What: CauseSourceDBMissing}},
+		{"Replication `6afa+continuous` specified by document `dup` already started, triggered by document `registry-from-node1` from db `_replicator`", Cause{What: CauseDuplicate, Detail: "same as registry-from-node1: delete one"}},
+		{"Couldn't open document `_design/nosuch` from source database `http://127.0.0.1:15984/registry/`: {error,<<\"not_found\">>}", Cause{What: CauseFilterMissing, Detail: "_design/nosuch not found"}},
+		{"Couldn't parse filter code from document app on `http://127.0.0.1:15984/registry/`  Error: {not_found,<<\"missing json key: filters\">>}", Cause{What: CauseFilterMissing, Detail: "no such filter in _design/app"}},
+		{"Couldn't parse filter code from document app on `http://127.0.0.1:15984/registry/` Error: {compilation_error,<<\"SyntaxError\">>}", Cause{What: CauseFilterBroken, Detail: "_design/app"}},
+		{"{unauthorized,<<\"unauthorized to access or create database http://127.0.0.1:25984/registry/\">>}", Cause{What: CauseTargetDenied}},
+		{"{http_request_failed,\"GET\",\"http://127.0.0.1:15984/registry/\",{error,{code,503}}}", Cause{CauseSourceServerError, srv1, "HTTP 503"}},
+		{"{tls_alert,{unknown_ca,\"TLS client: In state certify received SERVER ALERT: Fatal - Unknown CA\"}}", Cause{CauseTLS, srv1, "at source"}},
+		// Something new: named by its first word, never printed raw.
+		{"{something_new,\n   {<<\"x\">>}}", Cause{What: CauseOther, Detail: "something_new"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.reason, func(t *testing.T) {
+		t.Run(tt.want.String(), func(t *testing.T) {
+			c := classify(tt.raw, src, tgt)
+			assert.Equal(t, tt.want, c, couch.OneLine(tt.raw))
+			assert.NotContains(t, c.String(), "{")
 			reason, down := explain(tt.raw, src, tgt)
-			assert.Contains(t, reason, tt.reason)
-			assert.Equal(t, tt.down, down)
+			assert.Equal(t, c.String(), reason)
+			assert.Equal(t, tt.want.What == CauseSourceUnreachable, down)
 		})
 	}
 }

@@ -128,7 +128,8 @@ type Replication struct {
 
 	State      string        // normalized, one of the constants above
 	Status     nagios.Status // the verdict
-	Reason     string        // one line, e.g. "source unreachable", "authentication failed at source for user mirror"
+	Reason     string        // one line, e.g. "source unreachable (connection refused), 3 errors"
+	Cause      Cause         // what Reason says, for grouping: set whenever Status is not OK
 	ErrorCount int           // CouchDB's error_count; it never resets, so it decides nothing
 	LastError  string        // the newest error CouchDB reported, on one line
 	SourceDown bool          // the reason is that the source does not answer

@@ -2,6 +2,8 @@ package replication
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -13,13 +15,13 @@ import (
 // probe showed what the state hides: a source the checker cannot reach, a
 // heartbeat that does not arrive.
 func judgeLags(r *Replication, th Thresholds) {
-	worsen := func(st nagios.Status, reason string) {
+	worsen := func(st nagios.Status, cause Cause, reason string) {
 		if st == nagios.OK {
 			return
 		}
 		switch {
 		case nagios.Worse(r.Status, st) != r.Status || r.Status == nagios.OK:
-			r.Status, r.Reason = st, reason
+			r.Status, r.Reason, r.Cause = st, reason, cause
 		case st == r.Status && reason != "" && !strings.Contains(r.Reason, reason):
 			if r.Reason == "" {
 				r.Reason = reason
@@ -39,16 +41,17 @@ func judgeLags(r *Replication, th Thresholds) {
 			// PouchDB Server says "triggered" whatever happens: a source
 			// nobody can reach is all there is to know.
 			r.SourceDown = true
-			worsen(nagios.CRITICAL, "source unreachable ("+cause+")")
+			c := Cause{What: CauseSourceUnreachable, Server: serverOf(r.sourceURL), Detail: cause}
+			worsen(nagios.CRITICAL, c, c.String())
 		} else {
-			worsen(nagios.WARNING, "source unreachable from the checker ("+cause+")")
+			worsen(nagios.WARNING, Cause{What: "source unreachable from the checker", Server: serverOf(r.sourceURL), Detail: cause}, "source unreachable from the checker ("+cause+")")
 		}
 	}
 	if r.SeqLag.Known {
-		worsen(th.SeqLag.Status(r.SeqLag.Value), fmt.Sprintf("%d changes behind", int64(r.SeqLag.Value)))
+		worsen(th.SeqLag.Status(r.SeqLag.Value), Cause{What: "behind the source"}, fmt.Sprintf("%d changes behind", int64(r.SeqLag.Value)))
 	}
 	if r.CheckpointAge.Known && r.SeqLag.Known && r.SeqLag.Value > 0 {
-		worsen(th.CheckpointAge.Status(r.CheckpointAge.Value), fmt.Sprintf("no checkpoint for %s while changes are pending", age(secs(r.CheckpointAge.Value))))
+		worsen(th.CheckpointAge.Status(r.CheckpointAge.Value), Cause{What: "no checkpoint while behind"}, fmt.Sprintf("no checkpoint for %s while changes are pending", age(secs(r.CheckpointAge.Value))))
 	}
 	if h := r.HeartbeatLag; h.Known {
 		st := th.HeartbeatLag.Status(h.Value)
@@ -60,9 +63,9 @@ func judgeLags(r *Replication, th Thresholds) {
 				reason = "triggered but " + reason
 				st = nagios.CRITICAL
 			}
-			worsen(nagios.Worse(st, nagios.WARNING), reason)
+			worsen(nagios.Worse(st, nagios.WARNING), Cause{What: "heartbeat not arriving"}, reason)
 		} else {
-			worsen(st, fmt.Sprintf("heartbeat lag %s", seconds(h.Value)))
+			worsen(st, Cause{What: "heartbeat late"}, fmt.Sprintf("heartbeat lag %s", seconds(h.Value)))
 		}
 	}
 }
@@ -114,6 +117,7 @@ func (rep Report) Result() nagios.Result {
 		subs = append(subs, rep.Replications[i].result(th, rep.Node))
 	}
 	res := nagios.Aggregate("replications", subs)
+	groups, failing := rep.groups()
 	res.Long = append(res.Long, rep.Notes...)
 	if rep.Server != "" {
 		res.Long = append(res.Long, "server: "+rep.Server)
@@ -127,12 +131,25 @@ func (rep Report) Result() nagios.Result {
 		res.Status = nagios.Worse(res.Status, nagios.UNKNOWN)
 		pre = append(pre, "no selected replication reads the heartbeat database")
 	}
+	head := ""
 	if len(pre) > 0 {
-		if len(subs) == 0 {
-			res.Summary = strings.Join(pre, "; ")
-		} else {
-			res.Summary = strings.Join(pre, "; ") + "; " + res.Summary
+		head = strings.Join(pre, "; ")
+		if len(subs) > 0 {
+			head += "; "
 		}
+	}
+	switch {
+	case failing > 0 && (len(groups) < failing || len(head)+len(res.Summary) > nagios.GroupBudget || strings.HasSuffix(res.Summary, " more")):
+		// Several replications share a cause, or they do not all fit:
+		// one clause per cause.
+		head += fmt.Sprintf("%d of %d replications failing: ", failing, len(subs))
+		res.Summary = nagios.Grouped(head, ", ", groups, nagios.GroupBudget)
+	case len(subs) == 0 && head != "":
+		res.Summary = strings.TrimSuffix(head, "; ")
+	default:
+		// Each failing replication has a cause of its own: name each,
+		// with its numbers.
+		res.Summary = head + res.Summary
 	}
 	if rep.Expect > 0 {
 		zero := 0.0
@@ -170,12 +187,10 @@ func (r Replication) result(th Thresholds, node string) nagios.Result {
 	if r.Source != "" || r.Target != "" {
 		res.Long = append(res.Long, r.Source+" -> "+r.Target)
 	}
-	if r.ErrorCount > 0 || r.LastError != "" {
-		line := fmt.Sprintf("error_count %d", r.ErrorCount)
-		if r.LastError != "" {
-			line += ", last error: " + clip(couch.OneLine(r.red.Redact(r.LastError)), 300)
-		}
-		res.Long = append(res.Long, line)
+	if r.LastError != "" {
+		// The raw error is for the one who reads on at -v; the summary
+		// and the groups say what it means.
+		res.Verbose = append(res.Verbose, fmt.Sprintf("last error (error_count %d): %s", r.ErrorCount, clip(couch.OneLine(r.red.Redact(r.LastError)), 300)))
 	}
 	for _, l := range []struct {
 		what string
@@ -213,4 +228,87 @@ func (r Replication) result(th Thresholds, node string) nagios.Result {
 
 func lagPerf(label, field, uom string, l Lag, integer bool, zero *float64) nagios.Perf {
 	return nagios.Perf{Label: label, Field: field, Value: l.Value, Unknown: !l.Known, UOM: uom, Integer: integer, Min: zero}
+}
+
+// groups sorts the replications that are not OK by cause, worst state
+// first, then the largest group, then the order of the server's answer:
+// a primary outage is one group of hundreds, said once. A group is one
+// state and one kind of cause; its qualifiers are the servers concerned
+// (named when one or two, counted beyond) and the details seen, most
+// frequent first.
+func (rep Report) groups() ([]nagios.Group, int) {
+	type group struct {
+		status  nagios.Status
+		what    string
+		servers counter
+		details counter
+		names   []string
+	}
+	var gs []*group
+	byKey := map[string]*group{}
+	failing := 0
+	for _, r := range rep.Replications {
+		if r.Status == nagios.OK {
+			continue
+		}
+		failing++
+		c := r.Cause
+		if c.What == "" {
+			c.What = r.State // a verdict set without a cause: the state says most
+		}
+		key := r.Status.String() + "\x00" + c.What
+		g := byKey[key]
+		if g == nil {
+			g = &group{status: r.Status, what: c.What}
+			byKey[key] = g
+			gs = append(gs, g)
+		}
+		g.servers.add(c.Server)
+		g.details.add(c.Detail)
+		g.names = append(g.names, r.Name())
+	}
+	sort.SliceStable(gs, func(a, b int) bool {
+		if gs[a].status != gs[b].status {
+			return nagios.Worse(gs[a].status, gs[b].status) == gs[a].status
+		}
+		return len(gs[a].names) > len(gs[b].names)
+	})
+	out := make([]nagios.Group, 0, len(gs))
+	for _, g := range gs {
+		servers := g.servers.top(2)
+		if len(g.servers.order) > 2 {
+			servers = []string{fmt.Sprintf("%d servers", len(g.servers.order))}
+		}
+		out = append(out, nagios.Group{Count: len(g.names), What: g.what, Quals: append(servers, g.details.top(3)...), Names: g.names})
+	}
+	return out, failing
+}
+
+// counter counts distinct non-empty strings in the order first seen.
+type counter struct {
+	n     map[string]int
+	order []string
+}
+
+func (c *counter) add(s string) {
+	if s == "" {
+		return
+	}
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	if c.n[s] == 0 {
+		c.order = append(c.order, s)
+	}
+	c.n[s]++
+}
+
+// top is up to k strings, most frequent first, then "..." if there are more.
+func (c *counter) top(k int) []string {
+	out := slices.Clone(c.order)
+	sort.SliceStable(out, func(a, b int) bool { return c.n[out[a]] > c.n[out[b]] })
+	if len(out) > k {
+		out = append(out[:k], "...")
+	}
+	return out
 }

@@ -190,32 +190,36 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 	}
 	explainErr := func() string {
 		if r.LastError == "" {
-			return "no reason given"
+			r.Cause = Cause{What: "no reason given"}
+			return r.Cause.What
 		}
-		reason, down := explain(r.red.Redact(r.LastError), r.sourceURL, r.targetURL)
-		r.SourceDown = down
-		return reason
+		r.Cause = classify(r.red.Redact(r.LastError), r.sourceURL, r.targetURL)
+		r.SourceDown = r.Cause.SourceDown()
+		return r.Cause.String()
 	}
 	switch r.State {
 	case Running:
 		r.Status, r.Reason = nagios.OK, ""
 		if !r.recentCrashAt.IsZero() && !r.LastStart.IsZero() && now.Sub(r.LastStart) < th.CrashGrace {
-			reason, down := explain(r.red.Redact(r.recentCrash), r.sourceURL, r.targetURL)
-			r.SourceDown = down
+			crash := classify(r.red.Redact(r.recentCrash), r.sourceURL, r.targetURL)
+			r.SourceDown = crash.SourceDown()
 			r.Status = nagios.WARNING
-			r.Reason = fmt.Sprintf("restarted %s ago after a crash: %s", age(now.Sub(r.LastStart)), reason)
+			r.Reason = fmt.Sprintf("restarted %s ago after a crash: %s", age(now.Sub(r.LastStart)), crash)
+			r.Cause = Cause{What: "recovering from a crash", Server: crash.Server, Detail: crash.What}
 		}
 	case Pending:
 		r.Status = nagios.OK
 		if !r.Since.IsZero() && now.Sub(r.Since) > th.PendingAge {
 			r.Status = nagios.WARNING
 			r.Reason = fmt.Sprintf("pending for %s (more jobs than max_jobs?)", age(now.Sub(r.Since)))
+			r.Cause = Cause{What: "pending too long"}
 		}
 	case Initializing:
 		r.Status = nagios.OK
 		if !r.Since.IsZero() && now.Sub(r.Since) > th.InitializingAge {
 			r.Status = nagios.WARNING
 			r.Reason = fmt.Sprintf("initializing for %s", age(now.Sub(r.Since)))
+			r.Cause = Cause{What: "initializing too long"}
 		}
 	case Crashing:
 		r.Status = nagios.CRITICAL
@@ -225,12 +229,16 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 		r.Reason = explainErr() + errs
 	case Failed:
 		r.Status = nagios.CRITICAL
-		r.Reason = explainErr() + "; will not retry: restart needed"
+		r.Reason = explainErr() + "; will not retry"
+		if r.Cause.What != CauseDuplicate {
+			r.Reason += ": restart needed"
+		}
 	case Completed:
 		r.Status = nagios.OK
 		if r.Continuous || th.Continuous {
 			r.Status = nagios.CRITICAL
 			r.Reason = "completed, but should be continuous: restart needed"
+			r.Cause = Cause{What: "completed, should be continuous"}
 		}
 	case Triggered:
 		// What the server believes; the probes (a task, the heartbeat)
@@ -239,15 +247,18 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 		if r.noTask {
 			r.Status = nagios.WARNING
 			r.Reason = "triggered, but no replication task runs for it"
+			r.Cause = Cause{What: "no replication task"}
 		}
 	case Missing:
 		r.Status = nagios.CRITICAL
 		if r.Reason == "" {
 			r.Reason = "no such replication (document deleted?)"
 		}
+		r.Cause = Cause{What: "replication missing"}
 	default:
 		r.Status = nagios.UNKNOWN
 		r.Reason = fmt.Sprintf("state %q is unknown to this check", r.State)
+		r.Cause = Cause{What: "state unknown to this check"}
 	}
 }
 

@@ -28,10 +28,10 @@ func TestStateMappingOverCapturedSituations(t *testing.T) {
 	}
 	recovered := want{state: Running, status: nagios.OK, errorCount: 3}
 	missingDB := want{state: Crashing, status: nagios.CRITICAL, reason: "source database missing, 3 errors", errorCount: 3}
-	wrongPW := want{state: Crashing, status: nagios.CRITICAL, reason: "authentication failed at source for user mirror, 3 errors", errorCount: 3}
-	badFilter := want{state: Error, status: nagios.CRITICAL, reason: "filter not found or broken on source", errorCount: 2}
+	wrongPW := want{state: Crashing, status: nagios.CRITICAL, reason: "authentication refused by source (user mirror), 3 errors", errorCount: 3}
+	badFilter := want{state: Error, status: nagios.CRITICAL, reason: "filter missing on source (no such filter in _design/app)", errorCount: 2}
 	oneShot := want{state: Completed, status: nagios.OK}
-	dup := want{state: Failed, status: nagios.CRITICAL, reason: "duplicate of replication doc registry-from-node1: delete one of them; will not retry: restart needed", errorCount: 1}
+	dup := want{state: Failed, status: nagios.CRITICAL, reason: "duplicate replication (same as registry-from-node1: delete one); will not retry", errorCount: 1}
 
 	tests := []struct {
 		node, situation string
@@ -43,7 +43,7 @@ func TestStateMappingOverCapturedSituations(t *testing.T) {
 		{"node2", "source-down-8s", map[string]want{reg: ok}, 1},
 		// The changes reader died 1 s ago and the job was restarted at
 		// once: running, but not to be trusted yet.
-		{"node2", "source-down-30s", map[string]want{reg: {state: Running, status: nagios.WARNING, reason: "restarted 1s ago after a crash: changes feed from source died (timeout)", sourceDown: true}}, 1},
+		{"node2", "source-down-30s", map[string]want{reg: {state: Running, status: nagios.WARNING, reason: "restarted 1s ago after a crash: source unreachable (timed out)", sourceDown: true}}, 1},
 		{"node2", "source-down-75s", map[string]want{reg: down(1)}, 1},
 		{"node2", "source-down-150s", map[string]want{reg: down(2)}, 1},
 		{"node2", "source-down-300s", map[string]want{reg: down(3)}, 1},
@@ -56,7 +56,7 @@ func TestStateMappingOverCapturedSituations(t *testing.T) {
 		{"node2", "bad-docs-10s", map[string]want{
 			reg:                             recovered,
 			"_replicator/missing-source-db": {state: Crashing, status: nagios.CRITICAL, reason: "source database missing, 1 error", errorCount: 1},
-			"_replicator/wrong-password":    {state: Crashing, status: nagios.CRITICAL, reason: "authentication failed at source for user mirror, 1 error", errorCount: 1},
+			"_replicator/wrong-password":    {state: Crashing, status: nagios.CRITICAL, reason: "authentication refused by source (user mirror), 1 error", errorCount: 1},
 		}, 3},
 		{"node2", "bad-docs-200s", map[string]want{reg: recovered, "_replicator/missing-source-db": missingDB, "_replicator/wrong-password": wrongPW}, 3},
 		{"node2", "more-docs-75s", map[string]want{reg: recovered, "_replicator/bad-filter": badFilter, "_replicator/one-shot": oneShot, "_replicator/missing-source-db": missingDB, "_replicator/wrong-password": wrongPW}, 5},

@@ -30,6 +30,7 @@ var Binaries = []string{
 	"checks/check_couch_views",
 	"checks/check_tarball_origin",
 	"checks/check_fastly",
+	"checks/check_cdn_log",
 	"remediate/restart_couch_replication",
 }
 
@@ -145,6 +146,8 @@ func StackSite(env map[string]string) Site {
 			"http://127.0.0.1:8081":                   env["ORIGIN1_URL"],
 			"https://registry.example.com/-/ping":     env["CDN_URL"] + "/_ping",
 			"https://registry.example.com/left-pad":   env["CDN_URL"] + "/left-pad-lite",
+			"/var/log/varnish/varnishncsa.log":        env["CDN_ACCESS_LOG"],
+			"/var/lib/telegraf/check_cdn_log.state":   filepath.Join(env["STACK_DIR"], "telegraf-check_cdn_log.state"),
 		},
 		Local: map[string]string{
 			"check_couch_replication":   env["COUCH_REPLICA1_URL"],

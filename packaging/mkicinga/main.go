@@ -34,6 +34,7 @@ var commands = []command{
 	{"check_couch_views", "CheckCommand", "couch_views", "couch_views", "20s", true},
 	{"check_tarball_origin", "CheckCommand", "tarball_origin", "tarball_origin", "30s", true},
 	{"check_fastly", "CheckCommand", "fastly", "fastly", "20s", false},
+	{"check_cdn_log", "CheckCommand", "cdn_log", "cdn_log", "30s", false},
 	// The handler reads the check's variables for the options both have.
 	{"restart_couch_replication", "EventCommand", "restart_couch_replication", "couch_replication", "25s", true},
 }
@@ -242,7 +243,7 @@ const header = `/* registry-checks: Icinga 2 command definitions, in the style o
  *
  *   apply Service "couch-replication" {
  *     import "registry-couch-replication"
- *     vars.couch_replication_heartbeat_db = "registry"
+ *     vars.couch_replication_heartbeat_db = "heartbeat"
  *     vars.couch_replication_expect = 1
  *     assign where host.vars.couchdb_replica
  *   }
@@ -297,6 +298,13 @@ template Service "registry-tarball-origin" {
 template Service "registry-fastly" {
 	check_command = "fastly"
 	check_interval = 2m
+	retry_interval = 1m
+	max_check_attempts = 3
+}
+
+template Service "registry-cdn-log" {
+	check_command = "cdn_log"
+	check_interval = 1m
 	retry_interval = 1m
 	max_check_attempts = 3
 }

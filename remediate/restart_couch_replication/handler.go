@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,22 +123,32 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 
 	host, _ := os.Hostname()
 	var exec restart.Executor = restart.DryRun{}
+	var couchExec *restart.Couch
 	if !o.Policy.DryRun {
-		exec = &restart.Couch{Client: client, HTTP: env.HTTP, Creds: creds, BackupDir: store.BackupDir(),
+		couchExec = &restart.Couch{Client: client, HTTP: env.HTTP, Creds: creds, BackupDir: store.BackupDir(),
 			By: "restart_couch_replication@" + host, ConfirmWithin: o.Policy.ConfirmTimeout.D(),
-			Confirm: func(ctx context.Context, t restart.Target) (string, bool, error) {
-				one := replication.Selection{DocIDs: []string{t.DocID}, ReplicatorDBs: []string{t.Database}}
-				rep, err := replication.Assess(ctx, client, one, th, time.Now())
-				if err != nil {
-					return "", false, err
-				}
-				for _, r := range rep.Replications {
-					if r.DocID == t.DocID {
-						return r.State, r.State == replication.Running || r.State == replication.Triggered, nil
+			Confirm: func(ctx context.Context, ts []restart.Target) (map[string]restart.JobState, error) {
+				// One read of every replication (_scheduler/docs, or the
+				// replicator documents on 1.x and PouchDB Server), kept
+				// to the restarted documents.
+				sel := replication.Selection{}
+				for _, t := range ts {
+					sel.DocIDs = append(sel.DocIDs, t.DocID)
+					if !slices.Contains(sel.ReplicatorDBs, t.Database) {
+						sel.ReplicatorDBs = append(sel.ReplicatorDBs, t.Database)
 					}
 				}
-				return replication.Missing, false, nil
+				rep, err := replication.Assess(ctx, client, sel, th, time.Now())
+				if err != nil {
+					return nil, err
+				}
+				out := make(map[string]restart.JobState, len(rep.Replications))
+				for _, r := range rep.Replications {
+					out[r.Database+"/"+r.DocID] = restart.JobState{State: r.State, Running: r.State == replication.Running || r.State == replication.Triggered}
+				}
+				return out, nil
 			}}
+		exec = couchExec
 	}
 
 	deps := restart.Deps{
@@ -148,6 +159,9 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 			}
 			if err != nil {
 				return nil, err
+			}
+			if couchExec != nil && strings.HasPrefix(rep.Server, "PouchDB") {
+				couchExec.Settle, couchExec.OneByOne = restart.PouchDBSettle, true
 			}
 			return restart.Observe(rep, spec), nil
 		},

@@ -43,6 +43,9 @@ type brokenReplication struct {
 	target  string // target database on the replica
 	creds   secret.Credentials
 	credsF  string
+	// docIDs and targets: every replication of the source (docID and
+	// target are the first)
+	docIDs, targets []string
 }
 
 func freePort(t *testing.T) int {
@@ -54,6 +57,14 @@ func freePort(t *testing.T) int {
 
 func newBrokenReplication(t *testing.T, env map[string]string) *brokenReplication {
 	t.Helper()
+	return newBrokenReplications(t, env, 1)
+}
+
+// newBrokenReplications is n replications of one private source database
+// on replica 2, each into its own target (<name>-000, ...; the name alone
+// for one), created in one _bulk_docs.
+func newBrokenReplications(t *testing.T, env map[string]string, n int) *brokenReplication {
+	t.Helper()
 	creds, err := secret.LoadFile(env["COUCH_CREDENTIALS_FILE"])
 	require.NoError(t, err)
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
@@ -61,27 +72,61 @@ func newBrokenReplication(t *testing.T, env map[string]string) *brokenReplicatio
 		replica: env["COUCH_REPLICA2_URL"], docID: "restart-it-" + suffix, target: "restart-it-" + suffix,
 		creds: creds, credsF: env["COUCH_CREDENTIALS_FILE"]}
 	b.source = fmt.Sprintf("http://127.0.0.1:%d", b.port)
+	for i := range n {
+		id := b.docID
+		if n > 1 {
+			id = fmt.Sprintf("%s-%03d", b.docID, i)
+		}
+		b.docIDs, b.targets = append(b.docIDs, id), append(b.targets, id)
+	}
+	b.docID, b.target = b.docIDs[0], b.targets[0]
 	t.Cleanup(func() {
-		var doc struct {
-			Rev string `json:"_rev"`
+		var all struct {
+			Rows []struct {
+				ID    string `json:"id"`
+				Value struct {
+					Rev string `json:"rev"`
+				} `json:"value"`
+			} `json:"rows"`
 		}
-		if b.do(http.MethodGet, b.replica+"/_replicator/"+b.docID, nil, &doc) == nil && doc.Rev != "" {
-			b.do(http.MethodDelete, b.replica+"/_replicator/"+b.docID+"?rev="+doc.Rev, nil, nil)
+		if b.do(http.MethodPost, b.replica+"/_replicator/_all_docs", map[string]any{"keys": b.docIDs}, &all) == nil {
+			var del []map[string]any
+			for _, r := range all.Rows {
+				if r.ID != "" && r.Value.Rev != "" {
+					del = append(del, map[string]any{"_id": r.ID, "_rev": r.Value.Rev, "_deleted": true})
+				}
+			}
+			if len(del) > 0 {
+				b.do(http.MethodPost, b.replica+"/_replicator/_bulk_docs", map[string]any{"docs": del}, nil)
+			}
 		}
-		b.do(http.MethodDelete, b.replica+"/"+b.target, nil, nil)
+		for _, target := range b.targets {
+			b.do(http.MethodDelete, b.replica+"/"+target, nil, nil)
+		}
 		b.fault("clean")
 	})
 	b.fault("start")
 	require.NoError(t, b.do(http.MethodPut, b.source+"/"+b.db, nil, nil))
-	doc := map[string]any{
-		"source":        fmt.Sprintf("http://%s:%s@127.0.0.1:%d/%s", creds.User, creds.Password, b.port, b.db),
-		"target":        b.target,
-		"continuous":    true,
-		"create_target": true,
+	// One at a time, each once pouchdb-server's replicator has taken it
+	// up: it mixes up its own writes when many documents change at once
+	// (restart.PouchDBSettle).
+	for i, id := range b.docIDs {
+		doc := map[string]any{
+			"source":        fmt.Sprintf("http://%s:%s@127.0.0.1:%d/%s", creds.User, creds.Password, b.port, b.db),
+			"target":        b.targets[i],
+			"continuous":    true,
+			"create_target": true,
+		}
+		require.NoError(t, b.do(http.MethodPut, b.replica+"/_replicator/"+id, doc, nil))
+		require.Eventually(t, func() bool {
+			var d struct {
+				State string `json:"_replication_state"`
+			}
+			return b.do(http.MethodGet, b.replica+"/_replicator/"+id, nil, &d) == nil && d.State != ""
+		}, 10*time.Second, 20*time.Millisecond, "the replicator never took up %s", id)
 	}
-	require.NoError(t, b.do(http.MethodPut, b.replica+"/_replicator/"+b.docID, doc, nil))
 	b.write("first")
-	b.waitArrived("first", 30*time.Second)
+	b.waitArrived("first", 30*time.Second+time.Duration(n)*300*time.Millisecond)
 	return b
 }
 
@@ -126,8 +171,14 @@ func (b *brokenReplication) write(id string) {
 	require.NoError(b.t, b.do(http.MethodPut, b.source+"/"+b.db+"/"+id, map[string]any{"at": time.Now().String()}, nil))
 }
 
+// arrived reports whether document id reached every target.
 func (b *brokenReplication) arrived(id string) bool {
-	return b.do(http.MethodGet, b.replica+"/"+b.target+"/"+id, nil, nil) == nil
+	for _, target := range b.targets {
+		if b.do(http.MethodGet, b.replica+"/"+target+"/"+id, nil, nil) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *brokenReplication) waitArrived(id string, bound time.Duration) {

@@ -29,6 +29,18 @@ import (
 // replication resumed, and the service went back to OK without reaching
 // HARD (so no notification).
 func TestNagiosEventHandlerIntegration(t *testing.T) {
+	nagiosEventHandler(t, 1)
+}
+
+// TestNagiosEventHandler200Integration is the same with issue 13's
+// outage: 200 replications of one source, all stuck, restarted by one
+// handler run at CRITICAL SOFT 2 in time for the SOFT 3 check. The
+// handler's wall time is logged.
+func TestNagiosEventHandler200Integration(t *testing.T) {
+	nagiosEventHandler(t, 200)
+}
+
+func nagiosEventHandler(t *testing.T, n int) {
 	env := stackenv.Need(t, "COUCH_REPLICA2_URL", "COUCH_CREDENTIALS_FILE", "NAGIOS_DIR", "NAGIOS_STATUS_FILE", "NAGIOS_LOG_FILE")
 	nagiosBin := "/usr/sbin/nagios4"
 	if _, err := os.Stat(nagiosBin); err != nil {
@@ -41,21 +53,37 @@ func TestNagiosEventHandlerIntegration(t *testing.T) {
 		require.NoError(t, err, "go build %s: %s", p, out)
 	}
 
-	b := newBrokenReplication(t, env)
+	setup := time.Now()
+	b := newBrokenReplications(t, env, n)
+	t.Logf("%d replications set up in %s", n, time.Since(setup).Round(time.Millisecond))
 	state := t.TempDir()
 	svc := b.name
-	common := fmt.Sprintf("-u %s --credentials-file %s --doc-id %s --heartbeat-db %s --no-seq-lag", b.replica, b.credsF, b.docID, b.db)
+	sel, retry, checkWait, handlerWait, bound := "--doc-id "+b.docID, 6, "2s", "1s", 1
+	if n > 1 {
+		// 200 replications on one pouchdb-server (a single Node.js
+		// process, which also serves every other suite's tests on this
+		// 2-core machine) take seconds to carry a heartbeat to all their
+		// targets, and the handler seconds to restart them.
+		sel, retry, checkWait, handlerWait, bound = "--target "+b.name+"-*", 40, "10s", "3s", 3
+	}
+	common := fmt.Sprintf("-u %s --credentials-file %s %s --heartbeat-db %s --no-seq-lag", b.replica, b.credsF, sel, b.db)
+	// The handler runs under time(1), which appends its wall time to a
+	// file: the figure issue 13 asks for.
+	timer := ""
+	if _, err := os.Stat("/usr/bin/time"); err == nil {
+		timer = "/usr/bin/time -a -o " + filepath.Join(state, "handler-wall") + " -f %e "
+	}
 	// retry_interval leaves the handler, which Nagios runs asynchronously
 	// after the SOFT 2 result, time to restart the replication before the
 	// SOFT 3 check on a slow machine; the check itself runs every 2 s.
 	cfg := fmt.Sprintf(`# written by %s; removed when it ends
 define command {
     command_name %[2]s-check
-    command_line %[3]s/check_couch_replication -t 20 %[4]s --heartbeat-wait 2s
+    command_line %[3]s/check_couch_replication -t 20 %[4]s --heartbeat-wait %[8]s
 }
 define command {
     command_name %[2]s-handler
-    command_line %[3]s/restart_couch_replication -t 25 %[4]s --heartbeat-wait 1s --state-dir %[5]s --log-file %[5]s/decisions.log --state $SERVICESTATE$ --state-type $SERVICESTATETYPE$ --attempt $SERVICEATTEMPT$
+    command_line %[6]s%[3]s/restart_couch_replication -t 25 %[4]s --heartbeat-wait %[9]s --state-dir %[5]s --log-file %[5]s/decisions.log --state $SERVICESTATE$ --state-type $SERVICESTATETYPE$ --attempt $SERVICEATTEMPT$
 }
 define service {
     use                   stack-service
@@ -66,9 +94,9 @@ define service {
     event_handler_enabled 1
     max_check_attempts    3
     check_interval        2
-    retry_interval        6
+    retry_interval        %[7]d
 }
-`, t.Name(), svc, bin, common, state)
+`, t.Name(), svc, bin, common, state, timer, retry, checkWait, handlerWait)
 	cfgFile := filepath.Join(env["NAGIOS_DIR"], "conf.d", "zz-"+svc+".cfg")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o644))
 	t.Cleanup(func() {
@@ -77,31 +105,44 @@ define service {
 	})
 	reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
 
-	require.Eventually(t, func() bool {
-		s := serviceStatus(env["NAGIOS_STATUS_FILE"], svc)
-		return s["has_been_checked"] == "1" && s["current_state"] == "0"
-	}, 90*time.Second, 200*time.Millisecond, "Nagios never saw %s OK; its log: %s", svc, logTail(env["NAGIOS_LOG_FILE"], svc))
+	var first map[string]string
+	if !assert.Eventually(t, func() bool {
+		first = serviceStatus(env["NAGIOS_STATUS_FILE"], svc)
+		return first["has_been_checked"] == "1" && first["current_state"] == "0"
+	}, time.Duration(bound)*90*time.Second, 200*time.Millisecond) {
+		t.Fatalf("Nagios never saw %s OK: state %s, output %.300s; its log: %s", svc, first["current_state"], first["plugin_output"], logTail(env["NAGIOS_LOG_FILE"], svc))
+	}
 	start := time.Now().Add(-time.Second)
 
 	b.breakIt()
 
 	// Nagios has to see it CRITICAL, act, and see it OK again.
 	var alerts []string
-	require.Eventually(t, func() bool {
+	if !assert.Eventually(t, func() bool {
 		alerts = logLines(env["NAGIOS_LOG_FILE"], svc, start, "SERVICE ALERT")
 		return len(alerts) > 0 && strings.Contains(alerts[len(alerts)-1], ";OK;")
-	}, 120*time.Second, 250*time.Millisecond, "no recovery of %s in nagios.log; decisions: %s", svc, readFile(filepath.Join(state, "decisions.log")))
+	}, time.Duration(bound)*120*time.Second, 250*time.Millisecond) {
+		t.Fatalf("no recovery of %s in nagios.log: %s\nhandler wall times (s): %s\ndecisions (first 20 lines): %s", svc, strings.Join(alerts, "\n"),
+			strings.Join(strings.Fields(readFile(filepath.Join(state, "handler-wall"))), " "), firstN(readFile(filepath.Join(state, "decisions.log")), 20))
+	}
 	handlers := logLines(env["NAGIOS_LOG_FILE"], svc, start, "SERVICE EVENT HANDLER")
 	t.Logf("alerts:\n%s\nevent handlers:\n%s", strings.Join(alerts, "\n"), strings.Join(handlers, "\n"))
 
 	for _, a := range alerts {
 		assert.NotContains(t, a, ";HARD;", "the service reached HARD: the handler did not fix it in time")
 	}
-	require.GreaterOrEqual(t, len(alerts), 3)
+	// With one replication pouchdb-server always leaves it stuck. Of 200,
+	// it resumes some by itself, sometimes all before SOFT 2: then the
+	// handler has nothing to restart, which is right too.
+	require.GreaterOrEqual(t, len(alerts), 2)
 	assert.Contains(t, alerts[0], ";CRITICAL;SOFT;1;")
-	assert.Contains(t, alerts[1], ";CRITICAL;SOFT;2;")
 	assert.Contains(t, alerts[len(alerts)-1], ";OK;SOFT;")
-	assert.Contains(t, strings.Join(handlers, "\n"), ";CRITICAL;SOFT;2;"+svc+"-handler", "Nagios ran the handler at SOFT 2")
+	actedAtSoft2 := len(alerts) >= 3
+	if n == 1 || actedAtSoft2 {
+		require.GreaterOrEqual(t, len(alerts), 3)
+		assert.Contains(t, alerts[1], ";CRITICAL;SOFT;2;")
+		assert.Contains(t, strings.Join(handlers, "\n"), ";CRITICAL;SOFT;2;"+svc+"-handler", "Nagios ran the handler at SOFT 2")
+	}
 
 	// Nagios runs the handler for the recovery after logging the OK alert,
 	// asynchronously: wait for its line before reading the log.
@@ -111,8 +152,18 @@ define service {
 		decisions = readFile(filepath.Join(state, "decisions.log"))
 		return okLine.MatchString(decisions)
 	}, 30*time.Second, 100*time.Millisecond, "the handler ran on the recovery and did nothing")
-	t.Logf("decisions:\n%s", decisions)
-	assert.Equal(t, 1, strings.Count(decisions, "action=restarted"), "acted exactly once")
+	if n == 1 {
+		t.Logf("decisions:\n%s", decisions)
+	}
+	restarted := strings.Count(decisions, "action=restarted")
+	t.Logf("%d of %d replications restarted; handler wall times (s), one per run: %s", restarted, n,
+		strings.Join(strings.Fields(readFile(filepath.Join(state, "handler-wall"))), " "))
+	if n == 1 {
+		assert.Equal(t, 1, restarted, "acted exactly once")
+	} else if actedAtSoft2 {
+		assert.Positive(t, restarted, "SOFT 2 with stuck replications, and nothing restarted")
+	}
+	assert.NotContains(t, decisions, "action=restart_failed", "every restart confirmed")
 	for _, l := range strings.Split(decisions, "\n") {
 		if strings.Contains(l, "action=restarted") {
 			assert.Contains(t, l, `event="CRITICAL SOFT 2"`)
@@ -121,7 +172,7 @@ define service {
 	assert.Contains(t, decisions, `event="CRITICAL SOFT 1" action=wait code=first_failure`)
 	assert.NotContains(t, decisions, b.creds.Password)
 
-	assert.True(t, b.arrived("after-outage"), "the replication resumed")
+	assert.True(t, b.arrived("after-outage"), "every replication resumed")
 	// status.dat lags nagios.log by up to status_update_interval.
 	var s map[string]string
 	require.Eventually(t, func() bool {
@@ -202,6 +253,11 @@ func logTail(path, svc string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+func firstN(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
 func readFile(path string) string {

@@ -313,6 +313,7 @@ func TestNagiosRunsShippedObjectsIntegration(t *testing.T) {
 	for svc, prefix := range map[string]string{
 		"couch-disk": "COUCH_DISK OK", "couch-views": "COUCH_VIEWS OK",
 		"tarball-origin": "TARBALL_ORIGIN OK", "fastly": "FASTLY OK",
+		"cdn-log": "CDN_LOG OK",
 	} {
 		eventually(t, 60*time.Second, "service "+svc+" OK in "+env["NAGIOS_STATUS_FILE"]+" (are the binaries built? make build)", func() bool {
 			s := stackenv.NagiosService(env["NAGIOS_STATUS_FILE"], "registry-primary", svc)

@@ -197,6 +197,9 @@ func pickPackages(ctx context.Context, cfg Config, deps Deps, step func(string),
 			st, msg := deps.Problem(err)
 			return nil, nil, nagios.Result{Status: st, Summary: "cannot read the packument of " + name + ": " + msg}, false
 		}
+		if doc.Type == "heartbeat" && len(doc.Versions) == 0 {
+			continue // check_couch_replication's: not worth a word
+		}
 		if len(doc.Versions) == 0 {
 			notes = append(notes, "skipped "+name+" from the changes feed: not a package (no versions)")
 			continue

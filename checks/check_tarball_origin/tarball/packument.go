@@ -24,6 +24,9 @@ type Packument struct {
 	Versions    map[string]Version    `json:"versions"`
 	Time        map[string]string     `json:"time"`
 	Attachments map[string]Attachment `json:"_attachments"`
+	// Type is "heartbeat" for check_couch_replication's heartbeat
+	// document, when --heartbeat-db names the registry database.
+	Type string `json:"type"`
 }
 
 // CheckShape requires what every document has, _id and _rev; a document

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/replication"
 )
 
 // Mode is how the handler was started.
@@ -63,8 +64,9 @@ type Replication struct {
 	Class       string
 	Status      nagios.Status
 	Reason      string
-	SourceGone  bool // the check saw the source database missing
-	Restartable bool // a doc definition or a transient spec exists to restart from
+	Cause       replication.Cause // what Reason says, for grouping and for the decision
+	SourceGone  bool              // the check saw the source database missing
+	Restartable bool              // a doc definition or a transient spec exists to restart from
 }
 
 // Event is one question to Decide: the gate of a run (Replication nil) or
@@ -146,6 +148,11 @@ func Decide(ev Event, h History, p Policy) Action {
 	}
 	if r.Status != nagios.CRITICAL {
 		return Action{Nothing, "not_critical", fmt.Sprintf("%s is %s, not CRITICAL: a restart is only for a confirmed failure", state(r), r.Status), nagios.OK}
+	}
+	if r.Cause.What == replication.CauseDuplicate {
+		// CouchDB keeps the one that started first; a restart makes the
+		// two race again.
+		return Action{Human, "duplicate", fmt.Sprintf("%s: two documents describe the same replication; delete one (needs a human)", state(r)), nagios.CRITICAL}
 	}
 	if !p.restartable(r.Class) {
 		return Action{Human, "not_restartable", fmt.Sprintf("%s: a restart does not fix this state; needs a human", state(r)), nagios.CRITICAL}

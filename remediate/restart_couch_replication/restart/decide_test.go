@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/replication"
 )
 
 var t0 = time.Date(2025, 11, 26, 3, 0, 0, 0, time.UTC)
@@ -76,6 +77,7 @@ func TestDecideReplication(t *testing.T) {
 		{"WARNING (initializing too long) is not acted on", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "initializing", Status: nagios.WARNING, Restartable: true}, SourceUp), History{}, Nothing, "not_critical", nagios.OK, "not CRITICAL"},
 		{"UNKNOWN replication is not acted on", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "unknown", Status: nagios.UNKNOWN, Restartable: true}, SourceUp), History{}, Nothing, "not_critical", nagios.OK, ""},
 		{"error (missing filter) is not restartable", ev(ModeHandler, soft(2), &Replication{Key: "bad-filter", State: "error", Status: nagios.CRITICAL, Reason: "filter not found", Restartable: true}, SourceUp), History{}, Human, "not_restartable", nagios.CRITICAL, "bad-filter error (filter not found)"},
+		{"a failed duplicate is for a human", ev(ModeHandler, soft(2), &Replication{Key: "dup", State: "failed", Class: "failed", Status: nagios.CRITICAL, Cause: replication.Cause{What: replication.CauseDuplicate}, Restartable: true}, SourceUnchecked), History{}, Human, "duplicate", nagios.CRITICAL, "delete one"},
 		{"continuous completed is not restartable", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "completed", Status: nagios.CRITICAL, Restartable: true}, SourceUp), History{}, Human, "not_restartable", nagios.CRITICAL, ""},
 		{"missing replication doc", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "missing", Status: nagios.CRITICAL}, SourceUnchecked), History{}, Human, "not_restartable", nagios.CRITICAL, ""},
 		{"failed with source db gone (check saw it)", ev(ModeHandler, soft(2), &Replication{Key: "missing-source-db", State: "failed", Class: "failed", Status: nagios.CRITICAL, Reason: "db_not_found", SourceGone: true, Restartable: true}, SourceUnchecked), History{}, Human, "source_gone", nagios.CRITICAL, "source database is gone"},

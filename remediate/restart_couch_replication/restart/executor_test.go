@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,12 +30,20 @@ type fakeCouch struct {
 	docs     map[string]map[string]any
 	revs     map[string]int
 	requests []string
-	putFails int // PUTs to answer 500 before one succeeds
+	putFails int // writes to answer 500 before one succeeds
 	posts    []map[string]any
+	// per document: bulk deletes and creates to answer 500
+	deleteFails, createFails map[string]int
+	// onBulk sees each _bulk_docs request (deleting: its first document
+	// is a deletion)
+	onBulk func(deleting bool)
+	// replicator: a created document gets a _replication_state at once,
+	// as PouchDB Server's replicator writes one
+	replicator bool
 }
 
 func newFakeCouch(doc map[string]any) *fakeCouch {
-	f := &fakeCouch{docs: map[string]map[string]any{}, revs: map[string]int{}}
+	f := &fakeCouch{docs: map[string]map[string]any{}, revs: map[string]int{}, deleteFails: map[string]int{}, createFails: map[string]int{}}
 	if doc != nil {
 		id := doc["_id"].(string)
 		f.revs[id] = 3
@@ -63,6 +72,41 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := strings.TrimPrefix(r.URL.Path, "/_replicator/")
+	switch {
+	case id == "_all_docs" && r.Method == http.MethodPost:
+		var body struct {
+			Keys []string `json:"keys"`
+		}
+		_ = json.NewDecoder(gunzip(r)).Decode(&body)
+		rows := []any{}
+		for _, k := range body.Keys {
+			if d, ok := f.docs[k]; ok {
+				rows = append(rows, map[string]any{"id": k, "key": k, "value": map[string]any{"rev": d["_rev"]}, "doc": d})
+			} else {
+				rows = append(rows, map[string]any{"key": k, "error": "not_found"})
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"total_rows": len(f.docs), "offset": 0, "rows": rows})
+		return
+	case id == "_bulk_docs" && r.Method == http.MethodPost:
+		var body struct {
+			Docs []map[string]any `json:"docs"`
+		}
+		if err := json.NewDecoder(gunzip(r)).Decode(&body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if f.onBulk != nil && len(body.Docs) > 0 {
+			f.onBulk(body.Docs[0]["_deleted"] == true)
+		}
+		res := []any{}
+		for _, d := range body.Docs {
+			res = append(res, f.write(d))
+		}
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(res)
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		d, ok := f.docs[id]
@@ -121,6 +165,56 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func gunzip(r *http.Request) io.Reader {
+	if r.Header.Get("Content-Encoding") == "gzip" { // kivik compresses what it writes
+		if zr, err := gzip.NewReader(r.Body); err == nil {
+			return zr
+		}
+	}
+	return r.Body
+}
+
+// write is one document of a _bulk_docs request: a deletion with the
+// current rev, or a creation over a deleted or missing document; f.mu is
+// held.
+func (f *fakeCouch) write(d map[string]any) map[string]any {
+	id, _ := d["_id"].(string)
+	conflict := map[string]any{"id": id, "error": "conflict", "reason": "Document update conflict."}
+	cur, exists := f.docs[id]
+	if d["_deleted"] == true {
+		if !exists || d["_rev"] != cur["_rev"] {
+			return conflict
+		}
+		if f.deleteFails[id] > 0 {
+			f.deleteFails[id]--
+			return map[string]any{"id": id, "error": "unknown_error", "reason": "boom"}
+		}
+		delete(f.docs, id)
+		f.revs[id]++
+		return map[string]any{"ok": true, "id": id, "rev": fmt.Sprintf("%d-del", f.revs[id])}
+	}
+	if exists {
+		return conflict
+	}
+	if f.putFails > 0 || f.createFails[id] > 0 {
+		if f.createFails[id] > 0 {
+			f.createFails[id]--
+		} else {
+			f.putFails--
+		}
+		return map[string]any{"id": id, "error": "unknown_error", "reason": "boom"}
+	}
+	f.revs[id]++
+	d["_rev"] = fmt.Sprintf("%d-new", f.revs[id])
+	f.docs[id] = d
+	if f.replicator {
+		stored := maps.Clone(d)
+		stored["_replication_state"] = "triggered"
+		f.docs[id] = stored
+	}
+	return map[string]any{"ok": true, "id": id, "rev": d["_rev"]}
+}
+
 const srcPassword = "s3cret-source-pw"
 
 func storedDoc() map[string]any {
@@ -151,15 +245,27 @@ func newExec(t *testing.T, f *fakeCouch, confirm Confirmer) (*Couch, *httptest.S
 		Confirm: confirm, ConfirmWithin: 2 * time.Second, Now: func() time.Time { return t0 }}, srv
 }
 
-func running(context.Context, Target) (string, bool, error) { return "running", true, nil }
+func running(_ context.Context, ts []Target) (map[string]JobState, error) {
+	out := map[string]JobState{}
+	for _, t := range ts {
+		out[t.where()] = JobState{State: "running", Running: true}
+	}
+	return out, nil
+}
+
+// restartOne restarts one target through the batch interface.
+func restartOne(c Executor, t Target) (Outcome, error) {
+	out := c.Restart(context.Background(), []Target{t})
+	return out[0], out[0].Err
+}
 
 func TestCouchRestartDoc(t *testing.T) {
 	f := newFakeCouch(storedDoc())
 	c, _ := newExec(t, f, running)
-	out, err := c.Restart(context.Background(), Target{Key: "_replicator/registry-from-primary", DocID: "registry-from-primary", Database: "_replicator", Reason: "crashing: source unreachable"})
+	out, err := restartOne(c, Target{Key: "_replicator/registry-from-primary", DocID: "registry-from-primary", Database: "_replicator", Reason: "crashing: source unreachable"})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"GET /_replicator/registry-from-primary", "DELETE /_replicator/registry-from-primary", "PUT /_replicator/registry-from-primary"}, f.requests,
-		"only the replication document is deleted, once")
+	assert.Equal(t, []string{"POST /_replicator/_all_docs", "POST /_replicator/_bulk_docs", "POST /_replicator/_bulk_docs"}, f.requests,
+		"read, deleted and written again in bulk")
 	assert.Contains(t, out.Detail, "recreated _replicator/registry-from-primary, new job running")
 
 	d := f.docs["registry-from-primary"]
@@ -188,16 +294,16 @@ func TestCouchRestartDocFailures(t *testing.T) {
 	t.Run("document gone", func(t *testing.T) {
 		f := newFakeCouch(nil)
 		c, _ := newExec(t, f, running)
-		_, err := c.Restart(context.Background(), Target{DocID: "nope", Database: "_replicator"})
+		_, err := restartOne(c, Target{DocID: "nope", Database: "_replicator"})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "/_replicator/nope")
-		assert.Equal(t, []string{"GET /_replicator/nope"}, f.requests, "nothing is deleted")
+		assert.Equal(t, []string{"POST /_replicator/_all_docs"}, f.requests, "nothing is deleted")
 	})
 	t.Run("PUT fails after the delete: says where the backup is", func(t *testing.T) {
 		f := newFakeCouch(storedDoc())
 		f.putFails = 5
 		c, _ := newExec(t, f, running)
-		out, err := c.Restart(context.Background(), Target{DocID: "registry-from-primary", Database: "_replicator"})
+		out, err := restartOne(c, Target{DocID: "registry-from-primary", Database: "_replicator"})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "deleted _replicator/registry-from-primary but could not write it again")
 		assert.Contains(t, err.Error(), out.Backup)
@@ -207,15 +313,17 @@ func TestCouchRestartDocFailures(t *testing.T) {
 		f := newFakeCouch(storedDoc())
 		f.putFails = 1
 		c, _ := newExec(t, f, running)
-		_, err := c.Restart(context.Background(), Target{DocID: "registry-from-primary", Database: "_replicator"})
+		_, err := restartOne(c, Target{DocID: "registry-from-primary", Database: "_replicator"})
 		require.NoError(t, err)
 		assert.NotNil(t, f.docs["registry-from-primary"])
 	})
 	t.Run("new job never runs", func(t *testing.T) {
 		f := newFakeCouch(storedDoc())
-		c, _ := newExec(t, f, func(context.Context, Target) (string, bool, error) { return "initializing", false, nil })
+		c, _ := newExec(t, f, func(_ context.Context, ts []Target) (map[string]JobState, error) {
+			return map[string]JobState{ts[0].where(): {State: "initializing"}}, nil
+		})
 		c.ConfirmWithin = 300 * time.Millisecond
-		out, err := c.Restart(context.Background(), Target{DocID: "registry-from-primary", Database: "_replicator"})
+		out, err := restartOne(c, Target{DocID: "registry-from-primary", Database: "_replicator"})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "no running job within 300ms (state initializing)")
 		assert.NotEmpty(t, out.Backup)
@@ -226,7 +334,7 @@ func TestCouchRestartTransient(t *testing.T) {
 	f := newFakeCouch(nil)
 	c, _ := newExec(t, f, nil)
 	spec := json.RawMessage(`{"source":"http://admin:` + srcPassword + `@db1:5984/registry","target":"registry-transient","continuous":true}`)
-	out, err := c.Restart(context.Background(), Target{Key: "transient:x", Transient: true, Spec: spec})
+	out, err := restartOne(c, Target{Key: "transient:x", Transient: true, Spec: spec})
 	require.NoError(t, err)
 	require.Len(t, f.posts, 2)
 	assert.Equal(t, true, f.posts[0]["cancel"], "the old job is cancelled first")
@@ -234,13 +342,207 @@ func TestCouchRestartTransient(t *testing.T) {
 	assert.Equal(t, "registry-transient", f.posts[1]["target"])
 	assert.Contains(t, out.Detail, "re-posted transient replication transient:x (job abc+continuous)")
 
-	_, err = c.Restart(context.Background(), Target{Key: "transient:x", Transient: true})
+	_, err = restartOne(c, Target{Key: "transient:x", Transient: true})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--transient-spec")
 }
 
 func TestDryRun(t *testing.T) {
-	out, err := DryRun{}.Restart(context.Background(), Target{DocID: "r", Database: "_replicator"})
+	out, err := restartOne(DryRun{}, Target{DocID: "r", Database: "_replicator"})
 	require.NoError(t, err)
 	assert.Equal(t, "dry run: would delete and recreate _replicator/r", out.Detail)
+}
+
+func TestCouchRestartBulk(t *testing.T) {
+	f := newFakeCouch(nil)
+	for _, id := range []string{"ok", "flaky-delete", "changed", "unwritable", "flaky-create"} {
+		d := storedDoc()
+		d["_id"] = id
+		f.revs[id] = 3
+		d["_rev"] = "3-abc"
+		f.docs[id] = d
+	}
+	f.deleteFails["flaky-delete"] = 1
+	f.createFails["flaky-create"] = 2
+	f.createFails["unwritable"] = 99
+	var polls [][]string
+	c, _ := newExec(t, f, func(ctx context.Context, ts []Target) (map[string]JobState, error) {
+		var ids []string
+		for _, t := range ts {
+			ids = append(ids, t.DocID)
+		}
+		polls = append(polls, ids)
+		return running(ctx, ts)
+	})
+	ts := []Target{}
+	for _, id := range []string{"ok", "flaky-delete", "changed", "gone", "unwritable", "flaky-create"} {
+		ts = append(ts, Target{Key: "_replicator/" + id, DocID: id, Database: "_replicator", Reason: "crashing"})
+	}
+	// "changed" is edited by someone between the read and the delete.
+	mutate := &editBetween{fakeCouch: f, id: "changed"}
+	srv := httptest.NewServer(mutate)
+	t.Cleanup(srv.Close)
+	cc, err := couch.New(srv.URL, c.Creds, c.HTTP)
+	require.NoError(t, err)
+	c.Client = cc
+
+	out := c.Restart(context.Background(), ts)
+	require.Len(t, out, len(ts))
+	byID := map[string]Outcome{}
+	for i, o := range out {
+		byID[ts[i].DocID] = o
+	}
+	for _, id := range []string{"ok", "flaky-delete", "flaky-create"} {
+		assert.NoError(t, byID[id].Err, id)
+		assert.Equal(t, "recreated _replicator/"+id+", new job running", byID[id].Detail, id)
+		assert.FileExists(t, byID[id].Backup, "backed up first")
+		assert.Contains(t, f.docs[id], RestartedBy, "%s written again with a changed body", id)
+	}
+	assert.Equal(t, "delete", byID["changed"].Stage)
+	assert.Contains(t, byID["changed"].Err.Error(), "_replicator/changed changed since it was read (conflict)")
+	assert.Equal(t, "read", byID["gone"].Stage)
+	assert.Contains(t, byID["gone"].Err.Error(), "/_replicator/gone")
+	assert.Equal(t, "recreate", byID["unwritable"].Stage)
+	assert.Contains(t, byID["unwritable"].Err.Error(), "deleted _replicator/unwritable but could not write it again")
+	assert.Contains(t, byID["unwritable"].Err.Error(), byID["unwritable"].Backup, "names the backup to restore from")
+	assert.NotContains(t, byID["unwritable"].Err.Error(), srcPassword)
+
+	bulk := 0
+	for _, r := range f.requests {
+		assert.NotContains(t, r, "GET /_replicator/", "no document read one by one")
+		if r == "POST /_replicator/_bulk_docs" {
+			bulk++
+		}
+	}
+	// deletes: 1 + 1 retry (flaky-delete); creates: 1 + 2 retries
+	// (flaky-create, unwritable has 3 attempts in all).
+	assert.Equal(t, 5, bulk, f.requests)
+	require.Len(t, polls, 1, "one poll confirms every new job")
+	assert.ElementsMatch(t, []string{"ok", "flaky-delete", "flaky-create"}, polls[0])
+}
+
+// editBetween serves f, and changes the document id right after the
+// first POST _all_docs (someone edits it while the run works).
+type editBetween struct {
+	*fakeCouch
+	id   string
+	done bool
+}
+
+func (e *editBetween) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.fakeCouch.ServeHTTP(w, r)
+	if !e.done && r.URL.Path == "/_replicator/_all_docs" {
+		e.done = true
+		e.mu.Lock()
+		e.docs[e.id]["_rev"] = "4-edited"
+		e.mu.Unlock()
+	}
+}
+
+func TestCouchRestartPouchDB(t *testing.T) {
+	// PouchDB Server ends a deleted document's job late and then marks
+	// whatever document has that id "completed", and mixes up its own
+	// writes when many documents change at once: the rewrites wait, and
+	// go one at a time.
+	f := newFakeCouch(nil)
+	var ts []Target
+	for _, id := range []string{"a", "b", "c"} {
+		d := storedDoc()
+		d["_id"], d["_rev"] = id, "3-abc"
+		f.docs[id], f.revs[id] = d, 3
+		ts = append(ts, Target{DocID: id, Database: "_replicator"})
+	}
+	c, _ := newExec(t, f, running)
+	c.Settle, c.OneByOne = 300*time.Millisecond, true
+	var deletedAt time.Time
+	var deletes, writes int
+	f.onBulk = func(deleting bool) {
+		if deleting {
+			deletes++
+			deletedAt = time.Now()
+			return
+		}
+		writes++
+		assert.GreaterOrEqual(t, time.Since(deletedAt), c.Settle, "rewritten before the old jobs ended")
+	}
+	f.replicator = true
+	for _, out := range c.Restart(context.Background(), ts) {
+		require.NoError(t, out.Err)
+	}
+	assert.Equal(t, 1, deletes, "deleted together")
+	assert.Equal(t, 3, writes, "written one by one")
+}
+
+func TestCouchRestartPouchDBCompletedIsRewritten(t *testing.T) {
+	// A document PouchDB Server marked "completed" right after its
+	// rewrite is rewritten once more; twice is a failure.
+	for _, tt := range []struct {
+		name      string
+		completed int // polls that see "b" completed
+		wantErr   string
+	}{
+		{"once", 1, ""},
+		{"twice", 2, "recreated twice, but PouchDB Server marked it completed both times"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeCouch(nil)
+			f.replicator = true
+			var ts []Target
+			for _, id := range []string{"a", "b"} {
+				d := storedDoc()
+				d["_id"], d["_rev"] = id, "3-abc"
+				f.docs[id], f.revs[id] = d, 3
+				ts = append(ts, Target{DocID: id, Database: "_replicator"})
+			}
+			left := tt.completed
+			c, _ := newExec(t, f, func(ctx context.Context, ts []Target) (map[string]JobState, error) {
+				out, _ := running(ctx, ts)
+				if _, ok := out["_replicator/b"]; ok && left > 0 {
+					left--
+					out["_replicator/b"] = JobState{State: "completed"}
+				}
+				return out, nil
+			})
+			c.OneByOne = true
+			out := c.Restart(context.Background(), ts)
+			require.NoError(t, out[0].Err)
+			if tt.wantErr == "" {
+				require.NoError(t, out[1].Err)
+				assert.Equal(t, "recreated _replicator/b, new job running", out[1].Detail)
+				return
+			}
+			require.Error(t, out[1].Err)
+			assert.Contains(t, out[1].Err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestCouchRestartPouchDBOutOfTime(t *testing.T) {
+	// One at a time takes a while on PouchDB Server; near the end of the
+	// run the rest is written at once, never left deleted.
+	f := newFakeCouch(nil) // no replicator: each wait for it runs out
+	var ts []Target
+	for _, id := range []string{"a", "b", "c", "d"} {
+		d := storedDoc()
+		d["_id"], d["_rev"] = id, "3-abc"
+		f.docs[id], f.revs[id] = d, 3
+		ts = append(ts, Target{DocID: id, Database: "_replicator"})
+	}
+	var writes []int
+	f.onBulk = func(deleting bool) {
+		if !deleting {
+			writes = append(writes, 0)
+		}
+	}
+	c, _ := newExec(t, f, running)
+	c.OneByOne = true
+	ctx, cancel := context.WithTimeout(context.Background(), oneByOneReserve+time.Second)
+	defer cancel()
+	for _, out := range c.Restart(ctx, ts) {
+		require.NoError(t, out.Err)
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		assert.Contains(t, f.docs, id, "%s written again", id)
+	}
+	assert.Len(t, writes, 2, "a alone, then b, c and d at once")
 }

@@ -75,7 +75,7 @@ func Observe(rep replication.Report, spec *TransientSpec) []Observed {
 	specFound := false
 	for _, r := range rep.Replications {
 		o := Observed{Replication: Replication{
-			Key: r.Key, State: r.State, Status: r.Status, Reason: r.Reason,
+			Key: r.Key, State: r.State, Status: r.Status, Reason: r.Reason, Cause: r.Cause,
 			Class: classOf(r, rep.Scheduler),
 		}}
 		o.Source, o.SourceCreds = r.SourceEndpoint()

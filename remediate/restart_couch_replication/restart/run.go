@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -136,21 +136,55 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 
 	seen := map[string]bool{}
 	healthy := 0
-	var acted, waiting, human, failed []string
+	var outs []outcome
+	// Decide about every replication, look at each source that a restart
+	// needs once, then restart all the replications to restart together:
+	// in a primary outage they are hundreds, with a handful of sources.
+	evs := make([]Event, len(obs))
+	acts := make([]Action, len(obs))
+	// The state file is written text too: a replication is filed under
+	// its key as it may be printed (redacted, one line).
+	stateKeys := make([]string, len(obs))
+	var toCheck []int
 	for i := range obs {
 		o := &obs[i]
-		// The state file is written text too: a replication is filed
-		// under its key as it may be printed (redacted, one line).
-		stateKey := r.text(o.Key)
-		seen[stateKey] = true
-		h := st.Replications[stateKey]
-		ev := Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Replication: &o.Replication, Now: r.now}
-		a := Decide(ev, h, r.cfg.Policy)
-		if a.Kind == CheckSource {
-			r.step("checking the source %s of %s", o.Source, o.Key)
-			ev.Source, ev.SourceWhy = r.d.CheckSource(ctx, *o)
-			a = Decide(ev, h, r.cfg.Policy)
+		stateKeys[i] = r.text(o.Key)
+		seen[stateKeys[i]] = true
+		evs[i] = Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Replication: &o.Replication, Now: r.now}
+		acts[i] = Decide(evs[i], st.Replications[stateKeys[i]], r.cfg.Policy)
+		if acts[i].Kind == CheckSource {
+			toCheck = append(toCheck, i)
 		}
+	}
+	r.checkSources(ctx, obs, evs, toCheck)
+	for _, i := range toCheck {
+		acts[i] = Decide(evs[i], st.Replications[stateKeys[i]], r.cfg.Policy)
+	}
+	var targets []Target
+	var restartOf []int
+	for i := range obs {
+		if acts[i].Kind != Restart {
+			continue
+		}
+		t := obs[i].Target
+		t.Reason = obs[i].Reason
+		if t.Reason == "" {
+			t.Reason = obs[i].State
+		}
+		targets = append(targets, t)
+		restartOf = append(restartOf, i)
+	}
+	outcomes := map[int]Outcome{}
+	if len(targets) > 0 {
+		r.step("restarting %d replications (%s ...)", len(targets), targets[0].where())
+		for k, out := range r.d.Exec.Restart(ctx, targets) {
+			outcomes[restartOf[k]] = out
+		}
+	}
+	for i := range obs {
+		o, ev, a := &obs[i], evs[i], acts[i]
+		stateKey := stateKeys[i]
+		h := st.Replications[stateKey]
 		restarted := false
 		action := string(a.Kind)
 		switch a.Kind {
@@ -161,26 +195,20 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 				continue // a healthy replication is no decision worth a line
 			}
 		case Restart:
-			r.step("restarting %s", o.Target.where())
-			t := o.Target
-			t.Reason = o.Reason
-			if t.Reason == "" {
-				t.Reason = o.State
-			}
-			out, err := r.d.Exec.Restart(ctx, t)
+			out := outcomes[i]
 			switch {
-			case err != nil:
-				p := nagios.AsProblem(err)
+			case out.Err != nil:
+				p := nagios.AsProblem(out.Err)
 				a = Action{Kind: Restart, Code: "restart_failed", Why: fmt.Sprintf("restart of %s failed: %s", o.Key, p.Msg), Status: nagios.CRITICAL}
 				action = "restart_failed"
-				failed = append(failed, a.Why)
+				outs = append(outs, newOutcome(outRestartFailed, o, a, a.Why))
 				// A delete that went through counts against the rate
 				// limit: the replication was touched.
 				restarted = out.Backup != ""
 			case r.cfg.DryRun:
 				action = "would_restart"
 				a.Why = fmt.Sprintf("%s: %s", out.Detail, summaryOf(o))
-				acted = append(acted, "would restart "+summaryOf(o))
+				outs = append(outs, newOutcome(outWouldRestart, o, a, "would restart "+summaryOf(o)))
 			default:
 				action = "restarted"
 				restarted = true
@@ -188,14 +216,17 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 				if out.Backup != "" {
 					a.Why += "; backup " + out.Backup
 				}
-				acted = append(acted, "restarted "+summaryOf(o))
+				outs = append(outs, newOutcome(outRestarted, o, a, "restarted "+summaryOf(o)))
 			}
 		case Wait:
 			if a.Code == "source_down" {
-				waiting = append(waiting, fmt.Sprintf("%s: source still down", o.Key))
+				outs = append(outs, newOutcome(outWaiting, o, a, sourceDownClause(o)))
+			}
+			if a.Code == "first_failure" {
+				outs = append(outs, newOutcome(outNextRun, o, a, "nothing to restart yet: "+a.Why))
 			}
 		case Human:
-			human = append(human, a.Why)
+			outs = append(outs, newOutcome(outHuman, o, a, a.Why))
 		}
 		st.Replications[stateKey] = Record(h, ev, a, restarted, r.cfg.Policy)
 		r.decision(ctx, o.Key, a, action, &o.Replication)
@@ -217,12 +248,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		// The run's own point says what it did as a whole.
 		r.top = &nagios.Result{Measurement: Measurement, Tags: map[string]string{"node": r.cfg.Node, "mode": string(r.cfg.Mode), "action": "assessed", "code": "assessed"}}
 	}
-	var parts []string
-	parts = append(parts, failed...)
-	parts = append(parts, acted...)
-	parts = append(parts, human...)
-	parts = append(parts, waiting...)
-	if len(parts) == 0 {
+	if len(outs) == 0 {
 		res.Summary = fmt.Sprintf("nothing to restart: %d of %d replications healthy", healthy, len(obs))
 		if len(r.subs) > 0 {
 			res.Summary = fmt.Sprintf("nothing to restart yet: %s", r.subs[0].Summary)
@@ -234,9 +260,58 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 			r.decision(ctx, "", Action{Kind: Nothing, Code: "all_healthy", Why: res.Summary, Status: nagios.OK}, string(Nothing), nil)
 		}
 	} else {
-		res.Summary = strings.Join(parts, "; ")
+		res.Summary = summarize(outs)
 	}
 	return r.result(res)
+}
+
+// sourceChecks is how many sources are looked at together.
+const sourceChecks = 8
+
+// checkSources looks at the source of each obs[idx] once per distinct
+// source (URL and credentials), sourceChecks at a time, and sets the
+// events' Source and SourceWhy.
+func (r *runner) checkSources(ctx context.Context, obs []Observed, evs []Event, idx []int) {
+	type key struct {
+		url   string
+		creds secret.Credentials
+	}
+	type result struct {
+		check SourceCheck
+		why   string
+	}
+	first := map[key]int{} // source -> an observation of it
+	var order []key
+	for _, i := range idx {
+		k := key{obs[i].Source, obs[i].SourceCreds}
+		if _, ok := first[k]; !ok {
+			first[k] = i
+			order = append(order, k)
+		}
+	}
+	results := make([]result, len(order))
+	sem := make(chan struct{}, sourceChecks)
+	var wg sync.WaitGroup
+	for n, k := range order {
+		o := obs[first[k]]
+		r.step("checking the source %s of %s", o.Source, o.Key)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, why := r.d.CheckSource(ctx, o)
+			results[n] = result{c, why}
+		}()
+	}
+	wg.Wait()
+	byKey := make(map[key]result, len(order))
+	for n, k := range order {
+		byKey[k] = results[n]
+	}
+	for _, i := range idx {
+		res := byKey[key{obs[i].Source, obs[i].SourceCreds}]
+		evs[i].Source, evs[i].SourceWhy = res.check, res.why
+	}
 }
 
 func summaryOf(o *Observed) string {

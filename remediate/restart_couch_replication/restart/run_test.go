@@ -25,17 +25,24 @@ import (
 type recExec struct {
 	mu      sync.Mutex
 	targets []Target
+	calls   int
 	err     error
 }
 
-func (e *recExec) Restart(_ context.Context, t Target) (Outcome, error) {
+func (e *recExec) Restart(_ context.Context, ts []Target) []Outcome {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.targets = append(e.targets, t)
-	if e.err != nil {
-		return Outcome{}, e.err
+	e.calls++
+	out := make([]Outcome, len(ts))
+	for i, t := range ts {
+		e.targets = append(e.targets, t)
+		if e.err != nil {
+			out[i] = Outcome{Err: e.err}
+			continue
+		}
+		out[i] = Outcome{Detail: "recreated " + t.where() + ", new job running", Backup: "/backup/x.json"}
 	}
-	return Outcome{Detail: "recreated " + t.where() + ", new job running", Backup: "/backup/x.json"}, nil
+	return out
 }
 
 type memLog struct{ lines []string }
@@ -50,7 +57,10 @@ type world struct {
 	log    *memLog
 	store  *Store
 	now    time.Time
+	mu     sync.Mutex
 	checks int
+	// checked are the sources looked at
+	checked []string
 }
 
 func newWorld(t *testing.T, obs ...Observed) *world {
@@ -64,8 +74,11 @@ func (w *world) run(cfg Config) nagios.Result {
 	cfg.Node = "http://127.0.0.1:25984"
 	return Run(context.Background(), cfg, Deps{
 		Assess: func(context.Context) ([]Observed, error) { return w.obs, nil },
-		CheckSource: func(context.Context, Observed) (SourceCheck, string) {
+		CheckSource: func(_ context.Context, o Observed) (SourceCheck, string) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
 			w.checks++
+			w.checked = append(w.checked, o.Source)
 			return w.source, "GET http://db1:5984/registry: connection refused"
 		},
 		Exec: w.exec, Store: w.store, Log: w.log, Now: func() time.Time { return w.now },
@@ -350,4 +363,28 @@ func TestOpenLoggerFile(t *testing.T) {
 	_, _, err = OpenLogger(filepath.Join(t.TempDir(), "no", "such", "dir", "x.log"), "", time.Now)
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, os.ErrNotExist), err.Error())
+}
+
+func TestRunChecksEachSourceOnceAndRestartsTogether(t *testing.T) {
+	// A primary outage: many replications of one source, and one of
+	// another. Each source is looked at once, and every restart goes to
+	// the executor in one call.
+	var obs []Observed
+	for _, id := range []string{"a", "b", "c"} {
+		o := obsCrashing()
+		o.Key, o.Target.Key, o.Target.DocID = "_replicator/"+id, "_replicator/"+id, id
+		obs = append(obs, o)
+	}
+	other := obsCrashing()
+	other.Key, other.Target.Key, other.Target.DocID, other.Source = "_replicator/d", "_replicator/d", "d", "http://db9:5984/other"
+	obs = append(obs, other)
+	w := newWorld(t, obs...)
+
+	res := w.run(handler(nagios.CRITICAL, "SOFT", 2))
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
+	assert.ElementsMatch(t, []string{"http://db1:5984/registry", "http://db9:5984/other"}, w.checked, "one check per distinct source")
+	assert.Equal(t, 1, w.exec.calls, "one executor call for every restart")
+	require.Len(t, w.exec.targets, 4)
+	assert.Equal(t, "a", w.exec.targets[0].DocID, "in the order of the assessment")
+	assert.Equal(t, 4, strings.Count(strings.Join(w.log.lines, "\n"), "action=restarted"))
 }

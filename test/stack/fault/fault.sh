@@ -2,8 +2,9 @@
 # Fault injection for tests and the demo (run through "test/stack/stack fault").
 #
 #   replication pause|resume replica1|replica2
-#       pause: delete the replica's _replicator/registry-from-primary doc;
-#       resume: create it again (same doc as "stack up" makes)
+#       pause: delete the replica's _replicator/registry-from-primary and
+#       heartbeat-from-primary docs; resume: create them again (same docs as
+#       "stack up" makes)
 #   origin lose N NAME VERSION       move the tarball away from origin N's root
 #   origin corrupt N NAME VERSION    overwrite it with other bytes (same size)
 #   origin restore N                 put back every lost or corrupted tarball
@@ -16,7 +17,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 replication() {
 	local action="${1:-}" inst="${2:-}" port
@@ -26,22 +27,25 @@ replication() {
 	*) usage ;;
 	esac
 	couch_credentials
-	local url="http://127.0.0.1:$port/_replicator/registry-from-primary" rev
+	local url rev db
 	case "$action" in
 	pause)
-		rev="$(curl -sS -m 10 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" "$url" |
-			sed -n 's/.*"_rev":"\([^"]*\)".*/\1/p')"
-		if [ -z "$rev" ]; then
-			log "no replication doc at $url: already paused"
-			return 0
-		fi
-		curl -sS -m 10 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" -X DELETE "$url?rev=$rev" | grep -q '"ok":true' ||
-			die "DELETE $url failed"
-		log "paused: deleted $url"
+		for db in registry heartbeat; do
+			url="http://127.0.0.1:$port/_replicator/$db-from-primary"
+			rev="$(curl -sS -m 10 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" "$url" |
+				sed -n 's/.*"_rev":"\([^"]*\)".*/\1/p')"
+			if [ -z "$rev" ]; then
+				log "no replication doc at $url: already paused"
+				continue
+			fi
+			curl -sS -m 10 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" -X DELETE "$url?rev=$rev" | grep -q '"ok":true' ||
+				die "DELETE $url failed"
+			log "paused: deleted $url"
+		done
 		;;
 	resume)
 		"$STACK_SRC/services/couch-$inst.sh" start
-		log "resumed: $url"
+		log "resumed: the replications of $inst"
 		;;
 	*) usage ;;
 	esac

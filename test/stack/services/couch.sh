@@ -4,8 +4,10 @@
 # CouchDB-protocol nodes: pouchdb-server 4.2.0 on LevelDB (pinned by
 # test/stack/couch/package-lock.json, installed with --omit=optional so the
 # sqlite3 adapter, which has to be compiled here, is left out). The primary
-# holds the seeded "registry" database; each replica pulls it through a
-# continuous replication defined in its own _replicator database.
+# holds the seeded "registry" database and the "heartbeat" database the
+# checks write their heartbeats into (never the registry, whose changes feed
+# is public); each replica pulls both through continuous replications
+# defined in its own _replicator database.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -46,12 +48,14 @@ api() {
 	curl -sS -m 10 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" -X "$1" "${data[@]}" "$url$2"
 }
 
+# ensure_replication [DB]: the continuous replication DB-from-primary
+# (default registry) pulling the primary's DB into this node's DB.
 ensure_replication() {
-	local doc primary="127.0.0.1:$COUCH_PRIMARY_PORT"
+	local doc primary="127.0.0.1:$COUCH_PRIMARY_PORT" db="${1:-registry}"
 	# Unauthenticated writes make pouchdb-server hang instead of answering
 	# 401, so every call here carries the admin credentials.
 	api PUT /_replicator >/dev/null
-	if api GET /_replicator/registry-from-primary | grep -q '"source"'; then
+	if api GET "/_replicator/$db-from-primary" | grep -q '"source"'; then
 		return 0
 	fi
 	# Credentials in the source URL, as CouchDB 1.x/2.x registries commonly
@@ -59,10 +63,16 @@ ensure_replication() {
 	# "created_at" makes each doc unique: pouchdb-replicator keeps the body
 	# of a deleted doc's replication as a live signature and silently ignores
 	# a recreated doc with the same body (it never starts replicating again).
-	doc=$(printf '{"source":"http://%s:%s@%s/registry","target":"registry","continuous":true,"create_target":true,"created_at":"%s"}' \
-		"$COUCH_ADMIN_USER" "$COUCH_ADMIN_PASSWORD" "$primary" "$(date -u +%FT%T.%NZ)")
-	api PUT /_replicator/registry-from-primary "$doc" | grep -q '"ok":true' ||
-		die "$name: could not create _replicator/registry-from-primary at $url"
+	doc=$(printf '{"source":"http://%s:%s@%s/%s","target":"%s","continuous":true,"create_target":true,"created_at":"%s"}' \
+		"$COUCH_ADMIN_USER" "$COUCH_ADMIN_PASSWORD" "$primary" "$db" "$db" "$(date -u +%FT%T.%NZ)")
+	api PUT "/_replicator/$db-from-primary" "$doc" | grep -q '"ok":true' ||
+		die "$name: could not create _replicator/$db-from-primary at $url"
+}
+
+# ensure_heartbeat_db: the primary's heartbeat database (412 when it exists).
+ensure_heartbeat_db() {
+	api PUT /heartbeat | grep -q -e '"ok":true' -e file_exists ||
+		die "$name: could not create the heartbeat database at $url"
 }
 
 ready_or_dead() {
@@ -102,8 +112,14 @@ $(tail -n 15 "$dir/stdout.log" 2>/dev/null)"
 		log "$name ready on $url (pid $(cat "$pidfile"))"
 	fi
 	case "$inst" in
-	primary) "$STACK_SRC/seed/seed.sh" couch ;;
-	*) ensure_replication ;;
+	primary)
+		"$STACK_SRC/seed/seed.sh" couch
+		ensure_heartbeat_db
+		;;
+	*)
+		ensure_replication registry
+		ensure_replication heartbeat
+		;;
 	esac
 	{
 		echo "$key=$url"

@@ -24,7 +24,7 @@ install() {
 # the repository's build/ ($USER2$) instead of the plugin directory: the
 # stack's Nagios runs the shipped commands and templates, not copies.
 shipped_objects() {
-	sed -E 's#\$USER1\$/(check_couch_|check_tarball_origin|check_fastly|restart_couch_)#$USER2$/\1#' \
+	sed -E 's#\$USER1\$/(check_couch_|check_tarball_origin|check_fastly|check_cdn_log|restart_couch_)#$USER2$/\1#' \
 		"$REPO_ROOT/nrpe/nagios/registry-checks.cfg"
 }
 
@@ -72,6 +72,13 @@ define service {
     host_name           registry-primary
     service_description fastly
     check_command       check_fastly!-u http://127.0.0.1:$CDN_PORT/_ping --spool-dir $STACK_DIR/spool
+}
+
+define service {
+    use                 registry-cdn-log,stack-service
+    host_name           registry-primary
+    service_description cdn-log
+    check_command       check_cdn_log!--log $STACK_DIR/varnishncsa/access.log --state-dir $STACK_DIR/nagios --spool-dir $STACK_DIR/spool
 }
 EOF
 }

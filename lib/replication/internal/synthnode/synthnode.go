@@ -5,10 +5,7 @@
 package synthnode
 
 import (
-	"compress/gzip"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -19,9 +16,10 @@ import (
 // Node is a 2.1+ node with N continuous replications. Replication i reads
 // source database src-(i mod Sources) on the same server and writes
 // dst-i; every 100th (i%100 == 7) is crashing with the source refusing
-// connections. _scheduler/jobs defaults to 100 rows per page, like
-// CouchDB. Every answer of a page size is rendered once, so that a client
-// timed against it measures the client.
+// connections (see SetCrashing), until a restart rewrites its document
+// (write.go). _scheduler/jobs defaults to 100 rows per page, like CouchDB.
+// Every answer of a page size is rendered once (again after a write), so
+// that a client timed against it measures the client.
 type Node struct {
 	N, Sources int
 	// NoDBsInfo makes POST /_dbs_info answer 404, like a server before
@@ -40,6 +38,12 @@ type Node struct {
 
 	mu       sync.Mutex
 	requests map[string]int // by request kind, see Requests
+
+	// The write side (write.go): replication documents rewritten since
+	// New, and the jobs they restarted.
+	crash   func(i int) bool
+	written map[string]*writtenDoc // by doc id
+	running map[int]bool           // recreated, so its new job runs
 }
 
 const seq = `"1500-g1AAAACfeJzLYWBgYMpgTmEQSs4vTc5ISTJ0MDQy1zMAQsMckFwiQ1L9____szKYE6VzgQLsZsmGaUZGiVh14DMojwVIMjQAqf9Q8yTB5qWmGhkZW1hi1ZgFAMJVKUk"`
@@ -55,7 +59,7 @@ func New(n, sources, pageSize int, base string) *Node {
 	doc := func(i int) string {
 		id := fmt.Sprintf("rep-%05d", i)
 		state, info := "running", `{"revisions_checked":1500,"missing_revisions_found":1500,"docs_read":1500,"docs_written":1500,"changes_pending":0,"doc_write_failures":0,"bulk_get_docs":1500,"bulk_get_attempts":1500,"checkpointed_source_seq":`+seq+`,"source_seq":`+seq+`,"through_seq":`+seq+`}`
-		if i%100 == 7 {
+		if s.crashing(i) {
 			state, info = "crashing", `{"error":"{replication_auth_error,\n    {session_request_failed,\"http://db1:5984/_session\",\"admin\",\n        {conn_failed,{error,econnrefused}}}}"}`
 		}
 		return fmt.Sprintf(`{"database":"_replicator","doc_id":%q,"id":"%032x+continuous","node":"couchdb@db2","source":"%s/src-%05d/","target":"%s/dst-%05d/","state":%q,"info":%s,"error_count":0,"last_updated":"2026-11-26T02:42:26Z","start_time":"2026-11-26T02:42:26Z","source_proxy":null,"target_proxy":null}`,
@@ -150,6 +154,8 @@ func (s *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(p, "/src-"):
 		s.count(r.Method + " /{source db}")
+	case strings.HasPrefix(p, "/_replicator/") && !strings.HasPrefix(p, "/_replicator/_"):
+		s.count(r.Method + " /_replicator/{doc}")
 	default:
 		s.count(r.Method + " " + p)
 	}
@@ -176,6 +182,7 @@ func (s *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			body = []byte(fmt.Sprintf(`{"total_rows":%d,"offset":%d,%q:[]}`, s.N, sk, strings.TrimPrefix(p, "/_scheduler/")))
 		}
 		w.Write(body)
+	case s.serveWrite(w, r):
 	case p == "/_replicator/_all_docs" && r.Method == http.MethodPost:
 		body, ok := keys(w, r)
 		if !ok {
@@ -183,7 +190,7 @@ func (s *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rows := make([]string, 0, len(body.Keys))
 		for _, k := range body.Keys {
-			if row, ok := s.rows[k]; ok {
+			if row, ok := s.row(k); ok {
 				rows = append(rows, row)
 			} else {
 				rows = append(rows, fmt.Sprintf(`{"key":%q,"error":"not_found"}`, k))
@@ -191,7 +198,7 @@ func (s *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(w, `{"total_rows":%d,"offset":0,"rows":[%s]}`, s.N, strings.Join(rows, ","))
 	case p == "/_replicator/_all_docs":
-		w.Write(s.allDocs)
+		w.Write(s.allDocsBody())
 	case strings.HasPrefix(p, "/src-") && s.isSource(strings.TrimPrefix(p, "/")):
 		w.Write(s.dbInfo)
 	default:
@@ -204,20 +211,7 @@ func (s *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func keys(w http.ResponseWriter, r *http.Request) (body struct {
 	Keys []string `json:"keys"`
 }, ok bool) {
-	var rd io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, `{"error":"bad_request","reason":"gzip"}`, http.StatusBadRequest)
-			return body, false
-		}
-		rd = zr
-	}
-	if err := json.NewDecoder(rd).Decode(&body); err != nil {
-		http.Error(w, `{"error":"bad_request","reason":"invalid JSON"}`, http.StatusBadRequest)
-		return body, false
-	}
-	return body, true
+	return body, decode(w, r, &body)
 }
 
 // serveDBsInfo answers like CouchDB 3.x: at most 100 keys, a row per key,

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/cdnlog/cdnlogtest"
+)
+
+const docsPage = "../../docs/check_cdn_log.md"
+
+func runArgs(args ...string) (string, int) {
+	var out bytes.Buffer
+	code := run(args, &out)
+	return out.String(), code
+}
+
+func TestContract(t *testing.T) {
+	out, code := runArgs("--help")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "--log")
+	out, code = runArgs()
+	assert.Equal(t, 3, code)
+	assert.True(t, strings.HasPrefix(out, "CDN_LOG UNKNOWN - bad arguments: "), out)
+	out, code = runArgs("--log", "x", "--format", "apache")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "--format")
+	dir := t.TempDir()
+	out, code = runArgs("--log", filepath.Join(dir, "a.log"), "--format", "json", "--state-dir", dir)
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "--field url=KEY and --field status=KEY")
+}
+
+// Every option the docs page names exists.
+func TestDocsOptionsExist(t *testing.T) {
+	page, err := os.ReadFile(docsPage)
+	require.NoError(t, err)
+	help, _ := runArgs("--help")
+	varnishncsa := map[string]bool{} // options of other programs shown on the page
+	for _, o := range regexp.MustCompile(`(?m)^varnishncsa .*$`).FindAllString(string(page), -1) {
+		for _, w := range regexp.MustCompile(`--[a-z0-9-]+`).FindAllString(o, -1) {
+			varnishncsa[w] = true
+		}
+	}
+	for _, o := range regexp.MustCompile(`--[a-z][a-z0-9-]+`).FindAllString(string(page), -1) {
+		if varnishncsa[o] {
+			continue
+		}
+		assert.Contains(t, help, o+"", "docs/check_cdn_log.md names %s", o)
+	}
+}
+
+// The NRPE line on the docs page is the shipped one.
+func TestDocsNRPELineIsShipped(t *testing.T) {
+	page, err := os.ReadFile(docsPage)
+	require.NoError(t, err)
+	shipped, err := os.ReadFile("../../nrpe/nrpe.d/registry-checks.cfg")
+	require.NoError(t, err)
+	line := regexp.MustCompile(`(?m)^command\[check_cdn_log\]=.*$`)
+	require.NotEmpty(t, line.FindString(string(page)))
+	assert.Equal(t, line.FindString(string(shipped)), line.FindString(string(page)))
+}
+
+// The page's first example runs, with its log and InfluxDB swapped for a
+// generated log and a test server, and prints the line the page shows.
+func TestDocsExampleRuns(t *testing.T) {
+	page, err := os.ReadFile(docsPage)
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)```\n(check_cdn_log .*?)\n```").FindStringSubmatch(string(page))
+	require.NotNil(t, m)
+	args := strings.Fields(strings.ReplaceAll(m[1], "\\\n", " "))[1:]
+
+	var writes int
+	influx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writes++
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer influx.Close()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	gen := cdnlogtest.New(3, time.Now().Add(-2*time.Minute), 10)
+	var b strings.Builder
+	for i := 0; i < 300; i++ {
+		b.WriteString(gen.Line())
+	}
+	require.NoError(t, os.WriteFile(logPath, []byte(b.String()), 0o644))
+	for i, a := range args {
+		switch a {
+		case "/var/log/varnish/varnishncsa.log":
+			args[i] = logPath
+		case "http://influx:8086":
+			args[i] = influx.URL
+		}
+	}
+	args = append(args, "--from-start", "--state-dir", dir, "--spool-dir", filepath.Join(dir, "spool"))
+	out, code := runArgs(args...)
+	assert.NotEqual(t, 3, code, out)
+	assert.Regexp(t, `^CDN_LOG (OK|WARNING|CRITICAL) - ([0-9.]+% 5xx, )?[0-9,]+ requests in \d+s, ([0-9.]+% 5xx, )?[0-9.]+% hit, [0-9,]+ tarball downloads`, out)
+	assert.Contains(t, out, "top packages by tarball downloads:\n")
+	assert.Equal(t, 1, writes)
+}
+
+// The varnishncsa format on the docs page is the one the stack runs.
+func TestDocsVarnishncsaFormatIsTheStacks(t *testing.T) {
+	page, err := os.ReadFile(docsPage)
+	require.NoError(t, err)
+	script, err := os.ReadFile("../../test/stack/services/varnishncsa.sh")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`-F '([^']+)'`).FindStringSubmatch(string(page))
+	require.NotNil(t, m, "no -F '...' on the page")
+	assert.Contains(t, string(script), "format='"+m[1]+"'")
+}
+
+// docsQuery is the InfluxQL query the docs page shows.
+func docsQuery(t *testing.T) string {
+	page, err := os.ReadFile(docsPage)
+	require.NoError(t, err)
+	q := regexp.MustCompile("(?m)^SELECT .*cdn_downloads.*$").FindString(string(page))
+	require.NotEmpty(t, q)
+	return q
+}

@@ -1,0 +1,67 @@
+// Package safefile is how the suite keeps files that must survive a crash
+// of the process writing them (spooled metrics, check_cdn_log's positions):
+// written whole or not at all, and changed by one process at a time.
+package safefile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// lockPoll is how often a waiting run retries a held lock. Short because
+// holders are checks that finish within their -t deadline.
+const lockPoll = 10 * time.Millisecond
+
+// Write stores data as dir/name: written to a temp file in dir, synced,
+// given perm, then renamed, so a crash leaves the old file or the new one
+// whole, never half of one. Temp files are named tempPrefix+name+"-*".
+func Write(dir, name, tempPrefix string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, perm)
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// Lock takes an exclusive flock on f, waiting no longer than ctx allows.
+// flock (not fcntl) locks belong to the open file, so two opens in one
+// process exclude each other just like two processes do. The lock goes
+// when f is closed or the process dies: a crashed run never wedges others.
+func Lock(ctx context.Context, f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			return fmt.Errorf("flock %s: %w", f.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the lock on %s: %w", f.Name(), context.Cause(ctx))
+		case <-time.After(lockPoll):
+		}
+	}
+}
