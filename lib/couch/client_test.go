@@ -653,3 +653,26 @@ func TestKivikNonJSONAnswerNamesContentType(t *testing.T) {
 	assert.Equal(t, nagios.UNKNOWN, p.Status)
 	assert.Equal(t, "GET "+ts.URL+"/registry/pkg: the answer is text/html, not JSON (is the URL a CouchDB node?)", p.Msg)
 }
+
+// null and null elements in _all_dbs are wrong-shaped answers, not "no
+// databases"; [] is an empty list.
+func TestAllDBsShape(t *testing.T) {
+	for body, want := range map[string]string{
+		`null`:           "not the answer CouchDB gives: not a list of databases",
+		`["a",null]`:     "not the answer CouchDB gives: database 1 has no name",
+		`[]`:             "",
+		`["_users","a"]`: "",
+	} {
+		ts := serveFiles(t, map[string]func() (int, []byte){"GET /_all_dbs": literal(200, body)})
+		c := newTestClient(t, ts.URL, secret.Credentials{})
+		dbs, err := c.AllDBs(context.Background())
+		if want == "" {
+			require.NoError(t, err, body)
+			assert.NotNil(t, dbs, body)
+			continue
+		}
+		p := problemOf(t, err)
+		assert.Equal(t, nagios.UNKNOWN, p.Status, body)
+		assert.Equal(t, "GET "+ts.URL+"/_all_dbs: "+want, p.Msg, body)
+	}
+}

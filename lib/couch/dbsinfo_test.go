@@ -124,7 +124,9 @@ func TestViewInfoShapes(t *testing.T) {
 		{"3.x", string(testdata(t, "node1.view-info.registry-search.building.json")), "", 8485, nagios.OK},
 		{"1.x", `{"name":"app","view_index":{"signature":"x","language":"javascript","disk_size":8290,"data_size":1024,"updater_running":false,"compact_running":false,"waiting_commit":false,"waiting_clients":0,"update_seq":51,"purge_seq":0}}`, "", 51, nagios.OK},
 		{"pouchdb-server", `{"view_index":"Not implemented."}`, "Not implemented.", 0, nagios.OK},
-		{"no view_index", `{"name":"app"}`, "no view_index in the answer", 0, nagios.OK},
+		{"no view_index", `{"name":"app"}`, "", 0, nagios.UNKNOWN},
+		{"null view_index", `{"name":"app","view_index":null}`, "", 0, nagios.UNKNOWN},
+		{"view_index of null fields", `{"name":"app","view_index":{"signature":null,"update_seq":null}}`, "", 0, nagios.UNKNOWN},
 		{"view_index of the wrong shape", `{"name":"app","view_index":[1,2]}`, "", 0, nagios.UNKNOWN},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,7 +193,8 @@ func (c *Client) System(ctx context.Context) (*System, error) {
 // ViewInfo is GET /{db}/_design/{ddoc}/_info; ddoc without "_design/".
 // A server that answers view_index with a string (pouchdb-server says
 // "Not implemented.") gets a ViewInfo with that text in Unsupported and a
-// zero ViewIndex, for the caller to report as not measurable.
+// zero ViewIndex, for the caller to report as not measurable. No
+// view_index, or one without its update_seq, is a wrong-shaped answer.
 func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, error) {
 	ddoc = strings.TrimPrefix(ddoc, "_design/")
 	path := "/" + url.PathEscape(db) + "/_design/" + url.PathEscape(ddoc) + "/_info"
@@ -212,10 +214,14 @@ func (c *Client) ViewInfo(ctx context.Context, db, ddoc string) (*ViewInfo, erro
 			v.Unsupported = "view_index is a string"
 		}
 	case len(vi) == 0 || string(vi) == "null":
-		v.Unsupported = "no view_index in the answer"
+		// CouchDB 1.x-3.x always send it, PouchDB Server as a string.
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url(path, nil), errors.New("no view_index"))
 	default:
 		if err := json.Unmarshal(vi, &v.ViewIndex); err != nil {
 			return nil, httpclient.ClassifyAfter(time.Since(start), http.MethodGet, c.url(path, nil), nil, err)
+		}
+		if v.ViewIndex.UpdateSeq.IsZero() {
+			return nil, httpclient.ShapeProblem(http.MethodGet, c.url(path, nil), errors.New("view_index has no update_seq"))
 		}
 	}
 	return v, nil
@@ -243,6 +249,14 @@ func (c *Client) AllDBs(ctx context.Context) ([]string, error) {
 	dbs, err := c.kv.AllDBs(ctx)
 	if err != nil {
 		return nil, c.Problem(http.MethodGet, "/_all_dbs", start, err)
+	}
+	// kivik gives nil for null ([] is an empty list), and "" for a null
+	// element.
+	if dbs == nil {
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url("/_all_dbs", nil), errors.New("not a list of databases"))
+	}
+	if i := slices.Index(dbs, ""); i >= 0 {
+		return nil, httpclient.ShapeProblem(http.MethodGet, c.url("/_all_dbs", nil), fmt.Errorf("database %d has no name", i))
 	}
 	if lacksDBsInfo(header) {
 		c.noDBsInfo.Store(true)

@@ -14,6 +14,20 @@
 //
 // Outside tests (bench/compare), Start(name) returns a *Server to Close.
 //
+// Table runs a binary's run(args, stdout) against every case in parallel
+// (skipped under -short), giving it credentials User:Password from a mode
+// 600 file, and checks the exit code against the case's Verdict (or the
+// binary's override), the "NAME STATE - " first line, and that no output
+// line matches BadText (%!, <nil>, Go type names):
+//
+//	hostile.Table(t, hostile.Binary{Name: "COUCH_DISK", Run: run,
+//		Args: func(base, creds string) []string {
+//			return []string{"-u", base, "--credentials-file", creds}
+//		}})
+//
+// The echo cases send User, Password and their base64 form back in every
+// field: a test of redaction looks for them in the output.
+//
 // The cases (Cases lists them with what each does):
 //
 //   - transport: refused, blackholed (accepts, never answers), trickle
@@ -39,8 +53,9 @@
 // "/_scheduler/docs[/...]", "/_scheduler/jobs[/...]", "/_active_tasks",
 // "/_all_dbs", "/_dbs_info" (GET and POST), "/_node/_local/_system",
 // "/{db}" (db info), "/{db}/_all_docs" (replicator docs),
-// "/{db}/_changes", "/{db}/_design/{ddoc}/_info", the design documents
-// of "/{db}/_all_docs" (with a view) and their "_view/{view}", "/{db}/{id}"
+// "/{db}/_all_docs?startkey="_design/"&..." (one design document with one
+// view), "/{db}/_changes", "/{db}/_design/{ddoc}/_info",
+// "/{db}/_design/{ddoc}/_view/{view}", "/{db}/{id}"
 // (a packument, or a replicator document under "_replicator"), tarballs
 // (any path ending in .tgz: "/{pkg}/-/{file}.tgz", or an attachment), and
 // any write (PUT, POST, DELETE) answers
@@ -62,6 +77,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -177,7 +193,24 @@ func New(t testing.TB, name string) *Server {
 }
 
 // Start starts the server for case name.
-func Start(name string) (*Server, error) {
+func Start(name string) (*Server, error) { return StartOn(name, "") }
+
+// PerPath says whether a case can be limited to some paths (StartOn):
+// refused, blackholed and self-signed-tls are the whole server's.
+func PerPath(name string) bool {
+	switch name {
+	case "refused", "blackholed", "self-signed-tls":
+		return false
+	}
+	return true
+}
+
+// StartOn starts the server for case name on the paths whose escaped
+// form contains only (every path when only is ""); the other paths get
+// the echo case's well-shaped answers. It reaches the endpoints a binary
+// reads after others: check_couch_views' _info and view queries, behind
+// the database info. A case that is not PerPath ignores only.
+func StartOn(name, only string) (*Server, error) {
 	c, ok := Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("hostile: no case %q", name)
@@ -205,7 +238,18 @@ func Start(name string) (*Server, error) {
 		ts.StartTLS()
 		s.URL, s.close = ts.URL, ts.Close
 	default:
-		ts := httptest.NewUnstartedServer(handler(name))
+		h := handler(name)
+		if only != "" {
+			hostile, echo := h, handler("echo")
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.EscapedPath(), only) {
+					hostile.ServeHTTP(w, r)
+				} else {
+					echo.ServeHTTP(w, r)
+				}
+			})
+		}
+		ts := httptest.NewUnstartedServer(h)
 		ts.Config.ErrorLog = quiet
 		ts.Start()
 		s.URL = ts.URL
@@ -591,10 +635,17 @@ func serveTarball(w http.ResponseWriter, r *http.Request, name, text string) {
 // shape is the well-formed CouchDB answer to r, with text in every string
 // a server controls.
 func shape(r *http.Request, text, base string) any {
-	path := strings.Trim(r.URL.Path, "/")
-	parts := strings.Split(path, "/")
-	if path == "" {
-		parts = nil
+	// Split the escaped path: a document or view name may hold a "/"
+	// (the echo text does), escaped as %2F.
+	path := strings.Trim(r.URL.EscapedPath(), "/")
+	var parts []string
+	if path != "" {
+		for _, p := range strings.Split(path, "/") {
+			if u, err := url.PathUnescape(p); err == nil {
+				p = u
+			}
+			parts = append(parts, p)
+		}
 	}
 	now := "2026-11-30T12:00:00Z"
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !(len(parts) == 1 && parts[0] == "_dbs_info") {
@@ -680,16 +731,24 @@ func shape(r *http.Request, text, base string) any {
 			"run_queue": 0, "process_count": 100, "message_queues": obj{text: 1}}
 	case len(parts) == 1:
 		return dbInfo(parts[0])
+	case parts[1] == "_all_docs" && strings.HasPrefix(r.URL.Query().Get("startkey"), `"_design/`):
+		// The design documents of a database: one, with one view, both
+		// named after the echo.
+		id := "_design/" + text
+		row := obj{"id": id, "key": id, "value": obj{"rev": "1-" + text}}
+		if r.URL.Query().Get("include_docs") == "true" {
+			row["doc"] = obj{"_id": id, "_rev": "1-" + text, "language": "javascript",
+				"views": obj{"v-" + text: obj{"map": "function (doc) { emit(doc._id, 1) }"}}}
+		}
+		return obj{"total_rows": 1, "offset": 0, "rows": list{row}}
+	case parts[1] == "_design" && len(parts) >= 5 && parts[3] == "_view":
+		return obj{"total_rows": 1, "offset": 0, "rows": list{obj{"id": text, "key": text, "value": 1}}}
 	case parts[1] == "_all_docs":
 		rows := list{}
 		for _, id := range []string{text, "_design/" + text} {
 			row := obj{"id": id, "key": id, "value": obj{"rev": "1-" + text}}
 			if r.URL.Query().Get("include_docs") == "true" {
 				row["doc"] = replDoc(id)
-				if strings.HasPrefix(id, "_design/") {
-					row["doc"] = obj{"_id": id, "_rev": "1-" + text, "language": "javascript",
-						"views": obj{text: obj{"map": "function (doc) { emit(" + strconv.Quote(text) + ", 1) }"}}}
-				}
 			}
 			rows = append(rows, row)
 		}
@@ -697,9 +756,6 @@ func shape(r *http.Request, text, base string) any {
 	case parts[1] == "_changes":
 		return obj{"results": list{obj{"seq": "9-" + text, "id": text, "changes": list{obj{"rev": "1-" + text}}}},
 			"last_seq": "9-" + text, "pending": 0}
-	case parts[1] == "_design" && len(parts) >= 5 && parts[3] == "_view":
-		return obj{"total_rows": 1, "offset": 0, "update_seq": "7-" + text,
-			"rows": list{obj{"id": text, "key": text, "value": 1}}}
 	case parts[1] == "_design" && len(parts) >= 4 && parts[3] == "_info":
 		return obj{"name": parts[2], "view_index": obj{
 			"signature": text, "language": "javascript", "update_seq": 7, "purge_seq": 0,
