@@ -52,6 +52,11 @@ type Deps struct {
 	Webhook *Webhook // nil: no chat message
 	Step    func(format string, args ...any)
 	Now     func() time.Time
+	// Secrets is the run's redactor: every text that leaves by the
+	// decision log, the chat webhook or the state file is redacted with
+	// it (nil: the patterns of secret.ScrubPatterns only) and made one
+	// line first. The output and line protocol get the run path's.
+	Secrets *secret.Redactor
 }
 
 // Run decides about every replication, acts, records and logs, and
@@ -137,19 +142,23 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	// in a primary outage they are hundreds, with a handful of sources.
 	evs := make([]Event, len(obs))
 	acts := make([]Action, len(obs))
+	// The state file is written text too: a replication is filed under
+	// its key as it may be printed (redacted, one line).
+	stateKeys := make([]string, len(obs))
 	var toCheck []int
 	for i := range obs {
 		o := &obs[i]
-		seen[o.Key] = true
+		stateKeys[i] = r.text(o.Key)
+		seen[stateKeys[i]] = true
 		evs[i] = Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Replication: &o.Replication, Now: r.now}
-		acts[i] = Decide(evs[i], st.Replications[o.Key], r.cfg.Policy)
+		acts[i] = Decide(evs[i], st.Replications[stateKeys[i]], r.cfg.Policy)
 		if acts[i].Kind == CheckSource {
 			toCheck = append(toCheck, i)
 		}
 	}
 	r.checkSources(ctx, obs, evs, toCheck)
 	for _, i := range toCheck {
-		acts[i] = Decide(evs[i], st.Replications[obs[i].Key], r.cfg.Policy)
+		acts[i] = Decide(evs[i], st.Replications[stateKeys[i]], r.cfg.Policy)
 	}
 	var targets []Target
 	var restartOf []int
@@ -174,14 +183,15 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	}
 	for i := range obs {
 		o, ev, a := &obs[i], evs[i], acts[i]
-		h := st.Replications[o.Key]
+		stateKey := stateKeys[i]
+		h := st.Replications[stateKey]
 		restarted := false
 		action := string(a.Kind)
 		switch a.Kind {
 		case Nothing:
 			if a.Code == "healthy" {
 				healthy++
-				st.Replications[o.Key] = Record(h, ev, a, false, r.cfg.Policy)
+				st.Replications[stateKey] = Record(h, ev, a, false, r.cfg.Policy)
 				continue // a healthy replication is no decision worth a line
 			}
 		case Restart:
@@ -218,7 +228,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		case Human:
 			outs = append(outs, newOutcome(outHuman, o, a, a.Why))
 		}
-		st.Replications[o.Key] = Record(h, ev, a, restarted, r.cfg.Policy)
+		st.Replications[stateKey] = Record(h, ev, a, restarted, r.cfg.Policy)
 		r.decision(ctx, o.Key, a, action, &o.Replication)
 	}
 	// Replications no longer reported (healthy again elsewhere, or their
@@ -315,10 +325,15 @@ func summaryOf(o *Observed) string {
 	return fmt.Sprintf("%s (%s)", s, o.State)
 }
 
+// text makes text that may hold what a server sent (document ids,
+// reasons) fit to leave by the log, the webhook or the state file:
+// redacted with the run's redactor, then one line of plain text.
+func (r *runner) text(s string) string { return secret.Sanitize(r.d.Secrets.Redact(s)) }
+
 // decision logs one decision three ways (log line, line-protocol point
 // through a sub-result, chat message) and keeps it for the output.
 func (r *runner) decision(ctx context.Context, key string, a Action, action string, rep *Replication) {
-	d := Decision{Node: r.cfg.Node, Key: key, Mode: r.cfg.Mode, Action: action, Code: a.Code, Message: a.Why, DryRun: r.cfg.DryRun}
+	d := Decision{Node: r.text(r.cfg.Node), Key: r.text(key), Mode: r.cfg.Mode, Action: action, Code: a.Code, Message: r.text(a.Why), DryRun: r.cfg.DryRun}
 	if r.cfg.Mode == ModeHandler {
 		d.Event = r.cfg.Event.String()
 	}
@@ -348,7 +363,7 @@ func (r *runner) decision(ctx context.Context, key string, a Action, action stri
 		r.subs = append(r.subs, sub)
 	}
 	if r.d.Webhook != nil && chatWorthy(a, action) {
-		text := fmt.Sprintf("restart_couch_replication on %s: %s", r.cfg.Node, a.Why)
+		text := fmt.Sprintf("restart_couch_replication on %s: %s", d.Node, d.Message)
 		if r.cfg.Mode == ModeHandler {
 			text += " (Nagios " + r.cfg.Event.String() + ")"
 		}
