@@ -76,6 +76,9 @@ type runner struct {
 	// top carries the point of a decision about the whole run (no
 	// replication): the top-level result's Measurement and Tags.
 	top *nagios.Result
+	// chat holds the run's chat-worthy decisions, posted together as one
+	// message when the run ends.
+	chat []string
 }
 
 func (r *runner) step(format string, args ...any) {
@@ -94,7 +97,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		// one would.
 		res := nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 		r.decision(ctx, "", Action{Kind: Nothing, Code: "locked", Why: err.Error(), Status: nagios.UNKNOWN}, "skipped", nil)
-		return r.result(res)
+		return r.result(ctx, res)
 	}
 	defer r.d.Store.Unlock()
 
@@ -113,7 +116,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	if gate.Kind != Assess {
 		r.decision(ctx, "", gate, string(gate.Kind), nil)
 		r.save(st)
-		return r.result(nagios.Result{Status: gate.Status, Summary: gate.Why})
+		return r.result(ctx, nagios.Result{Status: gate.Status, Summary: gate.Why})
 	}
 
 	r.step("assessing the replications of %s", r.cfg.Node)
@@ -131,7 +134,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		}
 		r.decision(ctx, "", a, "skipped", nil)
 		r.save(st)
-		return r.result(nagios.Result{Status: a.Status, Summary: a.Why})
+		return r.result(ctx, nagios.Result{Status: a.Status, Summary: a.Why})
 	}
 
 	seen := map[string]bool{}
@@ -262,7 +265,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	} else {
 		res.Summary = summarize(outs)
 	}
-	return r.result(res)
+	return r.result(ctx, res)
 }
 
 // sourceChecks is how many sources are looked at together.
@@ -363,14 +366,42 @@ func (r *runner) decision(ctx context.Context, key string, a Action, action stri
 		r.subs = append(r.subs, sub)
 	}
 	if r.d.Webhook != nil && chatWorthy(a, action) {
-		text := fmt.Sprintf("restart_couch_replication on %s: %s", d.Node, d.Message)
-		if r.cfg.Mode == ModeHandler {
-			text += " (Nagios " + r.cfg.Event.String() + ")"
+		r.chat = append(r.chat, d.Message)
+	}
+}
+
+// chatLines is how many decisions one chat message lists under the run's
+// summary; the rest are counted (the decision log has every one).
+const chatLines = 10
+
+// postChat sends the run's chat-worthy decisions as one message: a big
+// outage is one post saying what the run did as a whole (its grouped
+// first line), with the first few replications under it, not one post per
+// replication.
+func (r *runner) postChat(ctx context.Context, summary string) {
+	if r.d.Webhook == nil || len(r.chat) == 0 {
+		return
+	}
+	head := r.chat[0]
+	if len(r.chat) > 1 {
+		head = r.text(summary)
+	}
+	text := fmt.Sprintf("restart_couch_replication on %s: %s", r.text(r.cfg.Node), head)
+	if r.cfg.Mode == ModeHandler {
+		text += " (Nagios " + r.cfg.Event.String() + ")"
+	}
+	if len(r.chat) > 1 {
+		for i, line := range r.chat {
+			if i == chatLines {
+				text += fmt.Sprintf("\n(+%d more in the decision log)", len(r.chat)-chatLines)
+				break
+			}
+			text += "\n- " + line
 		}
-		r.step("POST chat webhook")
-		if err := r.d.Webhook.Post(ctx, text); err != nil {
-			r.notes = append(r.notes, err.Error())
-		}
+	}
+	r.step("POST chat webhook")
+	if err := r.d.Webhook.Post(ctx, text); err != nil {
+		r.notes = append(r.notes, err.Error())
 	}
 }
 
@@ -393,8 +424,9 @@ func (r *runner) save(st State) {
 	}
 }
 
-// result adds the decisions and notes to res.
-func (r *runner) result(res nagios.Result) nagios.Result {
+// result posts the chat message and adds the decisions and notes to res.
+func (r *runner) result(ctx context.Context, res nagios.Result) nagios.Result {
+	r.postChat(ctx, res.Summary)
 	res.Subs = r.subs
 	if r.top != nil {
 		res.Measurement, res.Tags = r.top.Measurement, r.top.Tags
