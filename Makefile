@@ -62,6 +62,7 @@ stack-down:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseRange -fuzztime 60s ./lib/nagios
+	$(GO) test -run '^$$' -fuzz FuzzRedactThenCut -fuzztime 30s ./lib/plugin
 
 # Go benchmarks of the hot paths, then (when the local stack is up) the
 # whole-process comparison with monitoring-plugins, whose table replaces the

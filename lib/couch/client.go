@@ -153,6 +153,9 @@ func (c *Client) Credentials() secret.Credentials { return c.creds }
 // User is the user requests authenticate as ("" when anonymous).
 func (c *Client) User() string { return c.creds.User }
 
+// Redactor is the run's redactor, the HTTP client's (nil when none).
+func (c *Client) Redactor() *secret.Redactor { return c.hc.Redactor() }
+
 // Secrets are the values the run's Redactor must register.
 func (c *Client) Secrets() []string { return c.creds.Secrets() }
 
@@ -187,7 +190,7 @@ func (c *Client) Problem(method, path string, start time.Time, err error) error 
 	where := c.base + path
 	var he *chttp.HTTPError
 	if errors.As(err, &he) && he.Response != nil {
-		se := &httpclient.StatusError{Method: method, URL: where, Code: he.Response.StatusCode, Reason: OneLine(he.Reason), User: c.creds.User}
+		se := &httpclient.StatusError{Method: method, URL: where, Code: he.Response.StatusCode, Reason: OneLine(c.Redactor().Redact(he.Reason)), User: c.creds.User}
 		if req := he.Response.Request; req != nil {
 			se.Method = req.Method
 			se.URL = req.URL.String()
@@ -219,10 +222,8 @@ func (c *Client) Problem(method, path string, start time.Time, err error) error 
 	// naming the Content-Type; an operator needs that type, not kivik's name.
 	const badType = "kivik: invalid content type in response: "
 	if i := strings.Index(err.Error(), badType); i >= 0 {
-		ct := OneLine(err.Error()[i+len(badType):])
-		if len(ct) > 100 {
-			ct = ct[:100] + "..."
-		}
+		// Server text: redacted whole before the cut.
+		ct := c.Redactor().Clip(OneLine(err.Error()[i+len(badType):]), 103)
 		return &nagios.Problem{Status: nagios.UNKNOWN, Err: err, Msg: method + " " + secret.RedactURL(where) + ": the answer is " + ct + ", not JSON (is the URL a CouchDB node?)"}
 	}
 	// Transport failures (wrapped by kivik), JSON decode errors and the

@@ -85,11 +85,24 @@ func SeqNumber(raw json.RawMessage) (int64, error) {
 	}
 }
 
+// short quotes a value the server sent, in an error: whole when it is
+// short (the run's redactor sees it whole where the message is printed),
+// else only its size and kind. Never a prefix: this package does not know
+// the run's secrets, and a cut value could end inside one.
 func short(raw []byte) string {
-	if len(raw) > 40 {
-		return string(raw[:40]) + "..."
+	if len(raw) <= 40 {
+		return string(raw)
 	}
-	return string(raw)
+	kind := "value"
+	switch raw[0] {
+	case '"':
+		kind = "string"
+	case '[':
+		kind = "array"
+	case '{':
+		kind = "object"
+	}
+	return fmt.Sprintf("(a %d-byte %s)", len(raw), kind)
 }
 
 // ErrorText is an error the server reports inside a document, such as

@@ -84,10 +84,16 @@ func ClassifyAfter(elapsed time.Duration, method, rawURL string, resp *http.Resp
 	if err != nil {
 		return transportProblem(elapsed, where, err)
 	}
+	return classify(nil, method, rawURL, resp)
+}
+
+// classify is Classify of a response, the reason in its body redacted
+// with red before it is cut.
+func classify(red *secret.Redactor, method, rawURL string, resp *http.Response) *nagios.Problem {
 	if resp == nil || (resp.StatusCode >= 200 && resp.StatusCode < 300) {
 		return nil
 	}
-	se := &StatusError{Method: method, URL: secret.RedactURL(rawURL), Code: resp.StatusCode, Reason: readReason(resp)}
+	se := &StatusError{Method: method, URL: secret.RedactURL(rawURL), Code: resp.StatusCode, Reason: readReason(resp, red)}
 	if resp.Request != nil {
 		se.User, _, _ = resp.Request.BasicAuth()
 	}
@@ -140,9 +146,13 @@ func StatusProblem(e *StatusError) *nagios.Problem {
 	return p
 }
 
+// ReasonLimit bounds the server's reason quoted in a message, in bytes.
+const ReasonLimit = 200
+
 // readReason returns CouchDB's {"error","reason"} of an error answer as
-// "error: reason", short and on one line.
-func readReason(resp *http.Response) string {
+// "error: reason", short and on one line. It is server text: redacted
+// whole (with red, the run's) before it is cut, and sanitized.
+func readReason(resp *http.Response, red *secret.Redactor) string {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		return ""
 	}
@@ -164,11 +174,7 @@ func readReason(resp *http.Response) string {
 		}
 		r += body.Reason
 	}
-	r = oneLine(r)
-	if len(r) > 200 {
-		r = r[:200] + "..."
-	}
-	return r
+	return secret.Cut(secret.Sanitize(oneLine(red.Redact(r))), ReasonLimit)
 }
 
 func transportProblem(elapsed time.Duration, where string, err error) *nagios.Problem {

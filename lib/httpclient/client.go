@@ -81,6 +81,9 @@ type Config struct {
 	// (one edge node of a CDN, an origin behind a load balancer).
 	// ParseResolve reads curl's syntax.
 	Resolve map[string]string
+	// Redactor is the run's: server text the client quotes (an error's
+	// reason) is redacted with it before it is cut. nil knows no secret.
+	Redactor *secret.Redactor
 }
 
 // Client wraps the one *http.Client of a run.
@@ -233,6 +236,9 @@ func unwrapPath(err error) error {
 // come from each request's context.
 func (c *Client) HTTP() *http.Client { return c.hc }
 
+// Redactor is the run's redactor (nil when none was given).
+func (c *Client) Redactor() *secret.Redactor { return c.cfg.Redactor }
+
 // MaxBody is the body cap in bytes.
 func (c *Client) MaxBody() int64 { return c.maxBody }
 
@@ -312,7 +318,7 @@ func (c *Client) JSON(ctx context.Context, method, url string, creds secret.Cred
 		ok = ok || resp.StatusCode == a
 	}
 	if !ok {
-		return resp.StatusCode, Classify(method, url, resp, nil)
+		return resp.StatusCode, classify(c.cfg.Redactor, method, url, resp)
 	}
 	if v == nil {
 		return resp.StatusCode, nil

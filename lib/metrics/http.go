@@ -35,6 +35,10 @@ type HTTPConfig struct {
 	Username string
 	Password string
 	Token    string
+	// Redactor is the run's: the server's error text is redacted with it
+	// (and with Password and Token, registered there) before it is cut.
+	// nil: a redactor of the sink's own.
+	Redactor *secret.Redactor
 }
 
 // HTTPSink writes points to InfluxDB over its HTTP API.
@@ -44,6 +48,7 @@ type HTTPSink struct {
 	username string
 	password string
 	token    string
+	red      *secret.Redactor
 }
 
 // NewHTTPSink checks cfg and returns a sink using client, the suite's shared
@@ -64,7 +69,11 @@ func NewHTTPSink(client *http.Client, cfg HTTPConfig) (*HTTPSink, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("InfluxDB URL %q has no host", secret.RedactURL(cfg.URL))
 	}
-	s := &HTTPSink{client: client, username: cfg.Username, password: cfg.Password, token: cfg.Token}
+	s := &HTTPSink{client: client, username: cfg.Username, password: cfg.Password, token: cfg.Token, red: cfg.Redactor}
+	if s.red == nil {
+		s.red = &secret.Redactor{}
+	}
+	s.red.AddCredentials(secret.Credentials{User: cfg.Username, Password: cfg.Password, Token: cfg.Token})
 	if u.User != nil {
 		if s.username == "" {
 			s.username = u.User.Username()
@@ -145,23 +154,12 @@ func (s *HTTPSink) post(ctx context.Context, body []byte) error {
 	we := &WriteError{
 		URL:        s.endpoint,
 		StatusCode: resp.StatusCode,
-		Message:    s.redact(influxMessage(msg)),
+		Message:    s.red.Clip(influxMessage(s.red.Redact(string(msg))), messageLimit),
 	}
 	if readErr != nil && we.Message == "" {
 		we.Message = "reading the answer: " + readErr.Error()
 	}
 	return we
-}
-
-// redact removes the secrets from text that came back from the server, in
-// case a proxy or a future InfluxDB echoes the request.
-func (s *HTTPSink) redact(text string) string {
-	for _, secret := range []string{s.password, s.token} {
-		if len(secret) >= 4 {
-			text = strings.ReplaceAll(text, secret, "xxxxx")
-		}
-	}
-	return text
 }
 
 // WriteError is an answer other than 204 from InfluxDB.
@@ -198,32 +196,34 @@ func IsPermanent(err error) bool {
 // influxMessage pulls the message out of 1.x {"error":"..."} and
 // 2.x {"code":"...","message":"..."} answers, falling back to the body's
 // first line.
-func influxMessage(body []byte) string {
+//
+// The body is redacted before (a proxy or a future InfluxDB may echo the
+// request), the message cut after, at messageLimit bytes.
+func influxMessage(body string) string {
 	var m struct {
 		Error   string `json:"error"`
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	}
-	if json.Unmarshal(body, &m) == nil {
+	if json.Unmarshal([]byte(body), &m) == nil {
 		switch {
 		case m.Error != "":
-			return oneLine(m.Error)
+			return firstLine(m.Error)
 		case m.Message != "":
-			return oneLine(m.Message)
+			return firstLine(m.Message)
 		}
 	}
-	return oneLine(string(body))
+	return firstLine(body)
 }
 
-// oneLine keeps a message to a bounded single line for Nagios output.
-func oneLine(s string) string {
+// messageLimit bounds the server's message in an error, in bytes.
+const messageLimit = 303
+
+// firstLine keeps the first line of a message, as plain text.
+func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]
 	}
-	const max = 300
-	if len(s) > max {
-		s = strings.ToValidUTF8(s[:max], "") + "..."
-	}
-	return s
+	return secret.Sanitize(s)
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // benchTree is what check_couch_replication returns for n replications:
@@ -59,6 +61,24 @@ func BenchmarkRender5000(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		out := Render("COUCH_REPLICATION", r, RenderOptions{})
+		if len(out) > DefaultLimit || !strings.Contains(out, "50 of 5000 replications") {
+			b.Fatalf("%d bytes: %.200s", len(out), out)
+		}
+	}
+}
+
+// BenchmarkRender5000Redacted is Render5000 as plugin.Run renders: every
+// text redacted (three secrets registered, as with a node, a source and an
+// InfluxDB) before the cut.
+func BenchmarkRender5000Redacted(b *testing.B) {
+	r := benchTree(5000)
+	red := &secret.Redactor{}
+	red.AddCredentials(secret.Credentials{User: "monitor", Password: "node-Passw0rd"})
+	red.AddCredentials(secret.Credentials{User: "repl", Password: "source-Passw0rd"})
+	red.AddCredentials(secret.Credentials{Token: "influx-T0ken-value"})
+	b.ReportAllocs()
+	for b.Loop() {
+		out := Render("COUCH_REPLICATION", r, RenderOptions{Redact: red.Redact})
 		if len(out) > DefaultLimit || !strings.Contains(out, "50 of 5000 replications") {
 			b.Fatalf("%d bytes: %.200s", len(out), out)
 		}

@@ -5,7 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // DefaultLimit bounds the whole output: NRPE and consul-style runners cut
@@ -130,8 +131,10 @@ func countNoun(n int, plural string) string {
 }
 
 // describe names a sub in an aggregated summary: its name and summary.
+// The text stays raw: Render redacts it before it makes it one line (a
+// '|' or a tab changed first would hide a secret from the redactor).
 func describe(s Result) string {
-	name, summary := oneLine(s.Name), oneLine(s.Summary)
+	name, summary := s.Name, s.Summary
 	switch {
 	case name == "":
 		return summary
@@ -142,14 +145,15 @@ func describe(s Result) string {
 	}
 }
 
-// oneLine makes text safe for a line of plugin output: a newline would
-// start long output early and a '|' would start perfdata.
+// oneLine makes text safe for a line of plugin output: a newline (or any
+// control character, see secret.Sanitize) would start long output early
+// or forge a line, and a '|' would start perfdata.
 func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\r\n|") {
+	s = secret.Sanitize(strings.ReplaceAll(s, "\r\n", " "))
+	if !strings.Contains(s, "|") {
 		return s
 	}
-	s = strings.ReplaceAll(s, "\r\n", " ")
-	return strings.NewReplacer("\r", " ", "\n", " ", "|", "/").Replace(s)
+	return strings.ReplaceAll(s, "|", "/")
 }
 
 // RenderOptions control Render.
@@ -161,6 +165,11 @@ type RenderOptions struct {
 	// Limit bounds the output in bytes, trailing newline included;
 	// 0 means DefaultLimit.
 	Limit int
+	// Redact is applied to every text of the tree (names, summaries, long
+	// lines, perfdata labels) before anything is cut: a cut must never
+	// leave a prefix of a secret, which the redactor would no longer
+	// recognise. nil redacts nothing.
+	Redact func(string) string
 }
 
 // Render formats r as Nagios reads plugin output:
@@ -179,12 +188,16 @@ func Render(name string, r Result, opts RenderOptions) string {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
+	redact := opts.Redact
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
 
 	head := normalize(r.Status).String()
-	if n := oneLine(name); n != "" {
+	if n := oneLine(redact(name)); n != "" {
 		head = n + " " + head
 	}
-	if s := oneLine(r.Summary); s != "" {
+	if s := oneLine(redact(r.Summary)); s != "" {
 		head += " - " + s
 	}
 
@@ -192,7 +205,7 @@ func Render(name string, r Result, opts RenderOptions) string {
 	// replications 40,000 items would be formatted to print about a
 	// hundred. The rest is counted for the note.
 	perfN := countPerf(r)
-	perf := formatPerf(r, limit+line1PerfBudget)
+	perf := formatPerf(r, limit+line1PerfBudget, redact)
 	k1, size := 0, 0
 	for k1 < len(perf) && size+len(perf[k1])+1 <= line1PerfBudget+1 {
 		size += len(perf[k1]) + 1
@@ -213,6 +226,13 @@ func Render(name string, r Result, opts RenderOptions) string {
 	}
 
 	long := longLines(r, 0, opts.Verbose, nil)
+	// Lines are redacted, then made one line, before they are measured
+	// and cut; only as many as could fit (fit takes a prefix of them),
+	// since with thousands of subs the rest is only counted.
+	for i, size := 0, 0; i < len(long) && size <= limit; i++ {
+		long[i] = oneLine(redact(long[i]))
+		size += len(long[i]) + 1
+	}
 	rest, restN := perf[k1:], perfN-k1
 	room := limit - len(first) - 1
 
@@ -319,26 +339,19 @@ func perfSize(items []string) int {
 	return n
 }
 
-// truncate cuts s to at most n bytes at a rune boundary and marks the cut.
-// Only line 1 is ever cut: it is the one line Nagios must get.
-func truncate(s string, n int) string {
-	const mark = "..."
-	if n <= len(mark) {
-		return strings.Repeat(".", max(n, 0))
-	}
-	cut := n - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
-}
+// truncate cuts s (redacted already) to at most n bytes at a rune
+// boundary and marks the cut. Only line 1 is ever cut: it is the one line
+// Nagios must get.
+func truncate(s string, n int) string { return secret.Cut(s, n) }
 
 // longLines lists r.Long and then one line per sub, worst first, each
 // followed by that sub's own lines when it is not OK or verbose is set.
+//
+// The lines are raw: Render redacts them and makes each one line.
 func longLines(r Result, depth, verbose int, out []string) []string {
 	indent := strings.Repeat("  ", depth)
 	for _, l := range r.Long {
-		out = append(out, indent+oneLine(l))
+		out = append(out, indent+l)
 	}
 	if verbose > 0 {
 		for _, l := range r.Verbose {
@@ -348,7 +361,7 @@ func longLines(r Result, depth, verbose int, out []string) []string {
 	for _, i := range worstFirst(r.Subs) {
 		s := r.Subs[i]
 		line := indent + normalize(s.Status).String()
-		name, summary := oneLine(s.Name), oneLine(s.Summary)
+		name, summary := s.Name, s.Summary
 		switch {
 		case name != "" && summary != "":
 			line += " " + name + ": " + summary
@@ -381,8 +394,8 @@ func countPerf(r Result) int {
 // Duplicates are a bug in the check, but Nagios graphs would silently
 // merge them, so they are kept apart, the same way on every run: the
 // renaming of an item depends only on the items before it.
-func formatPerf(r Result, bound int) []string {
-	f := perfFormatter{bound: bound, seen: map[string]bool{}}
+func formatPerf(r Result, bound int, redact func(string) string) []string {
+	f := perfFormatter{bound: bound, seen: map[string]bool{}, redact: redact}
 	f.add(&r)
 	return f.out
 }
@@ -391,6 +404,7 @@ type perfFormatter struct {
 	out         []string
 	seen        map[string]bool
 	size, bound int
+	redact      func(string) string
 }
 
 // add formats r's items and its subs'; false once the bound is passed.
@@ -399,6 +413,7 @@ func (f *perfFormatter) add(r *Result) bool {
 		if f.size > f.bound {
 			return false
 		}
+		p.Label = f.redact(p.Label)
 		s := p.String()
 		key := perfLabel(p.Label)
 		if f.seen[key] {

@@ -74,7 +74,8 @@ func TestAggregate(t *testing.T) {
 			"4 of 14 replications failing: registry->db5 error (no such database), registry->db2 crashing (source unreachable, 5 errors), registry->db3 lagging (lag 120s) and 1 more"},
 		{"none", nil, UNKNOWN, "no replications found"},
 		{"no summary", []Result{{Name: "x", Status: CRITICAL}}, CRITICAL, "1 of 1 replications failing: x CRITICAL"},
-		{"no name", []Result{{Summary: "a|b\nc", Status: WARNING}}, WARNING, "1 of 1 replications failing: a/b c"},
+		// Raw: Render redacts, then makes it one line ("a/b c").
+		{"no name", []Result{{Summary: "a|b\nc", Status: WARNING}}, WARNING, "1 of 1 replications failing: a|b\nc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +86,8 @@ func TestAggregate(t *testing.T) {
 			assert.Equal(t, len(tt.subs), len(r.Subs))
 			assert.Equal(t, before, fmt.Sprint(tt.subs), "subs must not be reordered")
 			assert.Equal(t, before, fmt.Sprint(r.Subs), "Subs keeps the given order")
+			first, _, _ := strings.Cut(Render("X", r, RenderOptions{}), "\n")
+			assert.Contains(t, first, strings.NewReplacer("|", "/", "\n", " ").Replace(tt.summary), "rendered on one line")
 		})
 	}
 }

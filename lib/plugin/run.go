@@ -18,6 +18,7 @@ import (
 
 	flags "github.com/jessevdk/go-flags"
 
+	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/metrics"
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -160,10 +161,17 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		// A panic outside the check (rendering, delivery) is still UNKNOWN:
 		// a Go panic would exit 2, which pages someone as CRITICAL.
 		if r := recover(); r != nil {
-			fmt.Fprintln(stdout, redactor.Redact(fmt.Sprintf("%s UNKNOWN - internal error: %v", spec.Name, r)))
+			fmt.Fprintln(stdout, secret.Sanitize(redactor.Redact(fmt.Sprintf("%s UNKNOWN - internal error: %v", spec.Name, r))))
 			code = int(nagios.UNKNOWN)
 		}
 	}()
+
+	// Every credential is registered the moment it is learned: those of
+	// the command line (any URL option's userinfo and secret query
+	// values) and of the environment before anything can be printed,
+	// those of files and documents by the code that reads them.
+	registerArgs(redactor, args)
+	registerEnv(redactor, os.LookupEnv)
 
 	parser := flags.NewParser(spec.Options, flags.HelpFlag|flags.PassDoubleDash)
 	parser.Name = spec.Binary
@@ -221,7 +229,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 	}
 
 	env := &Env{Verbose: len(c.Verbose), Secrets: redactor, timeout: c.Timeout.D(), timeoutState: parseState(c.TimeoutState)}
-	hc, err := httpclient.New(c.TLS, httpclient.Config{})
+	hc, err := httpclient.New(c.TLS, httpclient.Config{Redactor: redactor})
 	if err != nil {
 		fmt.Fprintf(stdout, "%s UNKNOWN - %s\n", spec.Name, oneLine(redactor.Redact(err.Error())))
 		return int(nagios.UNKNOWN)
@@ -258,13 +266,19 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		return int(res.Status)
 	}
 	res.Long = append(res.Long, notes...)
-	out := nagios.Render(spec.Name, res, nagios.RenderOptions{Verbose: env.Verbose, Limit: c.OutputLimit})
-	out = redactor.Redact(out)
+	io.WriteString(stdout, render(spec.Name, res, env.Verbose, c.OutputLimit, redactor))
+	return int(res.Status)
+}
+
+// render is the printed output of res: every text redacted before any cut
+// (inside Render), then the whole once more.
+func render(name string, res nagios.Result, verbose, limit int, red *secret.Redactor) string {
+	out := nagios.Render(name, res, nagios.RenderOptions{Verbose: verbose, Limit: limit, Redact: red.Redact})
+	out = red.Redact(out)
 	if !strings.HasSuffix(out, "\n") {
 		out += "\n"
 	}
-	io.WriteString(stdout, out)
-	return int(res.Status)
+	return out
 }
 
 // runCheck runs the check with its panics recovered and stops waiting for
@@ -331,21 +345,56 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// redactPoints scrubs every registered secret from the tags and string
-// fields of points: line protocol leaves the host like the printed output,
-// and gets the same last line of defense.
+// redactPoints scrubs every registered secret from the tag keys and
+// values, field keys and string fields of points, and makes them one line
+// of plain text (secret.Sanitize): line protocol leaves the host like the
+// printed output, through the spool files too, and gets the same
+// treatment. A tag value with a control character would otherwise make the
+// encoder drop the point.
 func redactPoints(points []metrics.Point, r *secret.Redactor) []metrics.Point {
+	clean := func(s string) string { return secret.Sanitize(r.Redact(s)) }
 	for i := range points {
-		for k, v := range points[i].Tags {
-			points[i].Tags[k] = r.Redact(v)
-		}
-		for k, v := range points[i].Fields {
-			if s, ok := v.(string); ok {
-				points[i].Fields[k] = r.Redact(s)
+		p := &points[i]
+		p.Measurement = clean(p.Measurement)
+		if len(p.Tags) > 0 {
+			tags := make(map[string]string, len(p.Tags))
+			for k, v := range p.Tags {
+				tags[clean(k)] = clean(v)
 			}
+			p.Tags = tags
 		}
+		fields := make(map[string]any, len(p.Fields))
+		for k, v := range p.Fields {
+			if s, ok := v.(string); ok {
+				v = clean(s)
+			}
+			fields[clean(k)] = v
+		}
+		p.Fields = fields
 	}
 	return points
+}
+
+// registerArgs registers the credentials of every URL on the command line,
+// whatever option it belongs to (-u, --packument, --origin, --influx-url,
+// --couch-url...): a server that echoes them, or the Authorization header
+// Go derives from them, must get them back redacted, in the bad-arguments
+// message as in the output of the check.
+func registerArgs(r *secret.Redactor, args []string) {
+	for _, a := range args {
+		if _, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(a, "-") {
+			a = v
+		}
+		r.AddURL(a)
+	}
+}
+
+// registerEnv registers the secrets of the environment variables the
+// suite reads (CouchDB's and the InfluxDB sink's), whether or not this
+// run uses them.
+func registerEnv(r *secret.Redactor, lookup func(string) (string, bool)) {
+	r.AddCredentials(secret.FromLookup(lookup, couch.EnvUser, couch.EnvPassword, ""))
+	r.AddCredentials(secret.FromLookup(lookup, influxEnvUser, influxEnvPassword, influxEnvToken))
 }
 
 // emptyURLOption refuses a URL option given an empty value: an empty -u is what

@@ -12,6 +12,13 @@ import (
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
+// The environment variables of the InfluxDB sink's credentials.
+const (
+	influxEnvUser     = "INFLUX_USERNAME"
+	influxEnvPassword = "INFLUX_PASSWORD"
+	influxEnvToken    = "INFLUX_TOKEN"
+)
+
 // sinks are the metric destinations the options asked for.
 type sinks struct {
 	stdout io.Writer         // --output=influx
@@ -51,9 +58,10 @@ func buildSinks(c *Common, hc *httpclient.Client, red *secret.Redactor, stdout i
 		}
 		creds = fc.Or(creds)
 	}
-	creds = creds.Or(secret.FromLookup(os.LookupEnv, "INFLUX_USERNAME", "INFLUX_PASSWORD", "INFLUX_TOKEN"))
+	creds = creds.Or(secret.FromLookup(os.LookupEnv, influxEnvUser, influxEnvPassword, influxEnvToken))
 	red.AddCredentials(creds)
 	cfg.Username, cfg.Password, cfg.Token = creds.User, creds.Password, creds.Token
+	cfg.Redactor = red
 	if s.influx, err = metrics.NewHTTPSink(hc.HTTP(), cfg); err != nil {
 		return s, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // Assess reads the replications of the node c talks to, keeps the selected
@@ -57,7 +58,12 @@ func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Threshol
 		return rep, err
 	}
 	all = selectReplications(all, sel)
+	red := c.Redactor()
 	for i := range all {
+		// Registered the moment they are read, before any text of the
+		// server is explained or cut.
+		all[i].red = red
+		registerSecrets(red, all[i].secrets)
 		judgeState(&all[i], th, now)
 	}
 	rep.Found = 0
@@ -80,6 +86,7 @@ func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Threshol
 			rep.Notes = append(rep.Notes, "replication documents not read: "+nagios.AsProblem(err).Msg)
 		}
 		for i := range all {
+			registerSecrets(red, all[i].secrets)
 			if all[i].State == Completed && all[i].Doc != nil {
 				// Only the document says whether it was continuous.
 				judgeState(&all[i], th, now)
@@ -90,6 +97,15 @@ func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Threshol
 		rep.Secrets = append(rep.Secrets, all[i].secrets...)
 	}
 	return rep, nil
+}
+
+func registerSecrets(red *secret.Redactor, secrets []string) {
+	if red == nil {
+		return
+	}
+	for _, s := range secrets {
+		red.Add(s)
+	}
 }
 
 // attachNeededDocs reads the documents of the replications that are not
@@ -269,7 +285,7 @@ func fromLegacy(docs []replDoc, tasks []couch.ActiveTask, tasksListed bool, base
 		}
 		r.setEndpoints(absolute(d.sourceURL, base), absolute(d.targetURL, base))
 		r.attachDoc(d)
-		switch state := strings.ToLower(pd.ReplicationState); state {
+		switch state := stateName(pd.ReplicationState); state {
 		case "triggered", "running":
 			if t := byDoc[d.id]; t != nil {
 				r.State = Running

@@ -92,7 +92,7 @@ func endpointOf(raw json.RawMessage) (string, secret.Credentials, []string) {
 		if err != nil {
 			return secret.RedactURL(s), secret.Credentials{}, nil
 		}
-		return strings.TrimSuffix(clean, "/"), creds, creds.Secrets()
+		return strings.TrimSuffix(clean, "/"), creds, secret.CredentialSecrets(creds)
 	}
 	var obj struct {
 		URL     string            `json:"url"`
@@ -128,7 +128,7 @@ func endpointOf(raw json.RawMessage) (string, secret.Credentials, []string) {
 	if b := obj.Auth.Basic; b.Username != "" || b.Password != "" {
 		creds = secret.Credentials{User: b.Username, Password: b.Password}
 	}
-	secrets = append(secrets, creds.Secrets()...)
+	secrets = append(secrets, secret.CredentialSecrets(creds)...)
 	return strings.TrimSuffix(clean, "/"), creds, secrets
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // Causes: the kinds of failure an operator tells apart and groups by.
@@ -317,15 +318,6 @@ func dbOf(raw string) string {
 	return name
 }
 
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+// clip cuts text already redacted (Replication.red): a cut of text not
+// redacted yet could leave a prefix of a secret no redactor recognises.
+func clip(s string, n int) string { return secret.Cut(s, n+len("...")) }

@@ -160,7 +160,10 @@ type Replication struct {
 	targetURL  string             // without credentials, absolute
 	sourceAuth secret.Credentials // from the document
 	secrets    []string           // every secret value of the document
-	through    couch.Seq          // the furthest sequence known written to the target
+	// red is the run's redactor (nil: none): server text (an error) is
+	// redacted with it before it is explained and cut.
+	red     *secret.Redactor
+	through couch.Seq // the furthest sequence known written to the target
 
 	recentCrash   string    // the crash before the newest start
 	recentCrashAt time.Time // zero when the newest start followed no crash

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 )
 
@@ -189,7 +190,7 @@ func (r Replication) result(th Thresholds, node string) nagios.Result {
 	if r.LastError != "" {
 		// The raw error is for the one who reads on at -v; the summary
 		// and the groups say what it means.
-		res.Verbose = append(res.Verbose, fmt.Sprintf("last error (error_count %d): %s", r.ErrorCount, clip(r.LastError, 300)))
+		res.Verbose = append(res.Verbose, fmt.Sprintf("last error (error_count %d): %s", r.ErrorCount, clip(couch.OneLine(r.red.Redact(r.LastError)), 300)))
 	}
 	for _, l := range []struct {
 		what string

@@ -31,7 +31,7 @@ func fromScheduler(docs []couch.SchedulerDoc, jobs []couch.SchedulerJob) []Repli
 			Database:   d.Database,
 			ID:         d.ID,
 			Continuous: strings.Contains(d.ID, "+continuous"),
-			State:      strings.ToLower(d.State),
+			State:      stateName(d.State),
 			ErrorCount: d.ErrorCount,
 			Since:      d.LastUpdated.Time,
 		}
@@ -69,8 +69,27 @@ func fromScheduler(docs []couch.SchedulerDoc, jobs []couch.SchedulerJob) []Repli
 	return out
 }
 
-// setEndpoints keeps the URLs without credentials and trailing slash.
+// stateName is a state the server reported: one of the states CouchDB
+// knows in lower case, whatever case it came in, else the server's text as
+// sent. Server text is never folded to lower case: a password in it would
+// no longer be recognised by the run's redactor.
+func stateName(s string) string {
+	switch l := strings.ToLower(s); l {
+	case Running, Pending, Initializing, Crashing, Error, Failed, Completed, Triggered:
+		return l
+	}
+	return s
+}
+
+// setEndpoints keeps the URLs without credentials and trailing slash. The
+// credentials of a server that shows them (CouchDB masks them) are kept
+// with the document's secrets, to be registered.
 func (r *Replication) setEndpoints(source, target string) {
+	for _, u := range []string{source, target} {
+		if _, creds, err := secret.SplitURL(strings.TrimSpace(u)); err == nil {
+			r.secrets = append(r.secrets, secret.CredentialSecrets(creds)...)
+		}
+	}
 	r.sourceURL = cleanURL(source)
 	r.targetURL = cleanURL(target)
 	r.Source = secret.RedactURL(r.sourceURL)
@@ -174,7 +193,7 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 			r.Cause = Cause{What: "no reason given"}
 			return r.Cause.What
 		}
-		r.Cause = classify(r.LastError, r.sourceURL, r.targetURL)
+		r.Cause = classify(r.red.Redact(r.LastError), r.sourceURL, r.targetURL)
 		r.SourceDown = r.Cause.SourceDown()
 		return r.Cause.String()
 	}
@@ -182,7 +201,7 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 	case Running:
 		r.Status, r.Reason = nagios.OK, ""
 		if !r.recentCrashAt.IsZero() && !r.LastStart.IsZero() && now.Sub(r.LastStart) < th.CrashGrace {
-			crash := classify(r.recentCrash, r.sourceURL, r.targetURL)
+			crash := classify(r.red.Redact(r.recentCrash), r.sourceURL, r.targetURL)
 			r.SourceDown = crash.SourceDown()
 			r.Status = nagios.WARNING
 			r.Reason = fmt.Sprintf("restarted %s ago after a crash: %s", age(now.Sub(r.LastStart)), crash)

@@ -173,3 +173,12 @@ func TestSchedulerStatesNotCaptured(t *testing.T) {
 		})
 	}
 }
+
+// A state CouchDB knows is folded to lower case; any other text the
+// server sent stays as sent, so that the run's redactor still finds a
+// password in it.
+func TestStateNameKeepsServerText(t *testing.T) {
+	assert.Equal(t, Crashing, stateName("CRASHING"))
+	assert.Equal(t, Running, stateName("running"))
+	assert.Equal(t, "echo-Sup3rSecret", stateName("echo-Sup3rSecret"))
+}

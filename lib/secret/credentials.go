@@ -8,6 +8,7 @@ package secret
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,17 @@ func (c Credentials) Secrets() []string {
 	}
 	if c.Token != "" {
 		s = append(s, c.Token)
+	}
+	return s
+}
+
+// CredentialSecrets are c's Secrets plus the base64 of user:password that
+// an Authorization header carries: what to register with a Redactor (Add
+// each) when the credentials travel as strings.
+func CredentialSecrets(c Credentials) []string {
+	s := c.Secrets()
+	if c.User != "" && c.Password != "" {
+		s = append(s, base64.StdEncoding.EncodeToString([]byte(c.User+":"+c.Password)))
 	}
 	return s
 }

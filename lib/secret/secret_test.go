@@ -2,6 +2,7 @@ package secret
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -259,4 +260,66 @@ func TestRedactorConcurrent(t *testing.T) {
 	got := r.Redact("secret-0 secret-7")
 	assert.Equal(t, "xxxxx xxxxx", got)
 	assert.False(t, strings.Contains(got, "secret"))
+}
+
+func TestRedactorForms(t *testing.T) {
+	var r Redactor
+	r.AddCredentials(Credentials{User: "monitor", Password: "p@ss/w<rd>&"})
+	for _, in := range []string{
+		"p@ss/w<rd>&",
+		"p%40ss%2Fw%3Crd%3E%26", "p%40ss%2fw%3crd%3e%26", // upper- and lower-case escapes
+		`p@ss/w\u003crd\u003e\u0026`, // encoding/json's escaping
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("monitor:p@ss/w<rd>&")),
+		base64.RawURLEncoding.EncodeToString([]byte("monitor:p@ss/w<rd>&")),
+	} {
+		got := r.Redact("echo " + in + " end")
+		assert.NotContains(t, got, "ss/w", in)
+		assert.Contains(t, got, "xxxxx", in)
+	}
+	assert.Equal(t, "authentication failed for user monitor", r.Redact("authentication failed for user monitor"), "the user alone is no secret")
+}
+
+func TestRedactorAddURL(t *testing.T) {
+	var r Redactor
+	r.AddURL("https://ops:Fastly-Secret-1@cdn.example/-/ping?token=T0ken-Value&x=1")
+	r.AddURL("http://broken:Br0ken-Secret@[::1/x") // does not parse
+	r.AddURL("no url at all")
+	got := r.Redact("Fastly-Secret-1 T0ken-Value Br0ken-Secret x=1 " + base64.StdEncoding.EncodeToString([]byte("ops:Fastly-Secret-1")))
+	assert.Equal(t, "xxxxx xxxxx xxxxx x=1 xxxxx", got)
+}
+
+func TestScrubPatterns(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString([]byte("someone:else's-pass"))
+	tests := []struct{ in, want string }{
+		{"auth=[Basic " + b64 + "]", "auth=[Basic xxxxx]"},
+		{"authorization: BASIC " + b64, "authorization: BASIC xxxxx"},
+		{"Basic authentication required", "Basic authentication required"},
+		{"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc", "Authorization: Bearer xxxxx"},
+		{"source http://admin:hunter22@db1:5984/registry and http://db2/", "source http://admin:xxxxx@db1:5984/registry and http://db2/"},
+		{"mail me@example.com at http://db1/", "mail me@example.com at http://db1/"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, ScrubPatterns(tt.in), tt.in)
+		var nilRedactor *Redactor
+		assert.Equal(t, tt.want, nilRedactor.Redact(tt.in), "a nil Redactor scrubs too")
+	}
+}
+
+func TestClipRedactsBeforeTheCut(t *testing.T) {
+	var r Redactor
+	r.Add("Sup3rSecret")
+	for n := 0; n < 40; n++ {
+		got := r.Clip("reason: echo-Sup3rSecret-end", n)
+		assert.LessOrEqual(t, len(got), n)
+		assert.NotContains(t, got, "Sup3r", n)
+	}
+	assert.Equal(t, "héllo...", Cut("héllo wörld", 9), "cut at a rune boundary")
+	assert.Equal(t, "short", Cut("short", 5))
+}
+
+func TestSanitize(t *testing.T) {
+	assert.Equal(t, "plain text", Sanitize("plain text"))
+	assert.Equal(t, "a b c d e f g h", Sanitize("a\nb\rc\td\x00e\u2028f\u0085g\u202eh"))
+	assert.Equal(t, "bad \uFFFD byte", Sanitize("bad \xff byte"))
+	assert.Equal(t, "ünïcødé stays", Sanitize("ünïcødé stays"))
 }

@@ -58,6 +58,9 @@ func RedactURL(raw string) string {
 // package and most runs never need it (see BENCHMARKS.md on start-up).
 var userinfoPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(//[^/@:?#]*):[^/?#]*@`) })
 
+// brokenUserinfo captures the user and password of userinfoPattern.
+var brokenUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`//([^/@:?#]*):([^/?#]*)@`) })
+
 // redactQuery keeps parameter order and spelling, replacing only values.
 func redactQuery(q string) string {
 	parts := strings.Split(q, "&")

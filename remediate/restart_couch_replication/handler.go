@@ -164,6 +164,7 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 		Step:        env.Step,
 		Problem:     env.Problem,
 		Now:         time.Now,
+		Secrets:     env.Secrets,
 	}
 	return restart.Run(ctx, cfg, deps)
 }

@@ -636,7 +636,13 @@ func round(v float64, places int) float64 {
 	return float64(int64(v*p)) / p
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine folds a header value to one line. Only blanks are folded: a
+// password with two spaces in it, folded, would no longer be recognised
+// by the run's redactor; the run path makes the rest one line after
+// redacting.
+func oneLine(s string) string {
+	return strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
+}
 
 func zero() *float64         { return ptr(0) }
 func ptr(v float64) *float64 { return &v }

@@ -479,7 +479,7 @@ func fetchOrigin(ctx context.Context, cfg Config, deps Deps, t Target, origin st
 		Tags: map[string]string{"package": t.Package, "version": t.Version, "origin": name, "kind": "origin"}}
 	source := ""
 	if resp != nil && cfg.SourceHeader != "" && resp.Header != nil {
-		source = strings.ToLower(strings.TrimSpace(resp.Header.Get(cfg.SourceHeader)))
+		source = sourceValue(resp.Header.Get(cfg.SourceHeader))
 	}
 	f := judgeFetch(cfg, deps, t, secret.RedactURL(u), resp, err, dig, res)
 	if f.outcome == fetchOK || f.outcome == fetchUnverified {
@@ -496,6 +496,20 @@ func fetchOrigin(ctx context.Context, cfg Config, deps Deps, t Target, origin st
 		f.res.Perf = append(f.res.Perf, nagios.Perf{Label: perfLabel(t, name, "fallback"), Field: "fallback", Value: fallback, Integer: true, Min: zero(), Max: ptr(1)})
 	}
 	return f
+}
+
+// sourceValue is the source header's value: one of the known sources
+// whatever its case, else the server's text as sent. Server text is never
+// folded to lower case: a password in it would no longer be recognised by
+// the run's redactor.
+func sourceValue(h string) string {
+	h = strings.TrimSpace(h)
+	for _, known := range []string{SourceFilesystem, SourceCouchDB} {
+		if strings.EqualFold(h, known) {
+			return known
+		}
+	}
+	return h
 }
 
 // judgeSource applies the source header to a fetch whose bytes were right.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -44,7 +45,9 @@ func (d Decision) Line() string {
 		}
 		b.WriteString(k)
 		b.WriteByte('=')
-		if strings.ContainsAny(v, " \"=\t") {
+		// Quoted (escaping line breaks and every other unprintable
+		// character) when it would not read back as one value.
+		if strings.ContainsAny(v, " \"=\\") || strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsPrint(r) }) {
 			v = strconv.Quote(v)
 		}
 		b.WriteString(v)

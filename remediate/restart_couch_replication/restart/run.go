@@ -52,6 +52,11 @@ type Deps struct {
 	Webhook *Webhook // nil: no chat message
 	Step    func(format string, args ...any)
 	Now     func() time.Time
+	// Secrets is the run's redactor: every text that leaves by the
+	// decision log, the chat webhook or the state file is redacted with
+	// it (nil: the patterns of secret.ScrubPatterns only) and made one
+	// line first. The output and line protocol get the run path's.
+	Secrets *secret.Redactor
 }
 
 // Run decides about every replication, acts, records and logs, and
@@ -71,6 +76,9 @@ type runner struct {
 	// top carries the point of a decision about the whole run (no
 	// replication): the top-level result's Measurement and Tags.
 	top *nagios.Result
+	// chat holds the run's chat-worthy decisions, posted together as one
+	// message when the run ends.
+	chat []string
 }
 
 func (r *runner) step(format string, args ...any) {
@@ -89,7 +97,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		// one would.
 		res := nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 		r.decision(ctx, "", Action{Kind: Nothing, Code: "locked", Why: err.Error(), Status: nagios.UNKNOWN}, "skipped", nil)
-		return r.result(res)
+		return r.result(ctx, res)
 	}
 	defer r.d.Store.Unlock()
 
@@ -108,7 +116,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	if gate.Kind != Assess {
 		r.decision(ctx, "", gate, string(gate.Kind), nil)
 		r.save(st)
-		return r.result(nagios.Result{Status: gate.Status, Summary: gate.Why})
+		return r.result(ctx, nagios.Result{Status: gate.Status, Summary: gate.Why})
 	}
 
 	r.step("assessing the replications of %s", r.cfg.Node)
@@ -126,7 +134,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		}
 		r.decision(ctx, "", a, "skipped", nil)
 		r.save(st)
-		return r.result(nagios.Result{Status: a.Status, Summary: a.Why})
+		return r.result(ctx, nagios.Result{Status: a.Status, Summary: a.Why})
 	}
 
 	seen := map[string]bool{}
@@ -137,19 +145,23 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	// in a primary outage they are hundreds, with a handful of sources.
 	evs := make([]Event, len(obs))
 	acts := make([]Action, len(obs))
+	// The state file is written text too: a replication is filed under
+	// its key as it may be printed (redacted, one line).
+	stateKeys := make([]string, len(obs))
 	var toCheck []int
 	for i := range obs {
 		o := &obs[i]
-		seen[o.Key] = true
+		stateKeys[i] = r.text(o.Key)
+		seen[stateKeys[i]] = true
 		evs[i] = Event{Mode: r.cfg.Mode, Nagios: r.cfg.Event, Replication: &o.Replication, Now: r.now}
-		acts[i] = Decide(evs[i], st.Replications[o.Key], r.cfg.Policy)
+		acts[i] = Decide(evs[i], st.Replications[stateKeys[i]], r.cfg.Policy)
 		if acts[i].Kind == CheckSource {
 			toCheck = append(toCheck, i)
 		}
 	}
 	r.checkSources(ctx, obs, evs, toCheck)
 	for _, i := range toCheck {
-		acts[i] = Decide(evs[i], st.Replications[obs[i].Key], r.cfg.Policy)
+		acts[i] = Decide(evs[i], st.Replications[stateKeys[i]], r.cfg.Policy)
 	}
 	var targets []Target
 	var restartOf []int
@@ -174,14 +186,15 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	}
 	for i := range obs {
 		o, ev, a := &obs[i], evs[i], acts[i]
-		h := st.Replications[o.Key]
+		stateKey := stateKeys[i]
+		h := st.Replications[stateKey]
 		restarted := false
 		action := string(a.Kind)
 		switch a.Kind {
 		case Nothing:
 			if a.Code == "healthy" {
 				healthy++
-				st.Replications[o.Key] = Record(h, ev, a, false, r.cfg.Policy)
+				st.Replications[stateKey] = Record(h, ev, a, false, r.cfg.Policy)
 				continue // a healthy replication is no decision worth a line
 			}
 		case Restart:
@@ -218,7 +231,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 		case Human:
 			outs = append(outs, newOutcome(outHuman, o, a, a.Why))
 		}
-		st.Replications[o.Key] = Record(h, ev, a, restarted, r.cfg.Policy)
+		st.Replications[stateKey] = Record(h, ev, a, restarted, r.cfg.Policy)
 		r.decision(ctx, o.Key, a, action, &o.Replication)
 	}
 	// Replications no longer reported (healthy again elsewhere, or their
@@ -252,7 +265,7 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 	} else {
 		res.Summary = summarize(outs)
 	}
-	return r.result(res)
+	return r.result(ctx, res)
 }
 
 // sourceChecks is how many sources are looked at together.
@@ -315,10 +328,15 @@ func summaryOf(o *Observed) string {
 	return fmt.Sprintf("%s (%s)", s, o.State)
 }
 
+// text makes text that may hold what a server sent (document ids,
+// reasons) fit to leave by the log, the webhook or the state file:
+// redacted with the run's redactor, then one line of plain text.
+func (r *runner) text(s string) string { return secret.Sanitize(r.d.Secrets.Redact(s)) }
+
 // decision logs one decision three ways (log line, line-protocol point
 // through a sub-result, chat message) and keeps it for the output.
 func (r *runner) decision(ctx context.Context, key string, a Action, action string, rep *Replication) {
-	d := Decision{Node: r.cfg.Node, Key: key, Mode: r.cfg.Mode, Action: action, Code: a.Code, Message: a.Why, DryRun: r.cfg.DryRun}
+	d := Decision{Node: r.text(r.cfg.Node), Key: r.text(key), Mode: r.cfg.Mode, Action: action, Code: a.Code, Message: r.text(a.Why), DryRun: r.cfg.DryRun}
 	if r.cfg.Mode == ModeHandler {
 		d.Event = r.cfg.Event.String()
 	}
@@ -348,14 +366,42 @@ func (r *runner) decision(ctx context.Context, key string, a Action, action stri
 		r.subs = append(r.subs, sub)
 	}
 	if r.d.Webhook != nil && chatWorthy(a, action) {
-		text := fmt.Sprintf("restart_couch_replication on %s: %s", r.cfg.Node, a.Why)
-		if r.cfg.Mode == ModeHandler {
-			text += " (Nagios " + r.cfg.Event.String() + ")"
+		r.chat = append(r.chat, d.Message)
+	}
+}
+
+// chatLines is how many decisions one chat message lists under the run's
+// summary; the rest are counted (the decision log has every one).
+const chatLines = 10
+
+// postChat sends the run's chat-worthy decisions as one message: a big
+// outage is one post saying what the run did as a whole (its grouped
+// first line), with the first few replications under it, not one post per
+// replication.
+func (r *runner) postChat(ctx context.Context, summary string) {
+	if r.d.Webhook == nil || len(r.chat) == 0 {
+		return
+	}
+	head := r.chat[0]
+	if len(r.chat) > 1 {
+		head = r.text(summary)
+	}
+	text := fmt.Sprintf("restart_couch_replication on %s: %s", r.text(r.cfg.Node), head)
+	if r.cfg.Mode == ModeHandler {
+		text += " (Nagios " + r.cfg.Event.String() + ")"
+	}
+	if len(r.chat) > 1 {
+		for i, line := range r.chat {
+			if i == chatLines {
+				text += fmt.Sprintf("\n(+%d more in the decision log)", len(r.chat)-chatLines)
+				break
+			}
+			text += "\n- " + line
 		}
-		r.step("POST chat webhook")
-		if err := r.d.Webhook.Post(ctx, text); err != nil {
-			r.notes = append(r.notes, err.Error())
-		}
+	}
+	r.step("POST chat webhook")
+	if err := r.d.Webhook.Post(ctx, text); err != nil {
+		r.notes = append(r.notes, err.Error())
 	}
 }
 
@@ -378,8 +424,9 @@ func (r *runner) save(st State) {
 	}
 }
 
-// result adds the decisions and notes to res.
-func (r *runner) result(res nagios.Result) nagios.Result {
+// result posts the chat message and adds the decisions and notes to res.
+func (r *runner) result(ctx context.Context, res nagios.Result) nagios.Result {
+	r.postChat(ctx, res.Summary)
 	res.Subs = r.subs
 	if r.top != nil {
 		res.Measurement, res.Tags = r.top.Measurement, r.top.Tags

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -387,4 +388,47 @@ func TestRunChecksEachSourceOnceAndRestartsTogether(t *testing.T) {
 	require.Len(t, w.exec.targets, 4)
 	assert.Equal(t, "a", w.exec.targets[0].DocID, "in the order of the assessment")
 	assert.Equal(t, 4, strings.Count(strings.Join(w.log.lines, "\n"), "action=restarted"))
+}
+
+func TestWebhookOnePostPerRun(t *testing.T) {
+	// A primary outage restarted in one run is one chat message: the
+	// run's grouped first line, the first few replications under it and
+	// a count of the rest, not one post per replication.
+	var mu sync.Mutex
+	var got []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		got = append(got, m["text"])
+		mu.Unlock()
+		w.Write([]byte("ok"))
+	}))
+	defer recv.Close()
+	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
+	require.NoError(t, err)
+
+	var obs []Observed
+	for i := 0; i < 25; i++ {
+		o := obsCrashing()
+		id := fmt.Sprintf("small-%03d", i)
+		o.Key, o.Target.Key, o.Target.DocID = "_replicator/"+id, "_replicator/"+id, id
+		obs = append(obs, o)
+	}
+	w := newWorld(t, obs...)
+	cfg := handler(nagios.CRITICAL, "SOFT", 2)
+	cfg.Policy, cfg.Node = DefaultPolicy(), "http://127.0.0.1:25984"
+	res := Run(context.Background(), cfg, Deps{
+		Assess:      func(context.Context) ([]Observed, error) { return w.obs, nil },
+		CheckSource: func(context.Context, Observed) (SourceCheck, string) { return SourceUp, "" },
+		Exec:        w.exec, Store: w.store, Log: w.log, Now: time.Now,
+		Webhook: &Webhook{URL: recv.URL + "/hooks/x", From: "test", HTTP: hc},
+	})
+	require.Len(t, got, 1, "one post for the whole run")
+	lines := strings.Split(got[0], "\n")
+	assert.Equal(t, "restart_couch_replication on http://127.0.0.1:25984: "+res.Summary+" (Nagios CRITICAL SOFT 2)", lines[0])
+	require.Len(t, lines, 1+chatLines+1)
+	assert.Contains(t, lines[1], "- restarted small-000")
+	assert.Equal(t, "(+15 more in the decision log)", lines[len(lines)-1])
+	assert.Len(t, w.log.lines, 25, "the decision log keeps one line per replication")
 }

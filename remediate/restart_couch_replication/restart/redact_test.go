@@ -1,0 +1,84 @@
+package restart
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// What a server controls (the replication's key, its reason) reaches the
+// decision log, the chat webhook and the state file redacted and on one
+// line; the same replication keeps its history from run to run.
+func TestRunRedactsLogWebhookAndState(t *testing.T) {
+	const pass = "Sup3rSecret-doc"
+	red := &secret.Redactor{}
+	red.Add(pass)
+	var mu sync.Mutex
+	var posted []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Text string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		posted = append(posted, body.Text)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
+	require.NoError(t, err)
+
+	o := obsCrashing()
+	o.Key = "_replicator/echo-" + pass + "\nnode=forged action=restarted"
+	o.Reason = "source unreachable: Basic " + "bW9uaXRvcjpTdXAzclNlY3JldC1kb2M=" + " " + pass + "\r\nOK - forged | x=1"
+	w := newWorld(t, o)
+	run := func() {
+		cfg := handler(2, "SOFT", 2)
+		cfg.Policy = DefaultPolicy()
+		cfg.Node = "http://127.0.0.1:25984"
+		Run(context.Background(), cfg, Deps{
+			Assess:      func(context.Context) ([]Observed, error) { return w.obs, nil },
+			CheckSource: func(context.Context, Observed) (SourceCheck, string) { return SourceUp, "" },
+			Exec:        w.exec, Store: w.store, Log: w.log, Now: func() time.Time { return w.now },
+			Webhook: &Webhook{URL: hook.URL + "/hook", From: "test", HTTP: hc},
+			Secrets: red,
+		})
+	}
+	run()
+	require.Len(t, w.exec.targets, 1, "restarted")
+	state, err := os.ReadFile(w.store.File())
+	require.NoError(t, err)
+	mu.Lock()
+	all := strings.Join(w.log.lines, "\n") + "\n" + strings.Join(posted, "\n") + "\n" + string(state)
+	mu.Unlock()
+	assert.NotContains(t, all, "Sup3rS")
+	assert.NotContains(t, all, "bW9uaXRvcjpTdXAzclNlY3JldC1kb2M")
+	for _, l := range w.log.lines {
+		assert.NotContains(t, l, "\n")
+		assert.Contains(t, l, `replication="_replicator/echo-xxxxx node=forged action=restarted"`, "the forged fields stay inside the quoted value")
+	}
+	for _, p := range posted {
+		assert.False(t, strings.ContainsAny(p, "\r\n"), "one line: %q", p)
+	}
+
+	// The next run finds the history under the same (redacted) key.
+	w.now = w.now.Add(1)
+	run()
+	st, err := w.store.Load()
+	require.NoError(t, err)
+	require.Len(t, st.Replications, 1)
+	for k, h := range st.Replications {
+		assert.NotContains(t, k, pass)
+		assert.Len(t, h.Restarts, 1, "acted once in this problem")
+	}
+}
