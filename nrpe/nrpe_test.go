@@ -613,6 +613,7 @@ func TestHelpText(t *testing.T) {
 			help := string(out)
 			assert.Contains(t, help, "Usage:\n  "+b+" ")
 			assert.Contains(t, help, "Exit status:\n  0 OK")
+			assert.Contains(t, help, "\nExamples:\n", "every binary has its plugin.Help: what it does, thresholds, examples")
 			heads := map[string]bool{}
 			inExample := false
 			for _, l := range strings.Split(help, "\n") {

@@ -24,7 +24,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout)) }
 
 func run(args []string, stdout io.Writer) int {
 	var opts options
-	return plugin.Run(plugin.Spec{Name: "CDN_LOG", Binary: "check_cdn_log", Options: &opts,
+	return plugin.Run(plugin.Spec{Name: "CDN_LOG", Binary: "check_cdn_log", Options: &opts, Help: &help,
 		Check: func(ctx context.Context, env *plugin.Env) nagios.Result {
 			cfg, err := cdncheck.NewConfig(opts.Logs, opts.Judge, env.Verbose)
 			if err != nil {

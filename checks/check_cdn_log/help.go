@@ -1,0 +1,22 @@
+package main
+
+import "github.com/registry-checks/registry-checks/lib/plugin"
+
+var help = plugin.Help{
+	Description: "check_cdn_log reads the lines CDN access logs (--log, repeatable) gained since its last run, in the manner of check_logfiles, and reports what users got: requests, status classes, the 5xx and 4xx ratios, the cache hit ratio, bytes, time to serve, and tarball downloads per package and version. " +
+		"Rotation (rename and copytruncate, PATH.1 and PATH.1.gz) is followed, and the per-minute counts reach InfluxDB exactly once: a run killed at any moment neither loses nor counts a line twice. The first run starts at the end of the log unless --from-start.",
+	Thresholds: "--warning-5xx-ratio/--critical-5xx-ratio and --warning-4xx-ratio/--critical-4xx-ratio are Nagios ranges on the run's ratio in percent, judged only when the run saw at least --min-requests requests (a quiet log is not an error); --critical-no-lines DURATION is CRITICAL when no line arrived for that long (the log stream is broken).",
+	Examples: []plugin.Example{
+		{Command: "check_cdn_log --log /var/log/varnish/varnishncsa.log --critical-no-lines 15m --influx-url http://influx:8086",
+			Output: "CDN_LOG OK - 12,408 requests in 61s, 0.02% 5xx, 91.3% hit, 3,112 tarball downloads | requests=12408;;;0 ...\nlog /var/log/varnish/varnishncsa.log: 12,408 lines, 3,010,552 bytes"},
+	},
+	Perfdata: []string{
+		"requests, downloads, downloads_partial, unparsable, status_1xx ... status_5xx: counts",
+		"ratio_5xx, ratio_4xx, hit_ratio (%), bytes (B), tts_p50, tts_p95, tts_p99 (s), quiet (s since a line arrived)",
+	},
+	Measurements: []string{
+		"cdn_log (per run): tag source; the perfdata fields and state",
+		"cdn_requests (per minute, stamped with the minute): tag source; requests, status classes, hits, misses, passes, bytes, downloads, ratios, tts percentiles",
+		"cdn_downloads (per package version and minute): tags package, version, source; fields count, partial",
+	},
+}
