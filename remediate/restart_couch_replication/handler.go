@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -118,27 +117,7 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 	if !o.Policy.DryRun {
 		couchExec = &restart.Couch{Client: client, HTTP: env.HTTP, Creds: creds, BackupDir: store.BackupDir(),
 			By: "restart_couch_replication@" + host, ConfirmWithin: o.Policy.ConfirmTimeout.D(),
-			Confirm: func(ctx context.Context, ts []restart.Target) (map[string]restart.JobState, error) {
-				// One read of every replication (_scheduler/docs, or the
-				// replicator documents on 1.x and PouchDB Server), kept
-				// to the restarted documents.
-				sel := replication.Selection{}
-				for _, t := range ts {
-					sel.DocIDs = append(sel.DocIDs, t.DocID)
-					if !slices.Contains(sel.ReplicatorDBs, t.Database) {
-						sel.ReplicatorDBs = append(sel.ReplicatorDBs, t.Database)
-					}
-				}
-				rep, err := replication.Assess(ctx, client, sel, th, time.Now())
-				if err != nil {
-					return nil, err
-				}
-				out := make(map[string]restart.JobState, len(rep.Replications))
-				for _, r := range rep.Replications {
-					out[r.Database+"/"+r.DocID] = restart.JobState{State: r.State, Running: r.State == replication.Running || r.State == replication.Triggered}
-				}
-				return out, nil
-			}}
+			Confirm: restart.AssessConfirmer(client, th, time.Now)}
 		exec = couchExec
 	}
 

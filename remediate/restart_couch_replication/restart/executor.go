@@ -83,6 +83,31 @@ type JobState struct {
 // (the check's replication key).
 type Confirmer func(ctx context.Context, ts []Target) (map[string]JobState, error)
 
+// AssessConfirmer is the Confirmer of a handler: one read of every
+// replication (_scheduler/docs, or the replicator documents on 1.x and
+// PouchDB Server) with the check's logic, kept to the restarted
+// documents. now is the clock the states are judged at.
+func AssessConfirmer(client *couch.Client, th replication.Thresholds, now func() time.Time) Confirmer {
+	return func(ctx context.Context, ts []Target) (map[string]JobState, error) {
+		sel := replication.Selection{}
+		for _, t := range ts {
+			sel.DocIDs = append(sel.DocIDs, t.DocID)
+			if !slices.Contains(sel.ReplicatorDBs, t.Database) {
+				sel.ReplicatorDBs = append(sel.ReplicatorDBs, t.Database)
+			}
+		}
+		rep, err := replication.Assess(ctx, client, sel, th, now())
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]JobState, len(rep.Replications))
+		for _, r := range rep.Replications {
+			out[r.Database+"/"+r.DocID] = JobState{State: r.State, Running: r.State == replication.Running || r.State == replication.Triggered}
+		}
+		return out, nil
+	}
+}
+
 // Couch restarts replications on one CouchDB node.
 type Couch struct {
 	Client    *couch.Client

@@ -79,21 +79,7 @@ func (tt *timeline) run(s replicationtest.Step) timelineRun {
 	before := tt.tl.Restarted()
 	exec := &Couch{Client: tt.client, HTTP: tt.hc, Creds: tt.creds, BackupDir: tt.store.BackupDir(), By: "timeline test",
 		ConfirmWithin: 5 * time.Second, Now: now,
-		Confirm: func(ctx context.Context, ts []Target) (map[string]JobState, error) {
-			sel := replication.Selection{ReplicatorDBs: []string{replication.DefaultReplicatorDB}}
-			for _, tg := range ts {
-				sel.DocIDs = append(sel.DocIDs, tg.DocID)
-			}
-			rep, err := replication.Assess(ctx, tt.client, sel, th, s.At)
-			if err != nil {
-				return nil, err
-			}
-			out := map[string]JobState{}
-			for _, r := range rep.Replications {
-				out[r.Database+"/"+r.DocID] = JobState{State: r.State, Running: r.State == replication.Running}
-			}
-			return out, nil
-		}}
+		Confirm: AssessConfirmer(tt.client, th, now)}
 	checker := SourceChecker{HTTP: tt.hc, NodeCreds: tt.creds}
 	hres := Run(ctx, Config{Mode: ModeStandalone, Policy: DefaultPolicy(), Node: tt.tl.Node.URL}, Deps{
 		Assess: func(ctx context.Context) ([]Observed, error) {
