@@ -82,3 +82,51 @@ func TestRunRedactsLogWebhookAndState(t *testing.T) {
 		assert.Len(t, h.Restarts, 1, "acted once in this problem")
 	}
 }
+
+// The run's first line (and the chat message that repeats it) is cut to
+// fit: names to 60 bytes, groups to the budget. A secret in a document id
+// is redacted before that cut, never a prefix of it left to leak.
+func TestRunRedactsBeforeSummaryCut(t *testing.T) {
+	const pass = "Sup3rSecret-doc"
+	red := &secret.Redactor{}
+	red.Add(pass)
+	var mu sync.Mutex
+	var posted []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Text string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		posted = append(posted, body.Text)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
+	require.NoError(t, err)
+
+	var obs []Observed
+	for _, n := range []string{"1", "2"} {
+		o := obsCrashing()
+		id := strings.Repeat("a", 50) + pass + n
+		o.Key, o.Target.Key, o.Target.DocID = "_replicator/"+id, "_replicator/"+id, id
+		o.Source = "http://db" + n + ":5984/registry" // two groups of one: the first is named
+		obs = append(obs, o)
+	}
+	w := newWorld(t, obs...)
+	cfg := handler(2, "SOFT", 2)
+	cfg.Policy = DefaultPolicy()
+	cfg.Node = "http://127.0.0.1:25984"
+	res := Run(context.Background(), cfg, Deps{
+		Assess:      func(context.Context) ([]Observed, error) { return w.obs, nil },
+		CheckSource: func(context.Context, Observed) (SourceCheck, string) { return SourceUp, "" },
+		Exec:        w.exec, Store: w.store, Log: w.log, Now: func() time.Time { return w.now },
+		Webhook: &Webhook{URL: hook.URL + "/hook", From: "test", HTTP: hc},
+		Secrets: red,
+	})
+	require.Len(t, w.exec.targets, 2, "restarted")
+	assert.Contains(t, res.Summary, "restarted 1 replication from http://db1:5984 (crashing; aaaa")
+	assert.NotContains(t, res.Summary, "Sup3rS")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, posted, 1)
+	assert.NotContains(t, posted[0], "Sup3rS")
+}

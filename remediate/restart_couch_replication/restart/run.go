@@ -263,6 +263,13 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 			r.decision(ctx, "", Action{Kind: Nothing, Code: "all_healthy", Why: res.Summary, Status: nagios.OK}, string(Nothing), nil)
 		}
 	} else {
+		// summarize cuts names and clauses to fit the first line (which
+		// the chat message repeats): redacted first, so that no prefix
+		// of a secret is left for the redactor to miss.
+		for i := range outs {
+			o := &outs[i]
+			o.name, o.server, o.why, o.clause = r.text(o.name), r.text(o.server), r.text(o.why), r.text(o.clause)
+		}
 		res.Summary = summarize(outs)
 	}
 	return r.result(ctx, res)
