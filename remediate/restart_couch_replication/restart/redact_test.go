@@ -3,6 +3,7 @@ package restart
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,4 +130,28 @@ func TestRunRedactsBeforeSummaryCut(t *testing.T) {
 	defer mu.Unlock()
 	require.Len(t, posted, 1)
 	assert.NotContains(t, posted[0], "Sup3rS")
+}
+
+// A failed restart is summed up by the end of its error ("...: connection
+// refused"): the error is redacted before that cut, so a secret holding
+// ": " does not leave its tail in the first line.
+func TestRunRedactsRestartErrorBeforeCut(t *testing.T) {
+	const pass = "tok: Zq9xSecretTail"
+	red := &secret.Redactor{}
+	red.Add(pass)
+	a, b := obsCrashing(), obsCrashing()
+	b.Key, b.Target.Key, b.Target.DocID = "_replicator/other", "_replicator/other", "other"
+	w := newWorld(t, a, b)
+	w.exec.err = errors.New("DELETE http://db1:5984/_replicator/x: the server said " + pass)
+	cfg := handler(2, "SOFT", 2)
+	cfg.Policy = DefaultPolicy()
+	res := Run(context.Background(), cfg, Deps{
+		Assess:      func(context.Context) ([]Observed, error) { return w.obs, nil },
+		CheckSource: func(context.Context, Observed) (SourceCheck, string) { return SourceUp, "" },
+		Exec:        w.exec, Store: w.store, Log: w.log, Now: func() time.Time { return w.now },
+		Secrets: red,
+	})
+	require.Len(t, w.exec.targets, 2, "restarts tried")
+	assert.Contains(t, res.Summary, "2 restarts failed")
+	assert.NotContains(t, res.Summary, "Zq9x")
 }

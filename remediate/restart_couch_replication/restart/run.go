@@ -202,7 +202,8 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 			switch {
 			case out.Err != nil:
 				p := nagios.AsProblem(out.Err)
-				a = Action{Kind: Restart, Code: "restart_failed", Why: fmt.Sprintf("restart of %s failed: %s", o.Key, p.Msg), Status: nagios.CRITICAL}
+				// Redacted now: newOutcome keeps only the end of it.
+				a = Action{Kind: Restart, Code: "restart_failed", Why: r.text(fmt.Sprintf("restart of %s failed: %s", o.Key, p.Msg)), Status: nagios.CRITICAL}
 				action = "restart_failed"
 				outs = append(outs, newOutcome(outRestartFailed, o, a, a.Why))
 				// A delete that went through counts against the rate
