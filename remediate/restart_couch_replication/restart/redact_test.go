@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,18 +27,7 @@ func TestRunRedactsLogWebhookAndState(t *testing.T) {
 	const pass = "Sup3rSecret-doc"
 	red := &secret.Redactor{}
 	red.Add(pass)
-	var mu sync.Mutex
-	var posted []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct{ Text string }
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		mu.Lock()
-		posted = append(posted, body.Text)
-		mu.Unlock()
-	}))
-	defer hook.Close()
-	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
-	require.NoError(t, err)
+	hook, posts := chatHook(t)
 
 	o := obsCrashing()
 	o.Key = "_replicator/echo-" + pass + "\nnode=forged action=restarted"
@@ -51,7 +41,7 @@ func TestRunRedactsLogWebhookAndState(t *testing.T) {
 			Assess:      func(context.Context) ([]Observed, error) { return w.obs, nil },
 			CheckSource: func(context.Context, Observed) (SourceCheck, string) { return SourceUp, "" },
 			Exec:        w.exec, Store: w.store, Log: w.log, Now: func() time.Time { return w.now },
-			Webhook: &Webhook{URL: hook.URL + "/hook", From: "test", HTTP: hc},
+			Webhook: hook,
 			Secrets: red,
 		})
 	}
@@ -59,9 +49,8 @@ func TestRunRedactsLogWebhookAndState(t *testing.T) {
 	require.Len(t, w.exec.targets, 1, "restarted")
 	state, err := os.ReadFile(w.store.File())
 	require.NoError(t, err)
-	mu.Lock()
+	posted := posts()
 	all := strings.Join(w.log.lines, "\n") + "\n" + strings.Join(posted, "\n") + "\n" + string(state)
-	mu.Unlock()
 	assert.NotContains(t, all, "Sup3rS")
 	assert.NotContains(t, all, "bW9uaXRvcjpTdXAzclNlY3JldC1kb2M")
 	for _, l := range w.log.lines {
@@ -91,18 +80,7 @@ func TestRunRedactsBeforeSummaryCut(t *testing.T) {
 	const pass = "Sup3rSecret-doc"
 	red := &secret.Redactor{}
 	red.Add(pass)
-	var mu sync.Mutex
-	var posted []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct{ Text string }
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		mu.Lock()
-		posted = append(posted, body.Text)
-		mu.Unlock()
-	}))
-	defer hook.Close()
-	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
-	require.NoError(t, err)
+	hook, posts := chatHook(t)
 
 	var obs []Observed
 	for _, n := range []string{"1", "2"} {
@@ -120,14 +98,13 @@ func TestRunRedactsBeforeSummaryCut(t *testing.T) {
 		Assess:      func(context.Context) ([]Observed, error) { return w.obs, nil },
 		CheckSource: func(context.Context, Observed) (SourceCheck, string) { return SourceUp, "" },
 		Exec:        w.exec, Store: w.store, Log: w.log, Now: func() time.Time { return w.now },
-		Webhook: &Webhook{URL: hook.URL + "/hook", From: "test", HTTP: hc},
+		Webhook: hook,
 		Secrets: red,
 	})
 	require.Len(t, w.exec.targets, 2, "restarted")
 	assert.Contains(t, res.Summary, "restarted 1 replication from http://db1:5984 (crashing; aaaa")
 	assert.NotContains(t, res.Summary, "Sup3rS")
-	mu.Lock()
-	defer mu.Unlock()
+	posted := posts()
 	require.Len(t, posted, 1)
 	assert.NotContains(t, posted[0], "Sup3rS")
 }
@@ -154,4 +131,25 @@ func TestRunRedactsRestartErrorBeforeCut(t *testing.T) {
 	require.Len(t, w.exec.targets, 2, "restarts tried")
 	assert.Contains(t, res.Summary, "2 restarts failed")
 	assert.NotContains(t, res.Summary, "Zq9x")
+}
+
+// chatHook is a chat webhook that records the texts posted to it.
+func chatHook(t *testing.T) (*Webhook, func() []string) {
+	var mu sync.Mutex
+	var posted []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Text string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		posted = append(posted, body.Text)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
+	require.NoError(t, err)
+	return &Webhook{URL: srv.URL + "/hook", From: "test", HTTP: hc}, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(posted)
+	}
 }
