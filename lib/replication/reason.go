@@ -99,13 +99,6 @@ var (
 	firstAtom = lazyRegexp(`[a-zA-Z][a-zA-Z0-9_]{2,40}`)
 )
 
-// explain is classify as the one-line reason, and whether it means the
-// source does not answer.
-func explain(raw, source, target string) (string, bool) {
-	c := classify(raw, source, target)
-	return c.String(), c.SourceDown()
-}
-
 // classify turns an error CouchDB reported for a replication (a printed
 // Erlang term, possibly multi-line, or a PouchDB message) into its Cause.
 // source and target are the replication's URLs without credentials; they

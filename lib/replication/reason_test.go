@@ -57,9 +57,7 @@ func TestClassify(t *testing.T) {
 			c := classify(tt.raw, src, tgt)
 			assert.Equal(t, tt.want, c, couch.OneLine(tt.raw))
 			assert.NotContains(t, c.String(), "{")
-			reason, down := explain(tt.raw, src, tgt)
-			assert.Equal(t, c.String(), reason)
-			assert.Equal(t, tt.want.What == CauseSourceUnreachable, down)
+			assert.Equal(t, tt.want.What == CauseSourceUnreachable, c.SourceDown())
 		})
 	}
 }
