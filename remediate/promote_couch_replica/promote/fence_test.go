@@ -1,0 +1,96 @@
+package promote
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/promotion"
+	"github.com/registry-checks/registry-checks/lib/secret"
+)
+
+// docStore is a node that keeps documents by path: GET, PUT and DELETE.
+func docStore(t *testing.T, docs map[string]map[string]any) *httptest.Server {
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		p := r.URL.Path
+		doc, ok := docs[p]
+		switch {
+		case r.Method == http.MethodGet && ok:
+			json.NewEncoder(w).Encode(doc)
+		case r.Method == http.MethodPut:
+			var in io.Reader = r.Body
+			if r.Header.Get("Content-Encoding") == "gzip" { // kivik's
+				z, err := gzip.NewReader(r.Body)
+				if !assert.NoError(t, err) {
+					return
+				}
+				in = z
+			}
+			var body map[string]any
+			if !assert.NoError(t, json.NewDecoder(in).Decode(&body)) {
+				return
+			}
+			body["_rev"] = "1-fence"
+			docs[p] = body
+			w.Header().Set("ETag", `"1-fence"`)
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte(`{"ok":true,"id":"` + strings.TrimPrefix(p, "/") + `","rev":"1-fence"}`))
+		case r.Method == http.MethodDelete && ok:
+			delete(docs, p)
+			w.Header().Set("ETag", `"2-gone"`)
+			w.Write([]byte(`{"ok":true,"id":"` + strings.TrimPrefix(p, "/") + `","rev":"2-gone"}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":"not_found","reason":"missing"}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fence writes the fence where it is missing (or another document has its
+// id) and counts only those; unfence deletes it wherever it is.
+func TestFenceAndUnfenceCount(t *testing.T) {
+	fenceAt := func(db string) string { return "/" + db + "/" + promotion.FenceID }
+	docs := map[string]map[string]any{
+		fenceAt("a"): {"_rev": "1-x", "validate_doc_update": promotion.FenceFunction},
+		fenceAt("b"): {"_rev": "1-y", "validate_doc_update": "function(){}"},
+	}
+	srv := docStore(t, docs)
+	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
+	require.NoError(t, err)
+	c, err := couch.New(srv.URL, secret.Credentials{User: "admin", Password: "secret"}, hc)
+	require.NoError(t, err)
+	e := &Executor{Clients: map[string]*couch.Client{c.URL(): c}, Topology: Topology{DBs: []string{"a", "b", "c", "d"}}, By: "test"}
+
+	out, err := e.fence(context.Background(), c.URL())
+	require.NoError(t, err)
+	assert.Equal(t, "fence written into 3 of 4 databases on "+promotion.Node(c.URL()), out)
+	for _, db := range e.Topology.DBs {
+		assert.Equal(t, promotion.FenceFunction, docs[fenceAt(db)]["validate_doc_update"], db)
+	}
+	delete(docs, fenceAt("c"))
+
+	out, err = e.unfence(context.Background(), c.URL())
+	require.NoError(t, err)
+	assert.Equal(t, "fence removed from 3 databases on "+promotion.Node(c.URL()), out)
+	assert.Empty(t, docs)
+
+	_, err = e.fence(context.Background(), "http://elsewhere")
+	assert.ErrorContains(t, err, "no client for http://elsewhere")
+}
