@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
@@ -175,25 +176,36 @@ func (e *Executor) Do(ctx context.Context, s Step) (string, error) {
 	return "", fmt.Errorf("unknown step %q", s.Kind)
 }
 
+// eachDB calls f for every database of the run on node, the client's
+// DBInfoConcurrency at a time, and counts the databases where f changed
+// something.
+func (e *Executor) eachDB(ctx context.Context, node string, f func(ctx context.Context, c *couch.Client, db string) (int, error)) (int, error) {
+	c, err := e.client(node)
+	if err != nil {
+		return 0, err
+	}
+	var changed atomic.Int64
+	err = c.ForEach(ctx, len(e.Topology.DBs), func(ctx context.Context, i int) error {
+		n, err := f(ctx, c, e.Topology.DBs[i])
+		changed.Add(int64(n))
+		return err
+	})
+	return int(changed.Load()), err
+}
+
 // fence writes the fence design document into every database of node
 // (kept when already there).
 func (e *Executor) fence(ctx context.Context, node string) (string, error) {
-	c, err := e.client(node)
-	if err != nil {
-		return "", err
-	}
-	written := 0
-	err = c.ForEach(ctx, len(e.Topology.DBs), func(ctx context.Context, i int) error {
-		db := e.Topology.DBs[i]
+	written, err := e.eachDB(ctx, node, func(ctx context.Context, c *couch.Client, db string) (int, error) {
 		var cur map[string]any
 		rev := ""
 		if err := c.Doc(ctx, db, promotion.FenceID, &cur); err == nil {
 			if cur["validate_doc_update"] == promotion.FenceFunction {
-				return nil
+				return 0, nil
 			}
 			rev, _ = cur["_rev"].(string)
 		} else if !notFound(err) {
-			return err
+			return 0, err
 		}
 		body := promotion.FenceDoc(e.By, e.now().UTC().Format(time.RFC3339Nano))
 		if rev != "" {
@@ -201,30 +213,17 @@ func (e *Executor) fence(ctx context.Context, node string) (string, error) {
 		}
 		start := time.Now()
 		if _, err := c.Kivik().DB(db).Put(ctx, promotion.FenceID, body); err != nil {
-			return c.Problem(http.MethodPut, "/"+url.PathEscape(db)+"/"+promotion.FenceID, start, err)
+			return 0, c.Problem(http.MethodPut, "/"+url.PathEscape(db)+"/"+promotion.FenceID, start, err)
 		}
-		e.mu.Lock()
-		written++
-		e.mu.Unlock()
-		return nil
+		return 1, nil
 	})
 	return fmt.Sprintf("fence written into %d of %d databases on %s", written, len(e.Topology.DBs), promotion.Node(node)), err
 }
 
 // unfence deletes the fence from every database of node where it is.
 func (e *Executor) unfence(ctx context.Context, node string) (string, error) {
-	c, err := e.client(node)
-	if err != nil {
-		return "", err
-	}
-	removed := 0
-	err = c.ForEach(ctx, len(e.Topology.DBs), func(ctx context.Context, i int) error {
-		db := e.Topology.DBs[i]
-		n, err := deleteDoc(ctx, c, db, promotion.FenceID)
-		e.mu.Lock()
-		removed += n
-		e.mu.Unlock()
-		return err
+	removed, err := e.eachDB(ctx, node, func(ctx context.Context, c *couch.Client, db string) (int, error) {
+		return deleteDoc(ctx, c, db, promotion.FenceID)
 	})
 	return fmt.Sprintf("fence removed from %d databases on %s", removed, promotion.Node(node)), err
 }
