@@ -25,6 +25,7 @@ import (
 	"github.com/registry-checks/registry-checks/lib/promotion"
 	"github.com/registry-checks/registry-checks/lib/replication"
 	"github.com/registry-checks/registry-checks/lib/secret"
+	"github.com/registry-checks/registry-checks/remediate/restart_couch_replication/restart"
 )
 
 // AuditField is the field every document the runbook writes carries:
@@ -314,25 +315,16 @@ func (e *Executor) backup(p Pull, raw json.RawMessage) (string, error) {
 	if f, ok := e.Backups[p.key()]; ok {
 		return f, nil
 	}
-	dir := filepath.Join(e.BackupDir, safe(promotion.Node(p.Node)), safe(p.ReplicatorDB))
+	dir := filepath.Join(e.BackupDir, restart.NodeName(p.Node), restart.NodeName(p.ReplicatorDB))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", safe(p.ID), e.now().UTC().Format("20060102T150405.000000000Z")))
+	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", restart.NodeName(p.ID), e.now().UTC().Format("20060102T150405.000000000Z")))
 	if err := plugin.WriteFileAtomic(name, append(bytes.Clone(raw), '\n'), 0o600); err != nil {
 		return "", err
 	}
 	e.Backups[p.key()] = name
 	return name, nil
-}
-
-func safe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == ':' || r == '\\' || r < 0x20 {
-			return '_'
-		}
-		return r
-	}, s)
 }
 
 func (e *Executor) stop(ctx context.Context, pulls []Pull) (string, error) {

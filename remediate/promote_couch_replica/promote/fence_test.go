@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -93,4 +96,23 @@ func TestFenceAndUnfenceCount(t *testing.T) {
 
 	_, err = e.fence(context.Background(), "http://elsewhere")
 	assert.ErrorContains(t, err, "no client for http://elsewhere")
+}
+
+// A backup is named as restart_couch_replication names its own (the
+// server's ids are untrusted: only [A-Za-z0-9._-] reach the file name),
+// mode 600, once per document.
+func TestBackupNames(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC)
+	e := &Executor{BackupDir: dir, Backups: map[string]string{}, Now: func() time.Time { return now }}
+	p := Pull{Node: "http://127.0.0.1:15984", ReplicatorDB: "_replicator", ID: "pull registry\n*from* node1"}
+	name, err := e.backup(p, json.RawMessage(`{"_id":"x"}`))
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "127.0.0.1_15984", "_replicator", "pull_registry_from_node1.20261130T140000.000000000Z.json"), name)
+	fi, err := os.Stat(name)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	again, err := e.backup(p, json.RawMessage(`{"_id":"y"}`))
+	require.NoError(t, err)
+	assert.Equal(t, name, again, "the first backup is kept")
 }
