@@ -116,3 +116,11 @@ func TestBackupNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, name, again, "the first backup is kept")
 }
+
+// A logged step is one logfmt line whatever the server's text holds.
+func TestLineIsOneLine(t *testing.T) {
+	r := Record{Step: Step{N: 3, Kind: Fence, Text: "fence", Node: "http://db1:5984"}, Status: "failed", Seconds: 1.5,
+		Error: "{forbidden,\n    <<\"no\">>}"}
+	assert.Equal(t, `run=R phase=forward step=3 kind=fence status=failed node=http://db1:5984 seconds=1.500 msg="fence: {forbidden, <<\"no\">>}"`,
+		Line("R", PhaseForward, r))
+}
