@@ -19,6 +19,7 @@ import (
 
 	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/promotion"
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
@@ -123,4 +124,26 @@ func TestLineIsOneLine(t *testing.T) {
 		Error: "{forbidden,\n    <<\"no\">>}"}
 	assert.Equal(t, `run=R phase=forward step=3 kind=fence status=failed node=http://db1:5984 seconds=1.500 msg="fence: {forbidden, <<\"no\">>}"`,
 		Line("R", PhaseForward, r))
+}
+
+// Every number of a run's perfdata is a field: the run's on
+// couch_promotion_run, each step's seconds on its couch_promotion_step.
+func TestPerfdataIsLineProtocol(t *testing.T) {
+	st := &State{Run: "R", Mode: ModeRehearse, Phase: PhaseRolledBack, Topology: Topology{Old: "http://db1:5984", New: "http://db3:5984"},
+		Forward:  []Record{{Step: Step{N: 1, Kind: Fence}, Status: "done", Seconds: 0.25}, {Step: Step{N: 2, Kind: CatchUp}, Status: "done", Seconds: 1}},
+		Rollback: []Record{{Step: Step{N: 1, Kind: UnfenceOld}, Status: "done", Seconds: 0.5}}}
+	res := result(st)
+	pts := nagios.Points(res, time.Unix(0, 0))
+	require.Len(t, pts, 4)
+	assert.Equal(t, MeasurementRun, pts[0].Measurement)
+	assert.Equal(t, map[string]any{"promotion_seconds": 1.25, "rollback_seconds": 0.5, "total_seconds": 1.75, "state": int64(0)}, pts[0].Fields)
+	subs := 0
+	for i, sub := range res.Subs {
+		for _, p := range sub.Perf {
+			subs++
+			assert.Equal(t, MeasurementStep, pts[i+1].Measurement)
+			assert.Equal(t, p.Value, pts[i+1].Fields["seconds"], p.Label)
+		}
+	}
+	assert.Equal(t, 3, subs)
 }
