@@ -129,3 +129,33 @@ func docsQuery(t *testing.T) string {
 	require.NotEmpty(t, q)
 	return q
 }
+
+// An unparsable line quoting a secret the run knows (here INFLUX_TOKEN)
+// across the sample's 160-character cut shows it masked, no prefix of it
+// left, and a query string's value is dropped. The worst-5xx list shows
+// paths only: no query string, no userinfo, no control character.
+func TestUnparsableSampleRedactedBeforeTheCut(t *testing.T) {
+	const tok = "Zk3sekr1tT0ken-0123456789abcdef"
+	t.Setenv("INFLUX_TOKEN", tok)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	ts := time.Now().UTC().Format("02/Jan/2006:15:04:05 -0700")
+	lines := strings.Repeat("x", 150) + tok + " tail\n" + "GET /-/whoami?token=q5ecret HTTP/1.1 garbage\n" +
+		`192.0.2.1 - - [` + ts + `] "GET /lodash?token=t0psecret HTTP/1.1" 503 12 "-" "npm"` + "\n" +
+		`192.0.2.1 - - [` + ts + `] "GET http://alice:hunter2@cdn.example/left-pad?x=1 HTTP/1.1" 502 12 "-" "npm"` + "\n" +
+		`192.0.2.1 - - [` + ts + "] \"GET /evil\x1b[2J\rCDN_LOG_OK HTTP/1.1\" 500 12 \"-\" \"npm\"\n"
+	require.NoError(t, os.WriteFile(logPath, []byte(lines), 0o644))
+	out, code := runArgs("--log", logPath, "--from-start", "--state-dir", dir, "--spool-dir", filepath.Join(dir, "spool"))
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "unparsable lines: 2")
+	for i := 4; i <= len(tok); i++ {
+		require.NotContains(t, out, tok[:i])
+	}
+	assert.NotContains(t, out, "q5ecret")
+	assert.Contains(t, out, "worst URLs by 5xx:\n")
+	assert.Contains(t, out, "\n  /lodash 1\n")
+	assert.Contains(t, out, "\n  /left-pad 1\n")
+	for _, leak := range []string{"t0psecret", "hunter2", "alice", "\x1b", "\r"} {
+		assert.NotContains(t, out, leak)
+	}
+}

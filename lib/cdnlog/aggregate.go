@@ -1,13 +1,14 @@
 package cdnlog
 
 import (
-	"bytes"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // Other is the package and version of the downloads beyond --max-packages
@@ -21,6 +22,10 @@ type Limits struct {
 	MaxURLs     int // distinct URLs kept for the 5xx list; 0: 1,000
 	Samples     int // unparsable lines kept as samples; 0: 3
 	MaxPoints   int // per-minute points of one run (minutes plus downloads cells); 0: 100,000
+	// Redactor is the run's (plugin.Env.Secrets): an unparsable line and
+	// its reason pass it whole before they are cut to a sample. nil
+	// still scrubs the patterns (secret.ScrubPatterns).
+	Redactor *secret.Redactor
 }
 
 // Counts are the request numbers of a run or of one minute.
@@ -156,7 +161,8 @@ func (a *Aggregate) Full() bool {
 func (a *Aggregate) Bad(line []byte, err error) {
 	a.Unparsable++
 	if len(a.Samples) < a.Limits.Samples {
-		a.Samples = append(a.Samples, Sample{Line: sampleText(line), Reason: err.Error()})
+		red := a.Limits.Redactor
+		a.Samples = append(a.Samples, Sample{Line: sampleText(red.Redact(string(line))), Reason: red.Clip(err.Error(), maxReason)})
 	}
 }
 
@@ -351,15 +357,20 @@ func (a *Aggregate) Worst5xx(n int) []URLCount {
 	return list
 }
 
-// sampleText is a bounded, printable copy of an unparsable line with the
-// query strings' values removed (they may carry tokens). The run's
-// redactor still passes over it before it is printed.
-func sampleText(line []byte) string {
+// maxReason bounds the reason printed with a sample (after redaction).
+const maxReason = 160
+
+// sampleText is a bounded, printable copy of an unparsable line, already
+// redacted whole (a cut must not leave the prefix of a secret the
+// redactor would no longer recognise), with the query strings' values
+// removed (they may carry tokens nobody registered).
+func sampleText(line string) string {
 	const max = 160
 	var b strings.Builder
 	inQuery := false
-	for i := 0; i < len(line) && b.Len() < max; {
-		r, size := utf8.DecodeRune(line[i:])
+	i := 0
+	for i < len(line) && b.Len() < max {
+		r, size := utf8.DecodeRuneInString(line[i:])
 		i += size
 		switch {
 		case r == '?':
@@ -377,7 +388,7 @@ func sampleText(line []byte) string {
 		}
 		b.WriteRune(r)
 	}
-	if b.Len() >= max || len(bytes.TrimSpace(line)) > max {
+	if strings.TrimSpace(line[i:]) != "" {
 		b.WriteString("…")
 	}
 	return b.String()

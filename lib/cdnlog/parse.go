@@ -470,11 +470,6 @@ func atoi(b []byte) (int, bool) {
 	return n, true
 }
 
-// clip keeps error text short; the sample in the long output is redacted
-// by the caller.
-func clip(b []byte) string {
-	if len(b) > 40 {
-		b = b[:40]
-	}
-	return strconv.Quote(string(b))
-}
+// clip is a field quoted in an error (by %q). It is not cut here: the
+// reason is redacted whole and only then cut (Aggregate.Bad).
+func clip(b []byte) string { return string(b) }

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/registry-checks/registry-checks/lib/metrics"
+	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 func TestFormatting(t *testing.T) {
@@ -66,4 +69,31 @@ func ExampleAggregate_Points() {
 	// Output:
 	// cdn_requests,source=cache1:/var/log/varnish/varnishncsa.log bytes=1244i,downloads=1i,downloads_partial=1i,hit_ratio=50,hits=1i,misses=1i,passes=0i,ratio_4xx=0,ratio_5xx=0,requests=2i,status_1xx=0i,status_2xx=2i,status_3xx=0i,status_4xx=0i,status_5xx=0i,status_other=0i,tts_p50=0.000546414,tts_p95=0.001598406,tts_p99=0.001598406 1796039700000000007
 	// cdn_downloads,package=left-pad,source=cache1:/var/log/varnish/varnishncsa.log,version=1.3.0 count=1i,partial=1i 1796039700000000007
+}
+
+// A registered secret that straddles the sample's 160-character cut is
+// masked whole, not left as a prefix the redactor no longer recognises;
+// a userinfo password is scrubbed; a field in the reason is quoted once.
+func TestSamplesRedactedBeforeTheCut(t *testing.T) {
+	const tok = "Zk3sekr1tT0ken-0123456789abcdef"
+	red := &secret.Redactor{}
+	red.Add(tok)
+	a := NewAggregate(Limits{Samples: 3, Redactor: red})
+	a.Bad([]byte(strings.Repeat("a", 150)+tok+" tail"), errors.New("bad"))
+	a.Bad([]byte(`GET http://alice:hunter2@cdn.example/x HTTP/1.1`), errors.New("bad"))
+	p, _ := NewParser(NCSA, nil)
+	var r Record
+	line := []byte(`192.0.2.1 - - [30/Nov/2026:11:55:04 +0000] "GET /x HTTP/1.1" ` + tok + ` 12`)
+	err := p.Parse(line, &r)
+	require.Error(t, err)
+	a.Bad(line, err)
+	require.Len(t, a.Samples, 3)
+	for _, s := range a.Samples {
+		for i := 4; i <= len(tok); i++ {
+			assert.NotContains(t, s.Line+s.Reason, tok[:i])
+		}
+	}
+	assert.Equal(t, strings.Repeat("a", 150)+secret.Mask+" tail", a.Samples[0].Line)
+	assert.NotContains(t, a.Samples[1].Line, "hunter2")
+	assert.Equal(t, `status "`+secret.Mask+`" is not a number`, a.Samples[2].Reason)
 }

@@ -190,7 +190,7 @@ func (c *Client) Problem(method, path string, start time.Time, err error) error 
 	where := c.base + path
 	var he *chttp.HTTPError
 	if errors.As(err, &he) && he.Response != nil {
-		se := &httpclient.StatusError{Method: method, URL: where, Code: he.Response.StatusCode, Reason: OneLine(c.Redactor().Redact(he.Reason)), User: c.creds.User}
+		se := &httpclient.StatusError{Method: method, URL: where, Code: he.Response.StatusCode, Reason: httpclient.ServerReason(c.Redactor(), he.Reason), User: c.creds.User}
 		if req := he.Response.Request; req != nil {
 			se.Method = req.Method
 			se.URL = req.URL.String()

@@ -676,3 +676,33 @@ func TestAllDBsShape(t *testing.T) {
 		assert.Equal(t, "GET "+ts.URL+"/_all_dbs: "+want, p.Msg, body)
 	}
 }
+
+// The reason a server gives with an error status is hostile text: through
+// kivik as through httpclient it is redacted, sanitized and cut to
+// httpclient.ReasonLimit (httpclient.ServerReason).
+func TestServerReasonBoundedThroughKivikAndHTTPClient(t *testing.T) {
+	reason := "bad\x1b[31m\u202edb " + strings.Repeat("r", 900)
+	body, err := json.Marshal(map[string]string{"error": "internal_server_error", "reason": reason})
+	require.NoError(t, err)
+	ts := serveFiles(t, map[string]func() (int, []byte){
+		"GET /_all_dbs":        literal(500, string(body)),
+		"GET /_scheduler/jobs": literal(500, string(body)),
+	})
+	c := newTestClient(t, ts.URL, secret.Credentials{})
+	_, err = c.AllDBs(context.Background())
+	viaKivik := problemOf(t, err)
+	_, err = c.SchedulerJobs(context.Background())
+	viaHTTP := problemOf(t, err)
+
+	// kivik keeps only the reason, httpclient "error: reason".
+	for _, p := range []*nagios.Problem{viaKivik, viaHTTP} {
+		var se *httpclient.StatusError
+		require.True(t, errors.As(p, &se))
+		assert.Equal(t, 500, se.Code)
+		assert.LessOrEqual(t, len(se.Reason), httpclient.ReasonLimit)
+		assert.True(t, strings.HasSuffix(se.Reason, "r..."), se.Reason)
+		assert.Contains(t, se.Reason, "bad [31m db rrr")
+		assert.NotContains(t, p.Msg, "\x1b")
+		assert.NotContains(t, p.Msg, "\u202e")
+	}
+}

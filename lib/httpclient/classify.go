@@ -174,6 +174,14 @@ func readReason(resp *http.Response, red *secret.Redactor) string {
 		}
 		r += body.Reason
 	}
+	return ServerReason(red, r)
+}
+
+// ServerReason makes the reason an error answer gave (server text, here
+// or through kivik) fit for a message: redacted whole with red (the
+// run's; nil only scrubs patterns), made one line, sanitized, then cut to
+// ReasonLimit.
+func ServerReason(red *secret.Redactor, r string) string {
 	return secret.Cut(secret.Sanitize(oneLine(red.Redact(r))), ReasonLimit)
 }
 

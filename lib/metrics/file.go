@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/registry-checks/registry-checks/lib/safefile"
 )
 
 // FileSink appends line protocol to a file, for Telegraf's tail input.
@@ -36,7 +38,7 @@ func (s FileSink) append(ctx context.Context, body []byte) error {
 		return err // *PathError already names the file and the cause
 	}
 	defer f.Close()
-	if err := lockFile(ctx, f); err != nil {
+	if err := safefile.Lock(ctx, f); err != nil {
 		return fmt.Errorf("append to %s: %w", s.Path, err)
 	}
 	if _, err := f.Write(body); err != nil {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/safefile"
 )
 
 func TestFileSinkAppends(t *testing.T) {
@@ -41,7 +43,7 @@ func TestFileSinkHonoursContext(t *testing.T) {
 	holder, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
 	require.NoError(t, err)
 	defer holder.Close()
-	require.NoError(t, lockFile(context.Background(), holder))
+	require.NoError(t, safefile.Lock(context.Background(), holder))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()

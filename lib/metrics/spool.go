@@ -119,7 +119,7 @@ func (s Spool) Deliver(ctx context.Context, sink Sink, points []Point) (Delivery
 	}
 	defer lock.Close()
 
-	if err := lockFile(ctx, lock); err != nil {
+	if err := safefile.Lock(ctx, lock); err != nil {
 		errs = append(errs, fmt.Errorf("spool %s busy with another run: %w", dir, err))
 		if len(valid) > 0 {
 			if _, err := writeBatch(dir, encoded); err != nil {

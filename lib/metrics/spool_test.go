@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/registry-checks/registry-checks/lib/safefile"
 )
 
 // fakeSink records the batches it accepted; fail decides per call (0-based)
@@ -282,7 +284,7 @@ func TestSpoolBusyLockSpoolsWithoutFlushing(t *testing.T) {
 	holder, err := openLock(sp.Dir)
 	require.NoError(t, err)
 	defer holder.Close()
-	require.NoError(t, lockFile(ctx, holder))
+	require.NoError(t, safefile.Lock(ctx, holder))
 
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
 	defer cancel()

@@ -8,7 +8,6 @@ package secret
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,12 +50,13 @@ func (c Credentials) Secrets() []string {
 }
 
 // CredentialSecrets are c's Secrets plus the base64 of user:password that
-// an Authorization header carries: what to register with a Redactor (Add
-// each) when the credentials travel as strings.
+// an Authorization header carries, in every spelling AddCredentials
+// registers (padded and not, both alphabets): what to register with a
+// Redactor (Add each) when the credentials travel as strings.
 func CredentialSecrets(c Credentials) []string {
 	s := c.Secrets()
 	if c.User != "" && c.Password != "" {
-		s = append(s, base64.StdEncoding.EncodeToString([]byte(c.User+":"+c.Password)))
+		s = append(s, base64Forms(c.User+":"+c.Password)...)
 	}
 	return s
 }

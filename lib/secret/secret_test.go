@@ -323,3 +323,20 @@ func TestSanitize(t *testing.T) {
 	assert.Equal(t, "bad \uFFFD byte", Sanitize("bad \xff byte"))
 	assert.Equal(t, "ünïcødé stays", Sanitize("ünïcødé stays"))
 }
+
+// CredentialSecrets, each given to Add, redact what AddCredentials does:
+// the basic-auth base64 in every spelling, not only the padded standard
+// one (an unpadded or URL-alphabet copy would otherwise slip by).
+func TestCredentialSecretsMatchAddCredentials(t *testing.T) {
+	c := Credentials{User: "monitor", Password: "pa?ss>w0rd~~"}
+	var viaAdd, viaList Redactor
+	viaAdd.AddCredentials(c)
+	for _, s := range CredentialSecrets(c) {
+		viaList.Add(s)
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		text := "echoed (" + enc.EncodeToString([]byte(c.User+":"+c.Password)) + ") end"
+		assert.Equal(t, viaAdd.Redact(text), viaList.Redact(text))
+		assert.Equal(t, "echoed (xxxxx) end", viaList.Redact(text))
+	}
+}

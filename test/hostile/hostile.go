@@ -819,18 +819,7 @@ func allNull(v any) any {
 
 // nullLeaves keeps the shape and nulls every number, string and bool.
 func nullLeaves(v any) any {
-	switch v := v.(type) {
-	case obj:
-		out := obj{}
-		for k, e := range v {
-			out[k] = nullLeaves(e)
-		}
-		return out
-	case list:
-		out := list{}
-		for _, e := range v {
-			out = append(out, nullLeaves(e))
-		}
+	if out, ok := mapChildren(v, nullLeaves); ok {
 		return out
 	}
 	return nil
@@ -840,21 +829,30 @@ func nullLeaves(v any) any {
 // lists into objects and nested objects into lists: the top level keeps
 // its kind, so that the damage is inside.
 func wrongTypes(v any) any {
-	switch v := v.(type) {
-	case obj:
-		out := obj{}
-		for k, e := range v {
-			out[k] = wrongInner(e)
-		}
-		return out
-	case list:
-		out := list{}
-		for _, e := range v {
-			out = append(out, wrongInner(e))
-		}
+	if out, ok := mapChildren(v, wrongInner); ok {
 		return out
 	}
 	return wrongInner(v)
+}
+
+// mapChildren returns a copy of an object or list with f applied to each
+// member, keeping its kind; ok is false for any other value.
+func mapChildren(v any, f func(any) any) (out any, ok bool) {
+	switch v := v.(type) {
+	case obj:
+		o := obj{}
+		for k, e := range v {
+			o[k] = f(e)
+		}
+		return o, true
+	case list:
+		l := list{}
+		for _, e := range v {
+			l = append(l, f(e))
+		}
+		return l, true
+	}
+	return nil, false
 }
 
 func wrongInner(v any) any {

@@ -463,7 +463,7 @@ func freshness(ctx context.Context, cfg Config, deps Deps, name, rawURL string, 
 		st, msg := deps.Problem(err)
 		return st, "origin packument unreadable", []string{"origin packument: " + msg}, nil
 	}
-	servedModified, _ := time.Parse(time.RFC3339Nano, served.Time["modified"])
+	servedModified, _ := time.Parse(time.RFC3339Nano, served.Time.Modified)
 	long := []string{fmt.Sprintf("packument %s: CDN _rev %s, time.modified %s; origin _rev %s, time.modified %s",
 		id, orNone(served.Rev), timeText(servedModified), orNone(originRev), timeText(originModified))}
 	var fresh bool
@@ -555,8 +555,8 @@ func timeText(t time.Time) string {
 // served: decoded while the probe reads it (decodeWhileRead), never held
 // whole: a packument can be as big as --max-bytes.
 type servedPackument struct {
-	Rev  string            `json:"_rev"`
-	Time map[string]string `json:"time"`
+	Rev  string       `json:"_rev"`
+	Time modifiedTime `json:"time"`
 
 	err  error
 	pw   *io.PipeWriter

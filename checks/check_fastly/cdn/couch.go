@@ -20,8 +20,15 @@ func (o *CouchOrigin) Where() string { return o.Client.URL() + "/" + url.PathEsc
 
 // originDoc is what Revision reads of a packument.
 type originDoc struct {
-	Rev  string            `json:"_rev"`
-	Time map[string]string `json:"time"`
+	Rev  string       `json:"_rev"`
+	Time modifiedTime `json:"time"`
+}
+
+// modifiedTime is the one key of a packument's time object the check
+// reads: the stream decoder skips the others (one per version, thousands
+// in a big packument) instead of building a map of them.
+type modifiedTime struct {
+	Modified string `json:"modified"`
 }
 
 // CheckShape requires the _rev.
@@ -40,6 +47,6 @@ func (o *CouchOrigin) Revision(ctx context.Context, id string) (string, time.Tim
 	if err := o.Client.LargeDoc(ctx, o.DB, id, &doc); err != nil {
 		return "", time.Time{}, err
 	}
-	modified, _ := time.Parse(time.RFC3339Nano, doc.Time["modified"])
+	modified, _ := time.Parse(time.RFC3339Nano, doc.Time.Modified)
 	return doc.Rev, modified, nil
 }

@@ -91,14 +91,7 @@ define host {
 
 define service {
     use                 registry-couch-promotion,stack-service
-    host_name           registry-replica1
-    service_description couch-promotion
-    check_command       check_couch_promotion!--data-dir $STACK_DIR --spool-dir $STACK_DIR/spool
-}
-
-define service {
-    use                 registry-couch-promotion,stack-service
-    host_name           registry-replica2
+    host_name           registry-replica1,registry-replica2
     service_description couch-promotion
     check_command       check_couch_promotion!--data-dir $STACK_DIR --spool-dir $STACK_DIR/spool
 }
