@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/test/docexamples"
 )
 
@@ -36,4 +37,10 @@ func TestDocExamplesParse(t *testing.T) {
 		assert.Equal(t, 2, code, "%v: %s", args, out.String())
 		assert.NotContains(t, out.String(), "bad arguments")
 	}
+}
+
+// Every option of the binary (the common ones aside) is named in its docs
+// page.
+func TestDocsNameEveryOption(t *testing.T) {
+	assert.Empty(t, docexamples.Undocumented(t, "../../docs/check_couch_promotion.md", &options{}, plugin.Common{}))
 }

@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -367,4 +370,30 @@ func TestReplicationFromAnotherHostIsNamed(t *testing.T) {
 	_, res := compare(t, primary(t, nil), replica(t, "running", nil), cfg)
 	assert.Equal(t, nagios.CRITICAL, res.Status)
 	assert.Contains(t, strings.Join(res.Long, "\n"), "registry: no replication from the primary feeds it (one from 127.0.0.1:15984 does: --primary-alias if that is the primary)")
+}
+
+// Every number of the perfdata is a field of the couch_promotion point,
+// under the name docs/check_couch_promotion.md gives.
+func TestPerfdataIsLineProtocol(t *testing.T) {
+	cfg := config()
+	cfg.DataDir = "/var/lib/couchdb"
+	cfg.Statfs = func(string) (fsstat.FS, error) { return fsstat.FS{Size: 2 << 30, Used: 1 << 30, Avail: 1 << 30}, nil }
+	_, res := compare(t, primary(t, nil), replica(t, "running", nil), cfg)
+	pts := nagios.Points(res, time.Unix(0, 0))
+	require.Len(t, pts, 1)
+	assert.Equal(t, promotion.Measurement, pts[0].Measurement)
+	var want []string
+	for _, p := range res.Perf {
+		require.False(t, p.Unknown, p.Label)
+		key := p.Field
+		if key == "" {
+			key = p.Label
+		}
+		want = append(want, key)
+		assert.EqualValues(t, p.Value, pts[0].Fields[key], key)
+	}
+	assert.ElementsMatch(t, append(want, "state"), slices.Collect(maps.Keys(pts[0].Fields)))
+	assert.ElementsMatch(t, []string{"databases", "worst_lag", "worst_doc_diff", "missing", "no_replication", "behind",
+		"doc_count_differ", "design_differ", "security_differ", "fenced", "write_failed", "admins_differ", "not_checked",
+		"compaction_headroom_bytes", "write_ms"}, want)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/test/docexamples"
 )
 
@@ -39,4 +40,10 @@ func TestDocExamplesParse(t *testing.T) {
 		assert.Contains(t, []int{2, 3}, code, "%v: %s", args, out.String())
 		assert.NotContains(t, out.String(), "bad arguments", "%v", args)
 	}
+}
+
+// Every option of the binary (the common ones aside) is named in its docs
+// page.
+func TestDocsNameEveryOption(t *testing.T) {
+	assert.Empty(t, docexamples.Undocumented(t, "../../docs/promote_couch_replica.md", &options{}, plugin.Common{}))
 }

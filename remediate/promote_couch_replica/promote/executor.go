@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
@@ -24,6 +25,7 @@ import (
 	"github.com/registry-checks/registry-checks/lib/promotion"
 	"github.com/registry-checks/registry-checks/lib/replication"
 	"github.com/registry-checks/registry-checks/lib/secret"
+	"github.com/registry-checks/registry-checks/remediate/restart_couch_replication/restart"
 )
 
 // AuditField is the field every document the runbook writes carries:
@@ -175,25 +177,36 @@ func (e *Executor) Do(ctx context.Context, s Step) (string, error) {
 	return "", fmt.Errorf("unknown step %q", s.Kind)
 }
 
+// eachDB calls f for every database of the run on node, the client's
+// DBInfoConcurrency at a time, and counts the databases where f changed
+// something.
+func (e *Executor) eachDB(ctx context.Context, node string, f func(ctx context.Context, c *couch.Client, db string) (int, error)) (int, error) {
+	c, err := e.client(node)
+	if err != nil {
+		return 0, err
+	}
+	var changed atomic.Int64
+	err = c.ForEach(ctx, len(e.Topology.DBs), func(ctx context.Context, i int) error {
+		n, err := f(ctx, c, e.Topology.DBs[i])
+		changed.Add(int64(n))
+		return err
+	})
+	return int(changed.Load()), err
+}
+
 // fence writes the fence design document into every database of node
 // (kept when already there).
 func (e *Executor) fence(ctx context.Context, node string) (string, error) {
-	c, err := e.client(node)
-	if err != nil {
-		return "", err
-	}
-	written := 0
-	err = c.ForEach(ctx, len(e.Topology.DBs), func(ctx context.Context, i int) error {
-		db := e.Topology.DBs[i]
+	written, err := e.eachDB(ctx, node, func(ctx context.Context, c *couch.Client, db string) (int, error) {
 		var cur map[string]any
 		rev := ""
 		if err := c.Doc(ctx, db, promotion.FenceID, &cur); err == nil {
 			if cur["validate_doc_update"] == promotion.FenceFunction {
-				return nil
+				return 0, nil
 			}
 			rev, _ = cur["_rev"].(string)
 		} else if !notFound(err) {
-			return err
+			return 0, err
 		}
 		body := promotion.FenceDoc(e.By, e.now().UTC().Format(time.RFC3339Nano))
 		if rev != "" {
@@ -201,30 +214,17 @@ func (e *Executor) fence(ctx context.Context, node string) (string, error) {
 		}
 		start := time.Now()
 		if _, err := c.Kivik().DB(db).Put(ctx, promotion.FenceID, body); err != nil {
-			return c.Problem(http.MethodPut, "/"+url.PathEscape(db)+"/"+promotion.FenceID, start, err)
+			return 0, c.Problem(http.MethodPut, "/"+url.PathEscape(db)+"/"+promotion.FenceID, start, err)
 		}
-		e.mu.Lock()
-		written++
-		e.mu.Unlock()
-		return nil
+		return 1, nil
 	})
 	return fmt.Sprintf("fence written into %d of %d databases on %s", written, len(e.Topology.DBs), promotion.Node(node)), err
 }
 
 // unfence deletes the fence from every database of node where it is.
 func (e *Executor) unfence(ctx context.Context, node string) (string, error) {
-	c, err := e.client(node)
-	if err != nil {
-		return "", err
-	}
-	removed := 0
-	err = c.ForEach(ctx, len(e.Topology.DBs), func(ctx context.Context, i int) error {
-		db := e.Topology.DBs[i]
-		n, err := deleteDoc(ctx, c, db, promotion.FenceID)
-		e.mu.Lock()
-		removed += n
-		e.mu.Unlock()
-		return err
+	removed, err := e.eachDB(ctx, node, func(ctx context.Context, c *couch.Client, db string) (int, error) {
+		return deleteDoc(ctx, c, db, promotion.FenceID)
 	})
 	return fmt.Sprintf("fence removed from %d databases on %s", removed, promotion.Node(node)), err
 }
@@ -315,25 +315,16 @@ func (e *Executor) backup(p Pull, raw json.RawMessage) (string, error) {
 	if f, ok := e.Backups[p.key()]; ok {
 		return f, nil
 	}
-	dir := filepath.Join(e.BackupDir, safe(promotion.Node(p.Node)), safe(p.ReplicatorDB))
+	dir := filepath.Join(e.BackupDir, restart.NodeName(p.Node), restart.NodeName(p.ReplicatorDB))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", safe(p.ID), e.now().UTC().Format("20060102T150405.000000000Z")))
+	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", restart.NodeName(p.ID), e.now().UTC().Format("20060102T150405.000000000Z")))
 	if err := plugin.WriteFileAtomic(name, append(bytes.Clone(raw), '\n'), 0o600); err != nil {
 		return "", err
 	}
 	e.Backups[p.key()] = name
 	return name, nil
-}
-
-func safe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == ':' || r == '\\' || r < 0x20 {
-			return '_'
-		}
-		return r
-	}, s)
 }
 
 func (e *Executor) stop(ctx context.Context, pulls []Pull) (string, error) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/promotion"
 )
@@ -100,11 +101,9 @@ func Line(run, phase string, r Record) string {
 	if r.Error != "" {
 		msg += ": " + r.Error
 	}
-	kv = append(kv, "msg="+strconv.Quote(couchOneLine(msg)))
+	kv = append(kv, "msg="+strconv.Quote(couch.OneLine(msg)))
 	return strings.Join(kv, " ")
 }
-
-func couchOneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // Run plans, executes or rehearses, and returns the result: one
 // sub-result (and line-protocol point) per step run.
