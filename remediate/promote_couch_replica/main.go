@@ -177,7 +177,7 @@ func promoteRun(ctx context.Context, o *options, env *plugin.Env) nagios.Result 
 	host, _ := os.Hostname()
 	deps.Exec = func(t promote.Topology, o promote.Options, backups map[string]string) promote.Doer {
 		return &promote.Executor{Clients: clients, Topology: t, Options: o.WithDefaults(t), BackupDir: store.BackupDir(), By: "promote_couch_replica@" + host,
-			Backups: backups, Shell: promote.RunShell, Agree: agree}
+			Backups: backups, Shell: promote.RunShell(env.Secrets), Agree: agree}
 	}
 	if mode == promote.ModePlan {
 		return promote.Run(ctx, promote.Config{Mode: mode, Options: popts}, deps)

@@ -605,19 +605,19 @@ func (e *Executor) shell(ctx context.Context, command, primary string, rollback 
 	return "command ran: " + out, nil
 }
 
-// RunShell is the production Shell: sh -c, the run's environment plus env,
-// output cut at 1 KiB for the log.
-func RunShell(ctx context.Context, command string, env []string) (string, error) {
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	s := couch.OneLine(out.String())
-	if len(s) > 1024 {
-		s = s[:1024] + "..."
+// RunShell returns the production Shell: sh -c, the run's environment
+// plus env. Its output is redacted whole with red, then made one line and
+// cut at 1 KiB for the log: a cut before redaction could leave the start
+// of a secret the command printed, which the redactor no longer knows.
+func RunShell(red *secret.Redactor) func(ctx context.Context, command string, env []string) (string, error) {
+	return func(ctx context.Context, command string, env []string) (string, error) {
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+		cmd.Env = append(os.Environ(), env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return secret.Cut(couch.OneLine(red.Redact(out.String())), 1024), err
 	}
-	return s, err
 }
 
 // verify writes a heartbeat on from and waits until it is on every node of

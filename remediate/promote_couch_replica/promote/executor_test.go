@@ -147,3 +147,20 @@ func TestPerfdataIsLineProtocol(t *testing.T) {
 	}
 	assert.Equal(t, 3, subs)
 }
+
+// A site command's output is redacted before it is cut for the log: a
+// secret straddling the 1 KiB cut leaves none of itself behind.
+func TestRunShellRedactsBeforeTheCut(t *testing.T) {
+	const pw = "Sup3rSecretPassw0rd"
+	red := &secret.Redactor{}
+	red.Add(pw)
+	shell := RunShell(red)
+	for _, pad := range []int{1010, 1015, 1020} {
+		out, err := shell(context.Background(), `printf '%s' "$PAD$PW"`, []string{"PAD=" + strings.Repeat("a", pad), "PW=" + pw})
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(out), 1024)
+		for i := 0; i+6 <= len(pw); i++ {
+			assert.NotContains(t, out, pw[i:i+6], "pad %d", pad)
+		}
+	}
+}
