@@ -11,10 +11,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/registry-checks/registry-checks/lib/plugin"
+	"github.com/registry-checks/registry-checks/lib/safefile"
 )
 
 // DefaultStateDir holds the state files, locks and backups when
@@ -63,9 +62,6 @@ func (s *Store) LockFile() string { return filepath.Join(s.Dir, s.Node+".lock") 
 // BackupDir is where rewritten documents are saved.
 func (s *Store) BackupDir() string { return filepath.Join(s.Dir, "backups", s.Node) }
 
-// lockPoll is how often a waiting run retries a held lock.
-const lockPoll = 20 * time.Millisecond
-
 // Lock takes the node's lock, waiting no longer than ctx allows. flock
 // locks go with the process, so a handler killed by Nagios's
 // event_handler_timeout never wedges the next one.
@@ -77,23 +73,15 @@ func (s *Store) Lock(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", s.LockFile(), unwrapPath(err))
 	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			s.lock = f
-			return nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return fmt.Errorf("flock %s: %w", s.LockFile(), err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
+	if err := safefile.Lock(ctx, f); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
 			return fmt.Errorf("lock %s is held by another restart_couch_replication run for this node: %w", s.LockFile(), context.Cause(ctx))
-		case <-time.After(lockPoll):
 		}
+		return err
 	}
+	s.lock = f
+	return nil
 }
 
 // Unlock releases the lock.
