@@ -17,6 +17,7 @@ const (
 	CauseSourceUnreachable = "source unreachable"
 	CauseTargetUnreachable = "target unreachable"
 	CauseSourceServerError = "source server error"
+	CauseSourceRead        = "reading the source failed"
 	CauseTargetServerError = "target server error"
 	CauseSourceDBMissing   = "source database missing"
 	CauseTargetDBMissing   = "target database missing"
@@ -206,6 +207,11 @@ func classify(raw, source, target string) Cause {
 			return Cause{What: CauseTargetDBMissing}
 		}
 		return Cause{What: CauseSourceDBMissing}
+	case strings.Contains(lower, "there was a problem getting docs"):
+		// PouchDB Server: fetching a batch's documents from the source
+		// failed, for a reason it does not keep (a source that went away
+		// mid-batch, or one that answered with an error).
+		return Cause{What: CauseSourceRead, Server: server("source"), Detail: "documents not fetched"}
 	case strings.Contains(lower, "doc_write_failure") || strings.Contains(lower, "write_failed") || strings.Contains(lower, "too_large") || strings.Contains(lower, "validate_doc_update"):
 		return Cause{What: CauseTargetWrite}
 	case strings.Contains(lower, "timeout") || strings.Contains(lower, "timedout"):

@@ -140,7 +140,7 @@ func TestDocsListEveryCause(t *testing.T) {
 	table, _, _ = strings.Cut(table, "\n## ")
 	for _, c := range []string{CauseSourceUnreachable, CauseTargetUnreachable, CauseSourceServerError, CauseTargetServerError,
 		CauseSourceDBMissing, CauseTargetDBMissing, CauseSourceAuth, CauseTargetAuth[len("authentication refused "):],
-		CauseSourceDenied, CauseTargetDenied[len("access denied "):], CauseFilterMissing, CauseFilterBroken, CauseDuplicate,
+		CauseSourceDenied, CauseTargetDenied[len("access denied "):], CauseFilterMissing, CauseFilterBroken, CauseDuplicate, CauseSourceRead,
 		CauseTargetWrite, CauseTLS, CauseOther} {
 		assert.Contains(t, table, c)
 	}

@@ -48,6 +48,7 @@ func TestClassify(t *testing.T) {
 		{"Couldn't parse filter code from document app on `http://127.0.0.1:15984/registry/` Error: {compilation_error,<<\"SyntaxError\">>}", Cause{What: CauseFilterBroken, Detail: "_design/app"}},
 		{"{unauthorized,<<\"unauthorized to access or create database http://127.0.0.1:25984/registry/\">>}", Cause{What: CauseTargetDenied}},
 		{"{http_request_failed,\"GET\",\"http://127.0.0.1:15984/registry/\",{error,{code,503}}}", Cause{CauseSourceServerError, srv1, "HTTP 503"}},
+		{"There was a problem getting docs.", Cause{CauseSourceRead, srv1, "documents not fetched"}},
 		{"{tls_alert,{unknown_ca,\"TLS client: In state certify received SERVER ALERT: Fatal - Unknown CA\"}}", Cause{CauseTLS, srv1, "at source"}},
 		// Something new: named by its first word, never printed raw.
 		{"{something_new,\n   {<<\"x\">>}}", Cause{What: CauseOther, Detail: "something_new"}},
