@@ -154,10 +154,10 @@ func LoadWebhook(file string, red *secret.Redactor, hc *httpclient.Client) (*Web
 	return &Webhook{URL: u, From: file, HTTP: hc}, nil
 }
 
-// Post sends text. The error names the file the URL came from, never the
-// URL.
+// Post sends text, made inert for chat (ChatSafe). The error names the
+// file the URL came from, never the URL.
 func (w *Webhook) Post(ctx context.Context, text string) error {
-	_, err := w.HTTP.JSON(ctx, http.MethodPost, w.URL, secretNone, map[string]string{"text": text}, nil)
+	_, err := w.HTTP.JSON(ctx, http.MethodPost, w.URL, secretNone, map[string]string{"text": ChatSafe(text)}, nil)
 	if err == nil {
 		return nil
 	}
@@ -169,6 +169,24 @@ func (w *Webhook) Post(ctx context.Context, text string) error {
 		msg = cutAfterHost(msg, host)
 	}
 	return fmt.Errorf("chat webhook (URL in %s): %s", w.From, msg)
+}
+
+// chatEscapes are the three characters Slack's message format gives a
+// meaning (documented escapes; Mattermost and Rocket.Chat render the
+// entities as the characters).
+var chatEscapes = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// chatMentions are the words after an @ that notify a whole channel in
+// Mattermost and Rocket.Chat.
+var chatMentions = regexp.MustCompile(`(?i)@(channel|here|all|everyone)\b`)
+
+// ChatSafe makes text inert in a chat message: a document id or an error
+// the server sent can say "<!channel>" (Slack) or "@here" (Mattermost,
+// Rocket.Chat), and a replication's name must not page a whole channel.
+// Slack's &, < and > are escaped, and a zero-width space after the @
+// breaks the others; the text reads the same.
+func ChatSafe(text string) string {
+	return chatMentions.ReplaceAllString(chatEscapes.Replace(text), "@\u200b$1")
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -432,3 +432,24 @@ func TestWebhookOnePostPerRun(t *testing.T) {
 	assert.Equal(t, "(+15 more in the decision log)", lines[len(lines)-1])
 	assert.Len(t, w.log.lines, 25, "the decision log keeps one line per replication")
 }
+
+func TestWebhookTextIsInert(t *testing.T) {
+	// Text a server sent (a document id, an error) reaches the chat
+	// message: it must not notify a whole channel, in Slack's format or in
+	// Mattermost's.
+	var got string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		got = m["text"]
+	}))
+	defer recv.Close()
+	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
+	require.NoError(t, err)
+	hook := &Webhook{URL: recv.URL + "/hooks/x", From: "f", HTTP: hc}
+	require.NoError(t, hook.Post(context.Background(), "restarted <!channel> and <@U123|x>, @here @Channel @all @everyone a&b; mail me@allison.example"))
+	assert.Equal(t, "restarted &lt;!channel&gt; and &lt;@U123|x&gt;, @\u200bhere @\u200bChannel @\u200ball @\u200beveryone a&amp;b; mail me@allison.example", got)
+	for _, w := range []string{"<!", "<@", "@here", "@Channel", "@all ", "@everyone"} {
+		assert.NotContains(t, got, w)
+	}
+}
