@@ -2,12 +2,15 @@ package promotion
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
+	"github.com/go-kivik/kivik/v4/couchdb"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
 )
@@ -73,8 +76,10 @@ const copyBatch = 50
 // Copy writes the given revisions (id -> revs, as Missing returns them)
 // of db from one node to the other, with their history and attachments,
 // as a replicator does (_bulk_get with revs and attachments, then
-// _bulk_docs with new_edits false), without a checkpoint to trust. It
-// returns how many revisions were written.
+// _bulk_docs with new_edits false), without a checkpoint to trust. A
+// server without _bulk_get (CouchDB 1.6 and older) is read one revision
+// at a time (GET ?rev=&revs=true&attachments=true), as CouchDB's own
+// replicator does there. It returns how many revisions were written.
 func Copy(ctx context.Context, from, to *couch.Client, db string, revs map[string][]string) (int, error) {
 	var refs []kivik.BulkGetReference
 	for id, rs := range revs {
@@ -84,23 +89,23 @@ func Copy(ctx context.Context, from, to *couch.Client, db string, revs map[strin
 	}
 	path := "/" + url.PathEscape(db)
 	written := 0
+	bulkGet := true
 	for lo := 0; lo < len(refs); lo += copyBatch {
 		batch := refs[lo:min(lo+copyBatch, len(refs))]
-		start := time.Now()
-		rs := from.Kivik().DB(db).BulkGet(ctx, batch, kivik.Params(map[string]any{"revs": true, "attachments": true}))
 		var docs []any
-		for rs.Next() {
-			var doc map[string]any
-			if err := rs.ScanDoc(&doc); err != nil {
-				continue // a revision gone since (compacted): nothing to copy
+		var err error
+		if bulkGet {
+			docs, err = readBulk(ctx, from, db, batch)
+			if err != nil && noBulkGet(err) {
+				bulkGet = false
 			}
-			docs = append(docs, doc)
 		}
-		if err := rs.Err(); err != nil {
-			rs.Close()
-			return written, from.Problem(http.MethodPost, path+"/_bulk_get", start, err)
+		if !bulkGet {
+			docs, err = readOneByOne(ctx, from, db, batch)
 		}
-		rs.Close()
+		if err != nil {
+			return written, err
+		}
 		if len(docs) == 0 {
 			continue
 		}
@@ -123,4 +128,81 @@ func Copy(ctx context.Context, from, to *couch.Client, db string, revs map[strin
 		written += len(docs)
 	}
 	return written, nil
+}
+
+// readBulk reads a batch of revisions in one POST _bulk_get. A revision
+// gone since (compacted) is skipped: there is nothing to copy.
+func readBulk(ctx context.Context, from *couch.Client, db string, batch []kivik.BulkGetReference) ([]any, error) {
+	start := time.Now()
+	rs := from.Kivik().DB(db).BulkGet(ctx, batch, kivik.Params(map[string]any{"revs": true, "attachments": true}))
+	defer rs.Close()
+	var docs []any
+	for rs.Next() {
+		var doc map[string]any
+		if err := rs.ScanDoc(&doc); err != nil {
+			continue
+		}
+		docs = append(docs, doc)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, &bulkGetError{status: kivik.HTTPStatus(err), err: from.Problem(http.MethodPost, "/"+url.PathEscape(db)+"/_bulk_get", start, err)}
+	}
+	return docs, nil
+}
+
+// bulkGetError keeps the HTTP status of a failed _bulk_get next to the
+// message made for the operator.
+type bulkGetError struct {
+	status int
+	err    error
+}
+
+func (e *bulkGetError) Error() string { return e.err.Error() }
+func (e *bulkGetError) Unwrap() error { return e.err }
+
+// noBulkGet reports whether a _bulk_get failed because the server has no
+// such endpoint: CouchDB 1.6 takes "_bulk_get" for a document and answers
+// 404 or 405 (a POST to a document), or 400 for the body; some proxies
+// say 501.
+func noBulkGet(err error) bool {
+	var e *bulkGetError
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+// readOneByOne reads a batch one revision at a time. A revision that is
+// gone (404 "missing" or "deleted") is skipped, as in readBulk; any other
+// failure, a missing database included, is the copy's error.
+func readOneByOne(ctx context.Context, from *couch.Client, db string, batch []kivik.BulkGetReference) ([]any, error) {
+	var docs []any
+	for _, ref := range batch {
+		start := time.Now()
+		var doc map[string]any
+		// JSON with the attachments inline, as _bulk_get gives them
+		// (kivik would otherwise ask for multipart/related).
+		err := from.Kivik().DB(db).Get(ctx, ref.ID, kivik.Params(map[string]any{"rev": ref.Rev, "revs": true, "attachments": true}),
+			couchdb.OptionNoMultipartGet()).ScanDoc(&doc)
+		if err != nil {
+			if kivik.HTTPStatus(err) == http.StatusNotFound && revisionGone(err) {
+				continue
+			}
+			return nil, from.Problem(http.MethodGet, "/"+url.PathEscape(db)+"/"+url.PathEscape(ref.ID), start, err)
+		}
+		docs = append(docs, doc)
+	}
+	return docs, nil
+}
+
+// revisionGone tells a 404 about the revision (reason "missing" or
+// "deleted") from one about the database ("no_db_file" on 1.x, "Database
+// does not exist." on 2.x and later).
+func revisionGone(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "missing") || strings.Contains(msg, "deleted")
 }
