@@ -19,6 +19,7 @@ import (
 	flags "github.com/jessevdk/go-flags"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/flagtype"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/metrics"
 	"github.com/registry-checks/registry-checks/lib/nagios"
@@ -29,12 +30,12 @@ import (
 // Common holds the options every binary accepts. A binary's options struct
 // embeds it; go-flags reads the embedded struct's fields as the binary's own.
 type Common struct {
-	Verbose      []bool   `short:"v" long:"verbose" description:"more detail in the long output (repeat up to -vvv)"`
-	Timeout      Duration `short:"t" long:"timeout" default:"10s" value-name:"SECONDS" description:"bound on the whole run, metric writes included (seconds, or a duration like 1m)"`
-	TimeoutState string   `long:"timeout-state" default:"critical" choice:"ok" choice:"warning" choice:"critical" choice:"unknown" description:"state to report when -t runs out"`
-	Version      bool     `short:"V" long:"version" description:"print the version and exit (UNKNOWN, 3)"`
-	Output       string   `long:"output" default:"nagios" choice:"nagios" choice:"influx" description:"nagios: the plugin output; influx: line protocol alone on stdout (Telegraf's exec input), exit code unchanged"`
-	OutputLimit  int      `long:"output-limit" default:"4096" value-name:"BYTES" description:"bound on the printed output; what does not fit is counted as (+N more)"`
+	Verbose      []bool            `short:"v" long:"verbose" description:"more detail in the long output (repeat up to -vvv)"`
+	Timeout      flagtype.Duration `short:"t" long:"timeout" default:"10s" value-name:"SECONDS" description:"bound on the whole run, metric writes included (seconds, or a duration like 1m)"`
+	TimeoutState string            `long:"timeout-state" default:"critical" choice:"ok" choice:"warning" choice:"critical" choice:"unknown" description:"state to report when -t runs out"`
+	Version      bool              `short:"V" long:"version" description:"print the version and exit (UNKNOWN, 3)"`
+	Output       string            `long:"output" default:"nagios" choice:"nagios" choice:"influx" description:"nagios: the plugin output; influx: line protocol alone on stdout (Telegraf's exec input), exit code unchanged"`
+	OutputLimit  int               `long:"output-limit" default:"4096" value-name:"BYTES" description:"bound on the printed output; what does not fit is counted as (+N more)"`
 
 	Metrics metrics.Options    `group:"Metrics (InfluxDB line protocol)"`
 	TLS     httpclient.Options `group:"TLS (every HTTP request of the run)"`

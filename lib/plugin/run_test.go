@@ -3,7 +3,6 @@ package plugin
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -269,18 +268,6 @@ func TestRunInfluxDownKeepsStateAndSpools(t *testing.T) {
 	assert.Equal(t, 1, batches, "the point waits in the spool: %v", entries)
 }
 
-func TestDurationOption(t *testing.T) {
-	for in, want := range map[string]time.Duration{"10": 10 * time.Second, "2.5": 2500 * time.Millisecond, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond} {
-		var d Duration
-		require.NoError(t, d.UnmarshalFlag(in), in)
-		assert.Equal(t, want, d.D(), in)
-	}
-	for _, in := range []string{"", "0", "-1", "soon", "10 s"} {
-		var d Duration
-		assert.Error(t, d.UnmarshalFlag(in), in)
-	}
-}
-
 // TestProcessExitCodes runs real processes (this test binary re-executed as
 // a plugin): a panic must exit 3, not Go's 2, and print nothing on stderr.
 func TestProcessExitCodes(t *testing.T) {
@@ -399,15 +386,4 @@ func TestPositionalArgumentIsBadArgument(t *testing.T) {
 	assert.Equal(t, 3, code)
 	assert.False(t, called, "the check must not run")
 	assert.True(t, strings.HasPrefix(out, "TEST UNKNOWN - bad arguments: unexpected argument \"80\" (every value follows its option)\n"), out)
-}
-
-// Seconds past what a time.Duration holds wrapped to a negative value
-// and were reported as "must be more than zero".
-func TestDurationTooLarge(t *testing.T) {
-	for _, in := range []string{"99999999999999", "1e300"} {
-		var d Duration
-		err := d.UnmarshalFlag(in)
-		require.Error(t, err, in)
-		assert.Equal(t, fmt.Sprintf("%q: too large", in), err.Error())
-	}
 }

@@ -3,9 +3,9 @@ package replication
 import (
 	"strings"
 
+	"github.com/registry-checks/registry-checks/lib/flagtype"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
-	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
@@ -39,23 +39,23 @@ func (o SelectOptions) Selection() Selection {
 // JudgeOptions are the thresholds and lag probes, shared likewise so that
 // the handler judges as the check did.
 type JudgeOptions struct {
-	WarnSeqLag        *nagios.Range   `long:"warning-seq-lag" value-name:"RANGE" default:"10000" description:"changes behind the source (source update_seq minus through_seq)"`
-	CritSeqLag        *nagios.Range   `long:"critical-seq-lag" value-name:"RANGE" default:"100000" description:"changes behind the source"`
-	WarnCheckpointAge *nagios.Range   `long:"warning-checkpoint-age" value-name:"RANGE" default:"600" description:"seconds since the last checkpoint, counted only while changes are pending"`
-	CritCheckpointAge *nagios.Range   `long:"critical-checkpoint-age" value-name:"RANGE" default:"1800" description:"seconds since the last checkpoint while changes are pending"`
-	WarnHeartbeatLag  *nagios.Range   `long:"warning-heartbeat-lag" value-name:"RANGE" default:"60" description:"seconds from the heartbeat write on the source to its arrival on the target"`
-	CritHeartbeatLag  *nagios.Range   `long:"critical-heartbeat-lag" value-name:"RANGE" default:"300" description:"seconds of heartbeat lag"`
-	PendingAge        plugin.Duration `long:"pending-age" value-name:"DURATION" default:"15m" description:"WARNING when a replication is pending longer (more jobs than max_jobs)"`
-	InitializingAge   plugin.Duration `long:"initializing-age" value-name:"DURATION" default:"2m" description:"WARNING when a replication is initializing longer"`
-	CrashGrace        plugin.Duration `long:"crash-grace" value-name:"DURATION" default:"60s" description:"a job running again after a crash is WARNING until it has run this long"`
+	WarnSeqLag        *nagios.Range     `long:"warning-seq-lag" value-name:"RANGE" default:"10000" description:"changes behind the source (source update_seq minus through_seq)"`
+	CritSeqLag        *nagios.Range     `long:"critical-seq-lag" value-name:"RANGE" default:"100000" description:"changes behind the source"`
+	WarnCheckpointAge *nagios.Range     `long:"warning-checkpoint-age" value-name:"RANGE" default:"600" description:"seconds since the last checkpoint, counted only while changes are pending"`
+	CritCheckpointAge *nagios.Range     `long:"critical-checkpoint-age" value-name:"RANGE" default:"1800" description:"seconds since the last checkpoint while changes are pending"`
+	WarnHeartbeatLag  *nagios.Range     `long:"warning-heartbeat-lag" value-name:"RANGE" default:"60" description:"seconds from the heartbeat write on the source to its arrival on the target"`
+	CritHeartbeatLag  *nagios.Range     `long:"critical-heartbeat-lag" value-name:"RANGE" default:"300" description:"seconds of heartbeat lag"`
+	PendingAge        flagtype.Duration `long:"pending-age" value-name:"DURATION" default:"15m" description:"WARNING when a replication is pending longer (more jobs than max_jobs)"`
+	InitializingAge   flagtype.Duration `long:"initializing-age" value-name:"DURATION" default:"2m" description:"WARNING when a replication is initializing longer"`
+	CrashGrace        flagtype.Duration `long:"crash-grace" value-name:"DURATION" default:"60s" description:"a job running again after a crash is WARNING until it has run this long"`
 
-	NoSeqLag              bool            `long:"no-seq-lag" description:"do not read the source databases (no sequence lag, no checkpoint age)"`
-	NoCheckpointAge       bool            `long:"no-checkpoint-age" description:"do not read the checkpoint documents on the targets"`
-	SourceCredentialsFile string          `long:"source-credentials-file" value-name:"PATH" description:"credentials for every request to a source (mode 600 or 640); default: the node's"`
-	HeartbeatDB           string          `long:"heartbeat-db" value-name:"DB" description:"write a heartbeat document into this source database and time its arrival on the target of every selected replication of it; never created"`
-	HeartbeatID           string          `long:"heartbeat-id" value-name:"ID" description:"heartbeat document id (default heartbeat-<hostname>: one per checking host; the handler appends -restart)"`
-	HeartbeatWait         plugin.Duration `long:"heartbeat-wait" value-name:"DURATION" default:"5s" description:"how long to wait for the heartbeat on the target (bounded by -t)"`
-	Parallel              int             `long:"parallel" value-name:"N" default:"16" description:"requests to sources and targets in flight at once"`
+	NoSeqLag              bool              `long:"no-seq-lag" description:"do not read the source databases (no sequence lag, no checkpoint age)"`
+	NoCheckpointAge       bool              `long:"no-checkpoint-age" description:"do not read the checkpoint documents on the targets"`
+	SourceCredentialsFile string            `long:"source-credentials-file" value-name:"PATH" description:"credentials for every request to a source (mode 600 or 640); default: the node's"`
+	HeartbeatDB           string            `long:"heartbeat-db" value-name:"DB" description:"write a heartbeat document into this source database and time its arrival on the target of every selected replication of it; never created"`
+	HeartbeatID           string            `long:"heartbeat-id" value-name:"ID" description:"heartbeat document id (default heartbeat-<hostname>: one per checking host; the handler appends -restart)"`
+	HeartbeatWait         flagtype.Duration `long:"heartbeat-wait" value-name:"DURATION" default:"5s" description:"how long to wait for the heartbeat on the target (bounded by -t)"`
+	Parallel              int               `long:"parallel" value-name:"N" default:"16" description:"requests to sources and targets in flight at once"`
 }
 
 // Thresholds are the verdict thresholds the options describe.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/flagtype"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/promotion"
@@ -41,15 +42,15 @@ type options struct {
 	} `group:"What to do"`
 
 	Steps struct {
-		DB             []string        `long:"db" value-name:"PATTERN" description:"database name or glob on the old primary (repeatable); default every database but the system ones"`
-		Exclude        []string        `long:"exclude" value-name:"PATTERN" description:"database name or glob to leave out (repeatable)"`
-		FenceCommand   string          `long:"fence-command" value-name:"CMD" description:"fence at the load balancer instead of with a design document (run with sh -c)"`
-		UnfenceCommand string          `long:"unfence-command" value-name:"CMD" description:"undo --fence-command on rollback"`
-		ConfigCommand  string          `long:"config-command" value-name:"CMD" description:"the site's configuration change (DNS, nginx upstream, Ansible), run with PROMOTE_NEW_PRIMARY_URL (no credentials), PROMOTE_OLD_PRIMARY_URL and PROMOTE_ROLLBACK=0|1"`
-		DemoteOld      bool            `long:"demote-old" description:"make the old primary pull every database from the new one"`
-		CatchUpTimeout plugin.Duration `long:"catch-up-timeout" value-name:"DURATION" default:"60s" description:"bound on the wait for the new primary to catch up (and on the copy back of a rollback)"`
-		VerifyTimeout  plugin.Duration `long:"verify-timeout" value-name:"DURATION" default:"30s" description:"bound on the wait for the heartbeat on every node"`
-		HeartbeatDB    string          `long:"heartbeat-db" value-name:"DB" description:"database the verification heartbeat is written to (default: the first selected)"`
+		DB             []string          `long:"db" value-name:"PATTERN" description:"database name or glob on the old primary (repeatable); default every database but the system ones"`
+		Exclude        []string          `long:"exclude" value-name:"PATTERN" description:"database name or glob to leave out (repeatable)"`
+		FenceCommand   string            `long:"fence-command" value-name:"CMD" description:"fence at the load balancer instead of with a design document (run with sh -c)"`
+		UnfenceCommand string            `long:"unfence-command" value-name:"CMD" description:"undo --fence-command on rollback"`
+		ConfigCommand  string            `long:"config-command" value-name:"CMD" description:"the site's configuration change (DNS, nginx upstream, Ansible), run with PROMOTE_NEW_PRIMARY_URL (no credentials), PROMOTE_OLD_PRIMARY_URL and PROMOTE_ROLLBACK=0|1"`
+		DemoteOld      bool              `long:"demote-old" description:"make the old primary pull every database from the new one"`
+		CatchUpTimeout flagtype.Duration `long:"catch-up-timeout" value-name:"DURATION" default:"60s" description:"bound on the wait for the new primary to catch up (and on the copy back of a rollback)"`
+		VerifyTimeout  flagtype.Duration `long:"verify-timeout" value-name:"DURATION" default:"30s" description:"bound on the wait for the heartbeat on every node"`
+		HeartbeatDB    string            `long:"heartbeat-db" value-name:"DB" description:"database the verification heartbeat is written to (default: the first selected)"`
 	} `group:"Steps"`
 
 	Out struct {

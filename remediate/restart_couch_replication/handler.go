@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/flagtype"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/replication"
@@ -31,12 +32,12 @@ type options struct {
 	Judge  replication.JudgeOptions  `group:"Failing and stalled replications (as check_couch_replication)"`
 
 	Policy struct {
-		Failures       int             `long:"failures" default:"2" value-name:"N" description:"standalone: restart on the Nth consecutive failed run"`
-		MaxRestarts    int             `long:"max-restarts" default:"3" value-name:"N" description:"restarts of one replication per --rate-window, then it stops and asks for a human"`
-		RateWindow     plugin.Duration `long:"rate-window" default:"1h" value-name:"DURATION" description:"window of --max-restarts"`
-		ConfirmTimeout plugin.Duration `long:"confirm-timeout" default:"5s" value-name:"SECONDS" description:"bound on the wait for the new job to run after a restart"`
-		DryRun         bool            `long:"dry-run" description:"decide and log, but restart nothing (its state is kept apart from real runs')"`
-		TransientSpec  string          `long:"transient-spec" value-name:"FILE" description:"JSON body of a transient POST /_replicate to keep running (mode 600: it holds credentials)"`
+		Failures       int               `long:"failures" default:"2" value-name:"N" description:"standalone: restart on the Nth consecutive failed run"`
+		MaxRestarts    int               `long:"max-restarts" default:"3" value-name:"N" description:"restarts of one replication per --rate-window, then it stops and asks for a human"`
+		RateWindow     flagtype.Duration `long:"rate-window" default:"1h" value-name:"DURATION" description:"window of --max-restarts"`
+		ConfirmTimeout flagtype.Duration `long:"confirm-timeout" default:"5s" value-name:"SECONDS" description:"bound on the wait for the new job to run after a restart"`
+		DryRun         bool              `long:"dry-run" description:"decide and log, but restart nothing (its state is kept apart from real runs')"`
+		TransientSpec  string            `long:"transient-spec" value-name:"FILE" description:"JSON body of a transient POST /_replicate to keep running (mode 600: it holds credentials)"`
 	} `group:"Restart policy"`
 
 	Out struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/cdnlog"
+	"github.com/registry-checks/registry-checks/lib/flagtype"
 	"github.com/registry-checks/registry-checks/lib/metrics"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/plugin"
@@ -33,16 +34,16 @@ type Options struct {
 
 // JudgeOptions are the thresholds and bounds.
 type JudgeOptions struct {
-	Warn5xx     *nagios.Range   `long:"warning-5xx-ratio" value-name:"RANGE" default:"1" description:"percent of requests answered 5xx"`
-	Crit5xx     *nagios.Range   `long:"critical-5xx-ratio" value-name:"RANGE" default:"5" description:"percent of requests answered 5xx"`
-	Warn4xx     *nagios.Range   `long:"warning-4xx-ratio" value-name:"RANGE" description:"percent of requests answered 4xx (not judged unless given)"`
-	Crit4xx     *nagios.Range   `long:"critical-4xx-ratio" value-name:"RANGE" description:"percent of requests answered 4xx"`
-	MinRequests int64           `long:"min-requests" value-name:"N" default:"100" description:"judge the ratios only when a run read at least N requests (a quiet log is not an error)"`
-	NoLines     plugin.Duration `long:"critical-no-lines" value-name:"DURATION" description:"CRITICAL when no line arrived for this long: the CDN's log stream is broken (default: never)"`
-	MaxLines    int             `long:"max-lines" value-name:"N" default:"2000000" description:"lines read in one run at most; the rest waits for the next run (bounds time, memory and points)"`
-	MaxPackages int             `long:"max-packages" value-name:"N" default:"10000" description:"distinct package versions counted by name in one run; the rest are counted under package (other)"`
-	MaxURLs     int             `long:"max-urls" value-name:"N" default:"1000" description:"distinct URLs remembered for the worst-5xx list; the rest are counted as (other)"`
-	MaxPoints   int             `long:"max-points" value-name:"N" default:"100000" description:"per-minute points of one run at most (minutes plus package versions per minute); reading stops there and the next run goes on"`
+	Warn5xx     *nagios.Range     `long:"warning-5xx-ratio" value-name:"RANGE" default:"1" description:"percent of requests answered 5xx"`
+	Crit5xx     *nagios.Range     `long:"critical-5xx-ratio" value-name:"RANGE" default:"5" description:"percent of requests answered 5xx"`
+	Warn4xx     *nagios.Range     `long:"warning-4xx-ratio" value-name:"RANGE" description:"percent of requests answered 4xx (not judged unless given)"`
+	Crit4xx     *nagios.Range     `long:"critical-4xx-ratio" value-name:"RANGE" description:"percent of requests answered 4xx"`
+	MinRequests int64             `long:"min-requests" value-name:"N" default:"100" description:"judge the ratios only when a run read at least N requests (a quiet log is not an error)"`
+	NoLines     flagtype.Duration `long:"critical-no-lines" value-name:"DURATION" description:"CRITICAL when no line arrived for this long: the CDN's log stream is broken (default: never)"`
+	MaxLines    int               `long:"max-lines" value-name:"N" default:"2000000" description:"lines read in one run at most; the rest waits for the next run (bounds time, memory and points)"`
+	MaxPackages int               `long:"max-packages" value-name:"N" default:"10000" description:"distinct package versions counted by name in one run; the rest are counted under package (other)"`
+	MaxURLs     int               `long:"max-urls" value-name:"N" default:"1000" description:"distinct URLs remembered for the worst-5xx list; the rest are counted as (other)"`
+	MaxPoints   int               `long:"max-points" value-name:"N" default:"100000" description:"per-minute points of one run at most (minutes plus package versions per minute); reading stops there and the next run goes on"`
 }
 
 // Config is what the options decided.

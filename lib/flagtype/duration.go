@@ -1,4 +1,7 @@
-package plugin
+// Package flagtype holds the option value types that lib/plugin (the
+// plugin contract) and the domain packages under lib/ (replication, ...)
+// both need: a domain package must not import lib/plugin.
+package flagtype
 
 import (
 	"fmt"
