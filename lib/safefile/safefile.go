@@ -19,7 +19,10 @@ const lockPoll = 10 * time.Millisecond
 
 // Write stores data as dir/name: written to a temp file in dir, synced,
 // given perm, then renamed, so a crash leaves the old file or the new one
-// whole, never half of one. Temp files are named tempPrefix+name+"-*".
+// whole, never half of one; the directory is synced after the rename, so
+// the new name outlives a power loss too (without it ext4 and xfs may
+// bring back the old file after a crash). Temp files are named
+// tempPrefix+name+"-*".
 func Write(dir, name, tempPrefix string, data []byte, perm os.FileMode) error {
 	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
 	if err != nil {
@@ -41,6 +44,24 @@ func Write(dir, name, tempPrefix string, data []byte, perm os.FileMode) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory. A filesystem that cannot (EINVAL: some
+// network and FUSE ones) has nothing more to give, and is not an error.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		return nil
 	}
 	return err
 }
