@@ -26,6 +26,11 @@ type Redactor struct {
 	mu       sync.RWMutex
 	secrets  map[string]struct{}
 	replacer *strings.Replacer
+	// stale: secrets were added since replacer was built. The replacer is
+	// built when text is next redacted, not on every Add: a handler run
+	// registers the passwords of 1,000 _replicator documents one by one,
+	// and a rebuild per Add cost 1.3 GB of allocation (BENCHMARKS.md).
+	stale bool
 }
 
 // Add registers a secret. Besides the secret itself its URL-escaped,
@@ -53,7 +58,7 @@ func (r *Redactor) add(forms []string) {
 		}
 	}
 	if changed {
-		r.rebuild()
+		r.stale = true
 	}
 }
 
@@ -158,6 +163,24 @@ func (r *Redactor) AddURL(raw string) {
 	}
 }
 
+// current is the replacer for every secret registered so far, built
+// again first when secrets were added since.
+func (r *Redactor) current() *strings.Replacer {
+	r.mu.RLock()
+	rep, stale := r.replacer, r.stale
+	r.mu.RUnlock()
+	if !stale {
+		return rep
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stale {
+		r.rebuild()
+		r.stale = false
+	}
+	return r.replacer
+}
+
 func (r *Redactor) rebuild() {
 	list := make([]string, 0, len(r.secrets))
 	for s := range r.secrets {
@@ -184,9 +207,7 @@ func (r *Redactor) rebuild() {
 func (r *Redactor) Redact(s string) string {
 	var rep *strings.Replacer
 	if r != nil {
-		r.mu.RLock()
-		rep = r.replacer
-		r.mu.RUnlock()
+		rep = r.current()
 	}
 	if rep != nil {
 		s = rep.Replace(s)
