@@ -86,8 +86,9 @@ func LoadState(path string) (State, error) {
 	return st, nil
 }
 
-// Save writes the state atomically: a temp file, synced, renamed, and the
-// folder synced, so a crash leaves the old state or the new one whole.
+// Save writes the state atomically (safefile.Write: a temp file, synced,
+// renamed, and the folder synced), so a crash leaves the old state or the
+// new one whole.
 func (st State) Save(path string) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -96,10 +97,6 @@ func (st State) Save(path string) error {
 	dir := filepath.Dir(path)
 	if err := safefile.Write(dir, filepath.Base(path), ".tmp-", append(data, '\n'), 0o640); err != nil {
 		return fmt.Errorf("saving state %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
