@@ -157,7 +157,7 @@ func promoteRun(ctx context.Context, o *options, env *plugin.Env) nagios.Result 
 		return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 	}
 	dir = filepath.Join(dir, "promote_couch_replica")
-	store := &restart.Store{Dir: dir, Node: restart.NodeName(old)}
+	store := &restart.Store{Dir: dir, Node: restart.NodeName(old), Program: "promote_couch_replica"}
 
 	deps := promote.Deps{
 		Discover: func(ctx context.Context) (promote.Topology, error) {

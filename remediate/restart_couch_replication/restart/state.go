@@ -49,6 +49,10 @@ type Store struct {
 	// Suffix separates the state of dry runs, which must neither spend the
 	// real runs' rate limit nor count their failures.
 	Suffix string
+	// Program names the runs that take this lock, for the message when
+	// one is held: promote_couch_replica keeps a Store of its own.
+	// Default restart_couch_replication.
+	Program string
 
 	lock *os.File
 }
@@ -76,7 +80,11 @@ func (s *Store) Lock(ctx context.Context) error {
 	if err := safefile.Lock(ctx, f); err != nil {
 		f.Close()
 		if ctx.Err() != nil {
-			return fmt.Errorf("lock %s is held by another restart_couch_replication run for this node: %w", s.LockFile(), context.Cause(ctx))
+			prog := s.Program
+			if prog == "" {
+				prog = "restart_couch_replication"
+			}
+			return fmt.Errorf("lock %s is held by another %s run for this node: %w", s.LockFile(), prog, context.Cause(ctx))
 		}
 		return err
 	}
