@@ -174,6 +174,8 @@ func TestDashboardImportable(t *testing.T) {
 		"tarball_origin.first_byte", "tarball_origin.total", // origin timings
 		"cdn_url.dns", "cdn_url.connect", "cdn_url.tls", "cdn_url.first_byte", "cdn_url.total", // CDN timings
 		"couch_replication.seq_lag", "couch_replication.checkpoint_age", "couch_disk.compaction_headroom_bytes", // issue 14
+		"couch_promotion.state", "couch_promotion.worst_lag", "couch_promotion.worst_doc_diff", "couch_promotion.missing", // promotion readiness
+		"couch_promotion.behind", "couch_promotion.fenced", "couch_promotion.write_failed",
 	} {
 		assert.True(t, reads[want], "no panel reads %s", want)
 	}
@@ -287,19 +289,26 @@ func TestDashboardQueriesNameEmittedDataIntegration(t *testing.T) {
 	defer cdn.Close()
 	got.add(t, "check_fastly https", runInflux(t, filepath.Join(bin, "check_fastly")+" --insecure -u "+cdn.URL+"/-/ping --output=influx"))
 
-	// pouchdb-server keeps no checkpoints: the replication's seq_lag and
-	// checkpoint_age are U there, and a U is not written. The perfdata
-	// (whose labels are the field names) shows the binary measures them.
+	// pouchdb-server keeps no checkpoints and gives no through_seq: the
+	// replication's seq_lag and checkpoint_age and the promotion's
+	// worst_lag are U there, and a U is not written. The perfdata (whose
+	// labels are the field names) shows the binary measures them.
+	unknownOnStack := map[string][]string{
+		"check_couch_replication": {"couch_replication", "seq_lag", "checkpoint_age"},
+		"check_couch_promotion":   {"couch_promotion", "worst_lag"},
+	}
 	for _, c := range cmds {
-		if filepath.Base(strings.Fields(c)[0]) != "check_couch_replication" {
+		name := filepath.Base(strings.Fields(c)[0])
+		u, ok := unknownOnStack[name]
+		if !ok {
 			continue
 		}
-		line := strings.Replace(nrpetest.RenderLine(t, "check_couch_replication", c, site, bin), " --output=influx", "", 1)
+		line := strings.Replace(nrpetest.RenderLine(t, name, c, site, bin), " --output=influx", "", 1)
 		words := strings.Fields(line)
 		out, _ := exec.Command(words[0], words[1:]...).Output()
-		for _, f := range []string{"seq_lag", "checkpoint_age"} {
-			if regexp.MustCompile(` ` + f + `'=U`).Match(out) {
-				got["couch_replication"].fields[f] = true
+		for _, f := range u[1:] {
+			if regexp.MustCompile(`[ ']` + f + `'?=U`).Match(out) {
+				got[u[0]].fields[f] = true
 			}
 		}
 	}
@@ -838,12 +847,14 @@ func TestDashboardPanelsReturnDataIntegration(t *testing.T) {
 	defer cdn.Close()
 	run("check_fastly", append([]string{"--insecure", "-u", cdn.URL + "/-/ping"}, influx...)...)
 
-	// pouchdb-server keeps no replication checkpoints: check_couch_replication
-	// prints U for these two there, and a U is not written. They are the only
-	// panels allowed to be empty, and only on the stack.
+	// pouchdb-server keeps no replication checkpoints and gives no
+	// through_seq: check_couch_replication and check_couch_promotion print
+	// U for these there, and a U is not written. They are the only panels
+	// allowed to be empty, and only on the stack.
 	noStackData := map[string]string{
-		"seq_lag":        "pouchdb-server reports no written sequence",
-		"checkpoint_age": "pouchdb-server keeps no checkpoint documents",
+		"couch_replication.seq_lag":        "pouchdb-server reports no written sequence",
+		"couch_replication.checkpoint_age": "pouchdb-server keeps no checkpoint documents",
+		"couch_promotion.worst_lag":        "pouchdb-server gives no through_seq",
 	}
 	d, _ := loadDashboard(t)
 	for _, v := range d.Templating.List {
@@ -872,7 +883,7 @@ func TestDashboardPanelsReturnDataIntegration(t *testing.T) {
 				}
 			}
 			pq, _ := parseQuery(tg.Query)
-			if why, ok := noStackData[strings.Join(pq.fields, ",")]; ok && pq.measurement == "couch_replication" && values == 0 {
+			if why, ok := noStackData[pq.measurement+"."+strings.Join(pq.fields, ",")]; ok && values == 0 {
 				t.Logf("panel %q: no data on the stack (%s): %s", p.Title, why, q)
 				continue
 			}
