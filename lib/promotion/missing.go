@@ -2,7 +2,6 @@ package promotion
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -145,31 +144,18 @@ func readBulk(ctx context.Context, from *couch.Client, db string, batch []kivik.
 		docs = append(docs, doc)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, &bulkGetError{status: kivik.HTTPStatus(err), err: from.Problem(http.MethodPost, "/"+url.PathEscape(db)+"/_bulk_get", start, err)}
+		return nil, from.Problem(http.MethodPost, "/"+url.PathEscape(db)+"/_bulk_get", start, err)
 	}
 	return docs, nil
 }
 
-// bulkGetError keeps the HTTP status of a failed _bulk_get next to the
-// message made for the operator.
-type bulkGetError struct {
-	status int
-	err    error
-}
-
-func (e *bulkGetError) Error() string { return e.err.Error() }
-func (e *bulkGetError) Unwrap() error { return e.err }
-
 // noBulkGet reports whether a _bulk_get failed because the server has no
 // such endpoint: CouchDB 1.6 takes "_bulk_get" for a document and answers
 // 404 or 405 (a POST to a document), or 400 for the body; some proxies
-// say 501.
+// say 501. The status is the one couch.Client.Problem keeps (its
+// *httpclient.StatusError); a transport failure has none of these.
 func noBulkGet(err error) bool {
-	var e *bulkGetError
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.status {
+	switch kivik.HTTPStatus(err) {
 	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
 		return true
 	}
