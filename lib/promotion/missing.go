@@ -130,7 +130,9 @@ func Copy(ctx context.Context, from, to *couch.Client, db string, revs map[strin
 }
 
 // readBulk reads a batch of revisions in one POST _bulk_get. A revision
-// gone since (compacted) is skipped: there is nothing to copy.
+// gone since (compacted: a row "not_found", "missing") is skipped, there
+// is nothing to copy; any other row error (forbidden, an undecodable row)
+// fails the copy rather than pass for a revision that was gone.
 func readBulk(ctx context.Context, from *couch.Client, db string, batch []kivik.BulkGetReference) ([]any, error) {
 	start := time.Now()
 	rs := from.Kivik().DB(db).BulkGet(ctx, batch, kivik.Params(map[string]any{"revs": true, "attachments": true}))
@@ -139,7 +141,10 @@ func readBulk(ctx context.Context, from *couch.Client, db string, batch []kivik.
 	for rs.Next() {
 		var doc map[string]any
 		if err := rs.ScanDoc(&doc); err != nil {
-			continue
+			if revisionGone(err) {
+				continue
+			}
+			return nil, from.Problem(http.MethodPost, "/"+url.PathEscape(db)+"/_bulk_get", start, err)
 		}
 		docs = append(docs, doc)
 	}
@@ -175,7 +180,7 @@ func readOneByOne(ctx context.Context, from *couch.Client, db string, batch []ki
 		err := from.Kivik().DB(db).Get(ctx, ref.ID, kivik.Params(map[string]any{"rev": ref.Rev, "revs": true, "attachments": true}),
 			couchdb.OptionNoMultipartGet()).ScanDoc(&doc)
 		if err != nil {
-			if kivik.HTTPStatus(err) == http.StatusNotFound && revisionGone(err) {
+			if revisionGone(err) {
 				continue
 			}
 			return nil, from.Problem(http.MethodGet, "/"+url.PathEscape(db)+"/"+url.PathEscape(ref.ID), start, err)
@@ -185,10 +190,13 @@ func readOneByOne(ctx context.Context, from *couch.Client, db string, batch []ki
 	return docs, nil
 }
 
-// revisionGone tells a 404 about the revision (reason "missing" or
-// "deleted") from one about the database ("no_db_file" on 1.x, "Database
-// does not exist." on 2.x and later).
+// revisionGone tells an answer about the revision (not_found, reason
+// "missing" or "deleted") from one about the database ("no_db_file" on
+// 1.x, "Database does not exist." on 2.x and later) and from every other
+// error. A GET gives it as a 404; a _bulk_get row as its own error object
+// (kivik keeps no status there, only "not_found: missing").
 func revisionGone(err error) bool {
 	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "missing") || strings.Contains(msg, "deleted")
+	notFound := kivik.HTTPStatus(err) == http.StatusNotFound || strings.HasPrefix(msg, "not_found")
+	return notFound && (strings.Contains(msg, "missing") || strings.Contains(msg, "deleted"))
 }

@@ -51,7 +51,14 @@ func newCopyServers(t *testing.T, bulkGet int, bulkGetBody string, revisions map
 			}
 			var results []string
 			for _, d := range req.Docs {
-				if doc, ok := revisions[d.ID+"@"+d.Rev]; ok && !strings.HasPrefix(doc, "{\"error\"") {
+				doc, ok := revisions[d.ID+"@"+d.Rev]
+				switch {
+				case !ok:
+					// CouchDB's row for a revision it does not have.
+					results = append(results, `{"id":"`+d.ID+`","docs":[{"error":{"id":"`+d.ID+`","rev":"`+d.Rev+`","error":"not_found","reason":"missing"}}]}`)
+				case strings.HasPrefix(doc, `{"error"`):
+					results = append(results, `{"id":"`+d.ID+`","docs":[{"error":{"id":"`+d.ID+`","rev":"`+d.Rev+`",`+strings.TrimPrefix(doc, "{")+`}]}`)
+				default:
 					results = append(results, `{"id":"`+d.ID+`","docs":[{"ok":`+doc+`}]}`)
 				}
 			}
@@ -150,7 +157,7 @@ func TestCopyWithoutBulkGet(t *testing.T) {
 func TestCopyWithBulkGet(t *testing.T) {
 	cs, src, tgt := newCopyServers(t, 0, "", map[string]string{"pkg@2-b": pkgRev2, "other@1-c": otherRev1})
 	n, err := promotion.Copy(context.Background(), client(t, src.URL), client(t, tgt.URL), "registry",
-		map[string][]string{"pkg": {"2-b"}, "other": {"1-c"}})
+		map[string][]string{"pkg": {"2-b"}, "other": {"1-c"}, "gone": {"3-z"}})
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	assert.Len(t, cs.written, 2)
@@ -177,6 +184,17 @@ func TestCopyBulkGetServerError(t *testing.T) {
 		map[string]string{"pkg@2-b": pkgRev2})
 	_, err := promotion.Copy(context.Background(), client(t, src.URL), client(t, tgt.URL), "registry",
 		map[string][]string{"pkg": {"2-b"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "_bulk_get")
+	assert.Empty(t, cs.written)
+}
+
+func TestCopyBulkGetRowError(t *testing.T) {
+	// A row the source refuses is an error of the copy, never a revision
+	// skipped as if compacted away.
+	cs, src, tgt := newCopyServers(t, 0, "", map[string]string{"pkg@2-b": `{"error":"forbidden","reason":"not for you"}`, "other@1-c": otherRev1})
+	_, err := promotion.Copy(context.Background(), client(t, src.URL), client(t, tgt.URL), "registry",
+		map[string][]string{"pkg": {"2-b"}, "other": {"1-c"}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "_bulk_get")
 	assert.Empty(t, cs.written)
