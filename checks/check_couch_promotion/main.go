@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/registry-checks/registry-checks/checks/check_couch_promotion/promocheck"
 	"github.com/registry-checks/registry-checks/lib/couch"
@@ -85,9 +84,10 @@ func (o *options) config() promotion.Config {
 		Lag:            nagios.Thresholds{Warn: c.WarnLag, Crit: c.CritLag},
 		DocDiff:        nagios.Thresholds{Warn: c.WarnDocDiff, Crit: c.CritDocDiff},
 		WriteProbe:     !c.NoProbe,
-		// One id per run: two checkers of one replica on one host (Nagios
-		// and Telegraf, or a test) writing the same id at once conflict.
-		ProbeID:    fmt.Sprintf("promotion-probe-%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()),
+		// One id per checking host: the probe database keeps one
+		// document's history, not a tombstone per run; runs on one host
+		// (Nagios and Telegraf) retry a conflicting write.
+		ProbeID:    "promotion-probe-" + host,
 		DataDir:    c.DataDir,
 		Statfs:     fsstat.Statfs,
 		NotChecked: plugin.ParseState(c.NotChecked),

@@ -404,9 +404,19 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
+// probeAttempts bounds the writes of the probe document when another run
+// on the host writes the same id at the same moment (409).
+const probeAttempts = 4
+
 // writeProbe writes a document to the probe database of the replica and
 // deletes it: a replica that refuses writes (read-only, full disk, a fence)
-// cannot be a primary.
+// cannot be a primary. The id is one per checking host (Config.ProbeID),
+// so the database keeps one document's history, not a tombstone per run:
+// a write that conflicts with another run's (Nagios and Telegraf on one
+// host) or with a run killed between write and delete is read again and
+// retried, as the heartbeat is, and the database is created only when the
+// write says it is missing. A delete that conflicts means another run
+// wrote since; this run's write already succeeded.
 func writeProbe(ctx context.Context, c *couch.Client, cfg Config, rep *Report, add func(...Finding), mu *sync.Mutex) {
 	id := cfg.ProbeID
 	if id == "" {
@@ -414,31 +424,43 @@ func writeProbe(ctx context.Context, c *couch.Client, cfg Config, rep *Report, a
 	}
 	start := time.Now()
 	path := "/" + url.PathEscape(cfg.ProbeDB)
+	docPath := path + "/" + url.PathEscape(id)
 	fail := func(what string, err error) {
-		add(Finding{Class: ClassWrite, Status: nagios.CRITICAL, Detail: "write probe: " + what + ": " + nagios.AsProblem(err).Msg})
+		// A refused password says nothing about the replica's writes.
+		st := nagios.CRITICAL
+		if kivik.HTTPStatus(err) == http.StatusUnauthorized {
+			st = nagios.UNKNOWN
+		}
+		add(Finding{Class: ClassWrite, Status: st, Detail: "write probe: " + what + ": " + nagios.AsProblem(err).Msg})
 	}
 	kv := c.Kivik()
-	err := kv.CreateDB(ctx, cfg.ProbeDB)
-	if err != nil && kivik.HTTPStatus(err) != http.StatusPreconditionFailed {
-		fail("create "+cfg.ProbeDB, c.Problem(http.MethodPut, path, start, err))
-		return
-	}
 	db := kv.DB(cfg.ProbeDB)
 	doc := map[string]any{"probe": "check_couch_promotion", "at": time.Now().UTC().Format(time.RFC3339Nano)}
-	// An earlier run killed between write and delete leaves the probe
-	// document behind: write over it.
-	if row := db.Get(ctx, id); row.Err() == nil {
-		if rev, err := row.Rev(); err == nil {
-			doc["_rev"] = rev
+	var rev string
+	var err error
+	for attempt := 0; attempt < probeAttempts; attempt++ {
+		rev, err = db.Put(ctx, id, doc)
+		switch kivik.HTTPStatus(err) {
+		case http.StatusNotFound:
+			if cerr := kv.CreateDB(ctx, cfg.ProbeDB); cerr != nil && kivik.HTTPStatus(cerr) != http.StatusPreconditionFailed {
+				fail("create "+cfg.ProbeDB, c.Problem(http.MethodPut, path, start, cerr))
+				return
+			}
+			continue
+		case http.StatusConflict:
+			if r, gerr := db.Get(ctx, id).Rev(); gerr == nil {
+				doc["_rev"] = r
+			}
+			continue
 		}
+		break
 	}
-	rev, err := db.Put(ctx, id, doc)
 	if err != nil {
-		fail("PUT "+cfg.ProbeDB+"/"+id, c.Problem(http.MethodPut, path+"/"+url.PathEscape(id), start, err))
+		fail("PUT "+cfg.ProbeDB+"/"+id, c.Problem(http.MethodPut, docPath, start, err))
 		return
 	}
-	if _, err := db.Delete(ctx, id, rev); err != nil {
-		fail("DELETE "+cfg.ProbeDB+"/"+id, c.Problem(http.MethodDelete, path+"/"+url.PathEscape(id), start, err))
+	if _, err := db.Delete(ctx, id, rev); err != nil && kivik.HTTPStatus(err) != http.StatusConflict {
+		fail("DELETE "+cfg.ProbeDB+"/"+id, c.Problem(http.MethodDelete, docPath, start, err))
 		return
 	}
 	ms := float64(time.Since(start).Microseconds()) / 1000

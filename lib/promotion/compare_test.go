@@ -397,3 +397,73 @@ func TestPerfdataIsLineProtocol(t *testing.T) {
 		"doc_count_differ", "design_differ", "security_differ", "fenced", "write_failed", "admins_differ", "not_checked",
 		"compaction_headroom_bytes", "write_ms"}, want)
 }
+
+func TestWriteProbeCreatesItsDatabaseOnlyWhenMissing(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	puts := 0
+	_, res := compare(t, primary(t, nil), replica(t, "running", handlers{
+		"PUT /registry_checks_probe": func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, "create")
+			mu.Unlock()
+			status(201, `{"ok":true}`)(w, r)
+		},
+		"PUT /registry_checks_probe/promo-probe": func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			puts++
+			first := puts == 1
+			seen = append(seen, "put")
+			mu.Unlock()
+			if first {
+				status(404, `{"error":"not_found","reason":"Database does not exist."}`)(w, r)
+				return
+			}
+			status(201, `{"ok":true,"id":"promo-probe","rev":"1-abc"}`)(w, r)
+		},
+	}), config())
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
+	assert.Equal(t, []string{"put", "create", "put"}, seen)
+	assert.False(t, perf(res, "write_time").Unknown)
+}
+
+func TestWriteProbeRetriesAConflict(t *testing.T) {
+	// Another run on the host (Nagios and Telegraf) wrote the same id, or
+	// a run was killed between write and delete: read the _rev, write on
+	// top. A delete that conflicts is another run's write, not a refusal.
+	var mu sync.Mutex
+	var revs []string
+	_, res := compare(t, primary(t, nil), replica(t, "running", handlers{
+		"GET /registry_checks_probe/promo-probe": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("ETag", `"1-other"`)
+			status(200, `{"_id":"promo-probe","_rev":"1-other"}`)(w, r)
+		},
+		"PUT /registry_checks_probe/promo-probe": func(w http.ResponseWriter, r *http.Request) {
+			var doc map[string]any
+			_ = json.NewDecoder(requestBody(t, r)).Decode(&doc)
+			rev, _ := doc["_rev"].(string)
+			mu.Lock()
+			revs = append(revs, rev)
+			mu.Unlock()
+			if rev == "" {
+				status(409, `{"error":"conflict","reason":"Document update conflict."}`)(w, r)
+				return
+			}
+			status(201, `{"ok":true,"id":"promo-probe","rev":"2-abc"}`)(w, r)
+		},
+		"DELETE /registry_checks_probe/promo-probe": status(409, `{"error":"conflict","reason":"Document update conflict."}`),
+	}), config())
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
+	assert.Equal(t, []string{"", "1-other"}, revs)
+	assert.Equal(t, 0.0, perf(res, "write_failed").Value)
+}
+
+func TestWriteProbeRefusedPasswordIsUnknown(t *testing.T) {
+	// 401 says the monitoring user's password is wrong, not that the
+	// replica refuses writes.
+	_, res := compare(t, primary(t, nil), replica(t, "running", handlers{
+		"PUT /registry_checks_probe/promo-probe": status(401, `{"error":"unauthorized","reason":"Name or password is incorrect."}`),
+	}), config())
+	assert.Equal(t, nagios.UNKNOWN, res.Status, res.Summary)
+	assert.Contains(t, strings.Join(res.Long, "\n"), "authentication failed")
+}
