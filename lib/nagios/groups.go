@@ -95,7 +95,10 @@ func (g Group) text(level int) string {
 // other qualifiers, and names (smallest groups first: one name says more
 // about a group of one than about a group of 200) while they fit. Groups
 // that do not fit are counted at the end: "and 12 more (3 other causes)".
-// The result never exceeds budget unless head alone does.
+// The result never exceeds budget unless head alone does. Names and Quals
+// must come redacted (as lib/replication and the restart handler pass
+// them): Grouped cuts them, and a cut secret is one the redactor no longer
+// recognises.
 func Grouped(head, sep string, groups []Group, budget int) string {
 	more := func(rest []Group) string {
 		if len(rest) == 0 {

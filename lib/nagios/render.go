@@ -355,7 +355,7 @@ func longLines(r Result, depth, verbose int, out []string) []string {
 	}
 	if verbose > 0 {
 		for _, l := range r.Verbose {
-			out = append(out, indent+oneLine(l))
+			out = append(out, indent+l)
 		}
 	}
 	for _, i := range worstFirst(r.Subs) {

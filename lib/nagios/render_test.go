@@ -327,3 +327,14 @@ func flattenPerf(r Result, out []Perf) []Perf {
 	}
 	return out
 }
+
+// A verbose line is redacted before it is made one line, as every other
+// text is: making it one line first turns a | in a secret into a / the
+// redactor no longer recognises.
+func TestVerboseRedactedBeforeOneLine(t *testing.T) {
+	const secret = "hunt|er22pw"
+	redact := func(s string) string { return strings.ReplaceAll(s, secret, "xxxxx") }
+	out := Render("TEST", Result{Status: OK, Summary: "fine", Verbose: []string{"last error: token " + secret}}, RenderOptions{Verbose: 1, Redact: redact})
+	assert.Contains(t, out, "last error: token xxxxx")
+	assert.NotContains(t, out, "hunt")
+}
