@@ -219,8 +219,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		if usage == "" {
 			usage = "[OPTIONS]"
 		}
-		fmt.Fprintf(stdout, "%s UNKNOWN - bad arguments: %s\nUsage: %s %s\nRun %s --help for every option.\n",
-			spec.Name, oneLine(redactor.Redact(msg)), spec.Binary, usage, spec.Binary)
+		early(stdout, spec.Name, redactor, "bad arguments: "+msg, "Usage: "+spec.Binary+" "+usage, "Run "+spec.Binary+" --help for every option.")
 		return int(nagios.UNKNOWN)
 	}
 	c := spec.Options.common()
@@ -232,13 +231,13 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 	env := &Env{Verbose: len(c.Verbose), Secrets: redactor, timeout: c.Timeout.D(), timeoutState: parseState(c.TimeoutState)}
 	hc, err := httpclient.New(c.TLS, httpclient.Config{Redactor: redactor})
 	if err != nil {
-		fmt.Fprintf(stdout, "%s UNKNOWN - %s\n", spec.Name, oneLine(redactor.Redact(err.Error())))
+		early(stdout, spec.Name, redactor, err.Error())
 		return int(nagios.UNKNOWN)
 	}
 	env.HTTP = hc
 	sinks, err := buildSinks(c, hc, redactor, stdout)
 	if err != nil {
-		fmt.Fprintf(stdout, "%s UNKNOWN - %s\n", spec.Name, oneLine(redactor.Redact(err.Error())))
+		early(stdout, spec.Name, redactor, err.Error())
 		return int(nagios.UNKNOWN)
 	}
 
@@ -341,6 +340,15 @@ func parseState(s string) nagios.Status {
 // goFlagsType matches " (expected *nagios.Range)" in go-flags' ErrMarshal text.
 // Compiled on first use: only a bad argument needs it.
 var goFlagsType = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(` \(expected [^()]*\)`) })
+
+// early prints the UNKNOWN of a run that ends before its check (bad
+// arguments, an unusable TLS or metrics option) through nagios.Render, as
+// every other result: redacted, one line with no | (which Nagios would
+// read as the start of perfdata; an argument is the user's text) and
+// bounded.
+func early(stdout io.Writer, name string, red *secret.Redactor, summary string, long ...string) {
+	fmt.Fprint(stdout, nagios.Render(name, nagios.Result{Status: nagios.UNKNOWN, Summary: summary, Long: long}, nagios.RenderOptions{Redact: red.Redact}))
+}
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

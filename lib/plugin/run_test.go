@@ -387,3 +387,14 @@ func TestPositionalArgumentIsBadArgument(t *testing.T) {
 	assert.False(t, called, "the check must not run")
 	assert.True(t, strings.HasPrefix(out, "TEST UNKNOWN - bad arguments: unexpected argument \"80\" (every value follows its option)\n"), out)
 }
+
+// A bad argument is the user's text: a | in it must not reach the first
+// line, where Nagios would take what follows for perfdata.
+func TestBadArgumentWithPipeIsNoPerfdata(t *testing.T) {
+	out, code := runWith(t, okCheck, "-w", "5|bogus=1")
+	assert.Equal(t, 3, code)
+	first, _, _ := strings.Cut(out, "\n")
+	assert.True(t, strings.HasPrefix(first, "TEST UNKNOWN - bad arguments: "), first)
+	assert.NotContains(t, out, "|", out)
+	assert.Contains(t, first, "5/bogus=1")
+}
