@@ -384,10 +384,10 @@ func (c *Couch) bulk(ctx context.Context, kdb *kivik.DB, dbPath string, rs []*re
 			case err == nil:
 				ok = append(ok, r)
 			case kivik.HTTPStatus(err) == http.StatusConflict:
-				r.err = bulkError(c.Client.URL()+path, r.id, err)
+				r.err = bulkError(c.Client.Redactor(), c.Client.URL()+path, r.id, err)
 				failed = append(failed, r)
 			default:
-				r.err = bulkError(c.Client.URL()+path, r.id, err)
+				r.err = bulkError(c.Client.Redactor(), c.Client.URL()+path, r.id, err)
 				again = append(again, r)
 			}
 		}
@@ -406,8 +406,10 @@ type bulkErr struct {
 func (e *bulkErr) Error() string   { return e.msg }
 func (e *bulkErr) HTTPStatus() int { return e.status }
 
-func bulkError(where, id string, err error) error {
-	return &nagios.Problem{Status: nagios.CRITICAL, Msg: fmt.Sprintf("POST %s: %s: %s", where, id, couch.OneLine(err.Error())),
+// The reason is the server's text: redacted, sanitized and bounded by the
+// one path every server reason takes (httpclient.ServerReason).
+func bulkError(red *secret.Redactor, where, id string, err error) error {
+	return &nagios.Problem{Status: nagios.CRITICAL, Msg: fmt.Sprintf("POST %s: %s: %s", secret.RedactURL(where), id, httpclient.ServerReason(red, err.Error())),
 		Err: &bulkErr{status: kivik.HTTPStatus(err), msg: err.Error()}}
 }
 

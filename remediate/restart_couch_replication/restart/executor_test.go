@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -40,6 +41,8 @@ type fakeCouch struct {
 	// replicator: a created document gets a _replication_state at once,
 	// as PouchDB Server's replicator writes one
 	replicator bool
+	// reason of a failed bulk write ("boom" when empty)
+	failReason string
 }
 
 func newFakeCouch(doc map[string]any) *fakeCouch {
@@ -202,7 +205,7 @@ func (f *fakeCouch) write(d map[string]any) map[string]any {
 		} else {
 			f.putFails--
 		}
-		return map[string]any{"id": id, "error": "unknown_error", "reason": "boom"}
+		return map[string]any{"id": id, "error": "unknown_error", "reason": cmp.Or(f.failReason, "boom")}
 	}
 	f.revs[id]++
 	d["_rev"] = fmt.Sprintf("%d-new", f.revs[id])
@@ -308,6 +311,17 @@ func TestCouchRestartDocFailures(t *testing.T) {
 		assert.Contains(t, err.Error(), "deleted _replicator/registry-from-primary but could not write it again")
 		assert.Contains(t, err.Error(), out.Backup)
 		assert.NotContains(t, err.Error(), srcPassword)
+	})
+	t.Run("the server's reason is hostile text: bounded and made one line", func(t *testing.T) {
+		f := newFakeCouch(storedDoc())
+		f.putFails = 5
+		f.failReason = "\x1b[31mred\nsecond line " + strings.Repeat("x", 5000)
+		c, _ := newExec(t, f, running)
+		_, err := restartOne(c, Target{DocID: "registry-from-primary", Database: "_replicator"})
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "\x1b")
+		assert.NotContains(t, err.Error(), "\n")
+		assert.Less(t, len(err.Error()), 1500, "the reason is cut (httpclient.ReasonLimit)")
 	})
 	t.Run("PUT fails once: retried", func(t *testing.T) {
 		f := newFakeCouch(storedDoc())
