@@ -606,8 +606,9 @@ func (e *Executor) shell(ctx context.Context, command, primary string, rollback 
 }
 
 // RunShell returns the production Shell: sh -c, the run's environment
-// plus env. Its output is redacted whole with red, then made one line and
-// cut at 1 KiB for the log: a cut before redaction could leave the start
+// plus env. Its output is redacted whole with red, then made one line,
+// sanitized (escape sequences and bidi overrides reach the state file, the
+// log and chat) and cut at 1 KiB: a cut before redaction could leave the start
 // of a secret the command printed, which the redactor no longer knows.
 func RunShell(red *secret.Redactor) func(ctx context.Context, command string, env []string) (string, error) {
 	return func(ctx context.Context, command string, env []string) (string, error) {
@@ -616,7 +617,7 @@ func RunShell(red *secret.Redactor) func(ctx context.Context, command string, en
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
-		return secret.Cut(couch.OneLine(red.Redact(out.String())), 1024), err
+		return secret.Cut(secret.Sanitize(couch.OneLine(red.Redact(out.String()))), 1024), err
 	}
 }
 
@@ -684,9 +685,13 @@ func (e *Executor) verify(ctx context.Context, from string, to []string, forward
 		return detail, nil
 	}
 	for _, db := range e.Topology.DBs {
+		// Only a 404 proves the fence gone: an error or a timeout
+		// proves nothing, and verification must not pass on it.
 		var f map[string]any
 		if err := fc.Doc(ctx, db, promotion.FenceID, &f); err == nil {
 			return "", fmt.Errorf("%s is still fenced in %s", promotion.Node(from), db)
+		} else if !notFound(err) {
+			return "", err
 		}
 	}
 	if e.Agree != nil {

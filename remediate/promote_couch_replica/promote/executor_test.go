@@ -164,3 +164,13 @@ func TestRunShellRedactsBeforeTheCut(t *testing.T) {
 		}
 	}
 }
+
+func TestRunShellSanitizes(t *testing.T) {
+	// A site command's output reaches the state file, the log and chat:
+	// no escape sequence or bidi override survives.
+	out, err := RunShell(&secret.Redactor{})(context.Background(), `printf '\033[31mred\342\200\256txet'`, nil)
+	require.NoError(t, err)
+	assert.NotContains(t, out, "\x1b")
+	assert.NotContains(t, out, "\u202e")
+	assert.Contains(t, out, "red")
+}

@@ -173,10 +173,15 @@ func TestRehearsalRollsBackAndTimesEachStep(t *testing.T) {
 func TestFailedRehearsalRollsBack(t *testing.T) {
 	f := &fakeDoer{fail: map[Kind]int{Verify: 1}}
 	d, _ := deps(t, f)
+	var posts []string
+	d.Notify = func(_ context.Context, text string) { posts = append(posts, text) }
 	res := Run(context.Background(), Config{Mode: ModeRehearse}, d)
 	assert.Equal(t, nagios.CRITICAL, res.Status)
 	assert.Contains(t, res.Summary, "rehearsal failed at step 7 (verify)")
 	assert.Contains(t, res.Summary, "rolled back in")
+	// One chat message, after the rollback: not "rolled back" before it ran.
+	require.Len(t, posts, 1, "%q", posts)
+	assert.Contains(t, posts[0], "rolled back in")
 	assert.Equal(t, VerifyBack, f.did[len(f.did)-1])
 	st, err := d.State.Load()
 	require.NoError(t, err)

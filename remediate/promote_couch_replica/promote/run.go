@@ -237,13 +237,9 @@ func forward(ctx context.Context, st *State, d Deps) nagios.Result {
 		stopped := st.Stopped()
 		if st.Mode == ModeRehearse {
 			// A drill never leaves the registry half promoted: roll back
-			// what was done, and report the failure.
-			note := fmt.Sprintf("rehearsal failed at step %d (%s): %s; rolled back", stopped.N, stopped.Kind, stopped.Error)
-			if d.Notify != nil {
-				d.Notify(ctx, "promote_couch_replica: "+note)
-			}
-			res := rollback(context.WithoutCancel(ctx), st, d, stopped)
-			return res
+			// what was done, and report the failure. The rollback posts
+			// the one chat message, once its outcome is known.
+			return rollback(context.WithoutCancel(ctx), st, d, stopped)
 		}
 		d.State.Save(st)
 		res := stoppedResult(st)
