@@ -564,6 +564,13 @@ func TestPackagesIntegration(t *testing.T) {
 			assert.Contains(t, string(b), "command[check_couch_disk]=/usr/lib64/nagios/plugins/check_couch_disk ")
 			assert.NotContains(t, string(b), "/usr/lib/nagios/plugins/")
 		}
+		// So do the cron entry and the systemd service that run the handler.
+		for _, f := range []string{"./etc/cron.d/registry-checks", "./usr/lib/systemd/system/registry-checks-restart.service"} {
+			b, err := exec.Command("sh", "-c", "rpm2cpio \"$1\" | cpio -i --quiet --to-stdout \"$2\"", "sh", rpm, f).Output()
+			require.NoError(t, err, f)
+			assert.Contains(t, string(b), "/usr/lib64/nagios/plugins/restart_couch_replication ", f)
+			assert.NotContains(t, string(b), "/usr/lib/nagios/plugins/", f)
+		}
 	})
 
 	t.Run("deb contents", func(t *testing.T) {

@@ -108,6 +108,9 @@ func run(args []string, stdout io.Writer) error {
 	rpmFiles := []struct{ src, dst string }{
 		{"nrpe/nrpe.d/registry-checks.cfg", "/etc/nrpe.d/registry-checks.cfg"},
 		{"nrpe/telegraf/registry-checks.conf", "/usr/share/doc/registry-checks/telegraf/registry-checks.conf"},
+		// They run the handler by its path, which differs on EL.
+		{"packaging/cron/registry-checks", "/etc/cron.d/registry-checks"},
+		{"packaging/systemd/registry-checks-restart.service", "/usr/lib/systemd/system/registry-checks-restart.service"},
 	}
 	var rpmContents files.Contents
 	for _, f := range rpmFiles {
