@@ -29,7 +29,7 @@ type options struct {
 		NewPrimary      string   `long:"new-primary" value-name:"URL" required:"true" description:"the replica to promote; user:password@ in it is accepted and never printed"`
 		OldPrimary      string   `long:"old-primary" value-name:"URL" required:"true" description:"the write primary now; fenced first, if it answers"`
 		Replicas        []string `long:"replica" value-name:"URL" description:"another replica to rewire to the new primary (repeatable)"`
-		CredentialsFile string   `long:"credentials-file" value-name:"PATH" description:"file with user:password (mode 600) for every node; else COUCHDB_USER/COUCHDB_PASSWORD"`
+		CredentialsFile string   `long:"credentials-file" value-name:"PATH" description:"file with user:password (mode 600 or 640) for every node; else COUCHDB_USER/COUCHDB_PASSWORD"`
 		Aliases         []string `long:"primary-alias" value-name:"URL" description:"another URL under which replication documents name the old primary (repeatable)"`
 	} `group:"Nodes"`
 
@@ -56,7 +56,7 @@ type options struct {
 	Out struct {
 		StateDir       string `long:"state-dir" default:"/var/lib/registry-checks" value-name:"DIR" description:"state file, lock and document backups (falls back to a per-user temp folder when the default is not writable)"`
 		LogFile        string `long:"log-file" default:"syslog" value-name:"PATH" description:"where each step is logged: syslog, a file, or - for stderr"`
-		WebhookURLFile string `long:"webhook-url-file" value-name:"FILE" description:"file (mode 600) with a chat incoming-webhook URL; the outcome is posted as {\"text\": ...}"`
+		WebhookURLFile string `long:"webhook-url-file" value-name:"FILE" description:"file (mode 600 or 640) with a chat incoming-webhook URL; the outcome is posted as {\"text\": ...}"`
 	} `group:"Logging and state"`
 }
 

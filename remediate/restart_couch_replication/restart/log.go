@@ -137,9 +137,9 @@ type Webhook struct {
 	HTTP *httpclient.Client
 }
 
-// LoadWebhook reads the chat webhook URL from file (mode 600 enforced) and
-// registers it with red: the whole URL and its path, which is the
-// credential.
+// LoadWebhook reads the chat webhook URL from file (mode 600 or 640, as
+// secret.LoadValueFile enforces) and registers it with red: the whole URL
+// and its path, which is the credential.
 func LoadWebhook(file string, red *secret.Redactor, hc *httpclient.Client) (*Webhook, error) {
 	u, err := secret.LoadValueFile(file)
 	if err != nil {
