@@ -87,16 +87,13 @@ func (r Report) Result() nagios.Result {
 			list += ")"
 		}
 		text := classText[class](n, list)
-		if class == ClassUnreachable || class == ClassWrite || class == ClassHeadroom || class == ClassAdmins {
+		if class == ClassHeadroom || class == ClassAdmins {
 			// One finding, its detail is the news.
 			for _, f := range r.Findings {
 				if f.Class == class {
 					text = f.Detail
 					break
 				}
-			}
-			if class == ClassWrite || class == ClassUnreachable {
-				text = classText[class](n, "")
 			}
 		}
 		parts = append(parts, text)
@@ -109,9 +106,6 @@ func (r Report) Result() nagios.Result {
 	switch {
 	case lagKnown:
 		behind = plural(int(worst), "change") + " behind"
-		if worst == 1 {
-			behind = "1 change behind"
-		}
 	case diffKnown:
 		behind = plural(int(max(diff, 0)), "document") + " behind"
 	}

@@ -770,9 +770,3 @@ func host(raw string) string {
 	return strings.ToLower(u.Host)
 }
 
-// Register adds the passwords of the run's clients to red.
-func Register(red *secret.Redactor, clients map[string]*couch.Client) {
-	for _, c := range clients {
-		red.AddCredentials(c.Credentials())
-	}
-}
