@@ -769,4 +769,3 @@ func host(raw string) string {
 	}
 	return strings.ToLower(u.Host)
 }
-
