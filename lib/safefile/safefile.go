@@ -66,6 +66,30 @@ func syncDir(dir string) error {
 	return err
 }
 
+// WriteFile is Write for a path: the folder is made 0750 when missing,
+// the temp file is named ".<name>-*", and errors name the path once (no
+// *os.PathError repeating it). For state files, backups and the like.
+func WriteFile(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("%s: %w", dir, unwrapPath(err))
+	}
+	if err := Write(dir, filepath.Base(path), ".", data, mode); err != nil {
+		return fmt.Errorf("writing %s: %w", path, unwrapPath(err))
+	}
+	return nil
+}
+
+// unwrapPath drops the *os.PathError wrapper, whose path the messages
+// already name.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // Lock takes an exclusive flock on f, waiting no longer than ctx allows.
 // flock (not fcntl) locks belong to the open file, so two opens in one
 // process exclude each other just like two processes do. The lock goes

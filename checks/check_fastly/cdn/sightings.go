@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/registry-checks/registry-checks/lib/plugin"
+	"github.com/registry-checks/registry-checks/lib/safefile"
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
@@ -42,7 +42,7 @@ type Sightings interface {
 }
 
 // FileSightings keeps each sighting in a JSON file of its own under Dir,
-// written atomically (plugin.WriteFileAtomic), mode 0640. Runs checking
+// written atomically (safefile.WriteFile), mode 0640. Runs checking
 // different packuments never share a file; two runs on the same one both
 // write the earliest sighting they know.
 type FileSightings struct {
@@ -75,7 +75,7 @@ func (f *FileSightings) Sight(s Sighting) (Sighting, error) {
 	if f.Redact != nil {
 		text = f.Redact(text)
 	}
-	return s, plugin.WriteFileAtomic(path, []byte(text), 0o640)
+	return s, safefile.WriteFile(path, []byte(text), 0o640)
 }
 
 // Forget implements Sightings.

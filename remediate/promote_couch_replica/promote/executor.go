@@ -21,9 +21,9 @@ import (
 	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
-	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/promotion"
 	"github.com/registry-checks/registry-checks/lib/replication"
+	"github.com/registry-checks/registry-checks/lib/safefile"
 	"github.com/registry-checks/registry-checks/lib/secret"
 	"github.com/registry-checks/registry-checks/remediate/restart_couch_replication/restart"
 )
@@ -320,7 +320,7 @@ func (e *Executor) backup(p Pull, raw json.RawMessage) (string, error) {
 		return "", err
 	}
 	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", restart.NodeName(p.ID), e.now().UTC().Format("20060102T150405.000000000Z")))
-	if err := plugin.WriteFileAtomic(name, append(bytes.Clone(raw), '\n'), 0o600); err != nil {
+	if err := safefile.WriteFile(name, append(bytes.Clone(raw), '\n'), 0o600); err != nil {
 		return "", err
 	}
 	e.Backups[p.key()] = name

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/registry-checks/registry-checks/lib/plugin"
+	"github.com/registry-checks/registry-checks/lib/safefile"
 )
 
 // Phases of a run in its state file.
@@ -101,5 +101,5 @@ func (f StateFile) Save(s *State) error {
 	if err != nil {
 		return err
 	}
-	return plugin.WriteFileAtomic(f.Path, append(b, '\n'), 0o600)
+	return safefile.WriteFile(f.Path, append(b, '\n'), 0o600)
 }

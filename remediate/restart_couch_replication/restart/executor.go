@@ -19,6 +19,7 @@ import (
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 	"github.com/registry-checks/registry-checks/lib/replication"
+	"github.com/registry-checks/registry-checks/lib/safefile"
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
@@ -466,7 +467,7 @@ func (c *Couch) backup(t Target, doc json.RawMessage, now time.Time) (string, er
 		return "", fmt.Errorf("%s: %w", dir, unwrapPath(err))
 	}
 	name := filepath.Join(dir, fmt.Sprintf("%s.%s.json", NodeName(t.DocID), now.UTC().Format("20060102T150405.000000000Z")))
-	if err := writeAtomic(name, append(slices.Clip(doc), '\n'), 0o600); err != nil {
+	if err := safefile.WriteFile(name, append(slices.Clip(doc), '\n'), 0o600); err != nil {
 		return "", err
 	}
 	return name, nil

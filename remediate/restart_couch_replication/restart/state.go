@@ -138,13 +138,7 @@ func (s *Store) Save(st State) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.File(), append(b, '\n'), 0o640)
-}
-
-// writeAtomic writes data to path through a temporary file and a rename,
-// so a reader never sees half a file.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	return plugin.WriteFileAtomic(path, data, mode)
+	return safefile.WriteFile(s.File(), append(b, '\n'), 0o640)
 }
 
 func unwrapPath(err error) error {
