@@ -26,7 +26,7 @@ type options struct {
 // PrimaryOptions name the write primary the replica is compared with.
 type PrimaryOptions struct {
 	URL             string   `long:"primary" value-name:"URL" required:"true" description:"the write primary's URL; user:password@ in it is accepted and never printed"`
-	CredentialsFile string   `long:"primary-credentials-file" value-name:"PATH" description:"credentials for the primary (mode 600); default: the replica's --credentials-file"`
+	CredentialsFile string   `long:"primary-credentials-file" value-name:"PATH" description:"credentials for the primary (mode 600 or 640); default: the replica's --credentials-file"`
 	Aliases         []string `long:"primary-alias" value-name:"URL" description:"another URL under which the replica's replication documents name the primary (repeatable)"`
 }
 
