@@ -161,17 +161,24 @@ define service {
 	assert.Contains(t, alerts[2], ";OK;SOFT;3;")
 	assert.Contains(t, strings.Join(handlers, "\n"), ";CRITICAL;SOFT;2;"+svc+"-handler", "Nagios ran the handler at SOFT 2")
 	// The first lines, of the check as Nagios logged them and of every
-	// handler run.
+	// handler run. Nagios runs the handler for the recovery after logging
+	// the OK alert, asynchronously: wait for its output.
 	firstLines := []string{}
 	for _, a := range alerts {
 		firstLines = append(firstLines, a[strings.LastIndex(a, ";")+1:])
 	}
-	out := readFile(handlerOut)
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "RESTART_COUCH_REPLICATION ") {
-			firstLines = append(firstLines, l)
+	var out string
+	var handlerLines []string
+	assert.Eventually(t, func() bool {
+		out, handlerLines = readFile(handlerOut), nil
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "RESTART_COUCH_REPLICATION ") {
+				handlerLines = append(handlerLines, l)
+			}
 		}
-	}
+		return len(handlerLines) >= 3
+	}, 30*time.Second, 100*time.Millisecond, "3 handler runs; handler output:\n%s", out)
+	firstLines = append(firstLines, handlerLines...)
 	t.Logf("first lines:\n%s", strings.Join(firstLines, "\n"))
 	assert.Len(t, firstLines, 6, "3 check results and 3 handler runs; handler output:\n%s", out)
 	for _, l := range firstLines {
