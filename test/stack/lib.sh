@@ -163,3 +163,68 @@ couch_credentials() {
 	COUCH_ADMIN_USER="$(cut -d: -f1 "$f")"
 	COUCH_ADMIN_PASSWORD="$(cut -d: -f2- "$f" | tr -d '\n')"
 }
+
+# couch_reader_credentials: creates (once) and reads the non-admin reader's
+# "monitor:password" file.
+couch_reader_credentials() {
+	local f="$STACK_DIR/couch-reader-credentials"
+	if [ ! -s "$f" ]; then
+		(
+			umask 077
+			printf 'monitor:%s\n' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')" >"$f"
+		)
+	fi
+	chmod 600 "$f"
+	COUCH_READER_CREDENTIALS_FILE="$f"
+	COUCH_READER_PASSWORD="$(cut -d: -f2- "$f" | tr -d '\n')"
+}
+
+# The CouchDB release tarball the stack unpacks when COUCHDB_HOME is not set.
+COUCHDB_TARBALL="${REGISTRY_CHECKS_COUCHDB_TARBALL:-$REPO_ROOT/../shared/couchdb-3.4.3/couchdb-3.4.3-bookworm-amd64.tar.gz}"
+
+# couch_select: which server runs the stack's CouchDB nodes, decided once
+# per stack and kept in $STACK_DIR/couch-server.env, so that a node stopped
+# and started again is the same server. Sets COUCH_SERVER (couchdb or
+# pouchdb), COUCH_SERVER_VERSION and, for couchdb, COUCHDB_HOME:
+#   REGISTRY_CHECKS_COUCH_SERVER=pouchdb  PouchDB Server, whatever is found
+#   COUCHDB_HOME=DIR                      that CouchDB (bin/couchdb), read only
+#   the release tarball                   unpacked once under $STACK_CACHE
+#   nothing found                         PouchDB Server
+couch_select() {
+	local f="$STACK_DIR/couch-server.env" sum dest
+	if [ -s "$f" ]; then
+		. "$f"
+		return 0
+	fi
+	COUCH_SERVER=pouchdb
+	if [ "${REGISTRY_CHECKS_COUCH_SERVER:-}" = pouchdb ]; then
+		:
+	elif [ -n "${COUCHDB_HOME:-}" ]; then
+		[ -x "$COUCHDB_HOME/bin/couchdb" ] || die "COUCHDB_HOME=$COUCHDB_HOME has no bin/couchdb"
+		COUCH_SERVER=couchdb
+	elif [ -f "$COUCHDB_TARBALL" ]; then
+		sum="$(sha256sum "$COUCHDB_TARBALL" | cut -c1-16)"
+		dest="$STACK_CACHE/couchdb-$sum"
+		if [ ! -x "$dest/couchdb/bin/couchdb" ]; then
+			log "unpacking $(basename "$COUCHDB_TARBALL") into $dest"
+			rm -rf "$dest.tmp"
+			mkdir -p "$dest.tmp"
+			tar -xzf "$COUCHDB_TARBALL" -C "$dest.tmp" || die "unpacking $COUCHDB_TARBALL failed"
+			rm -rf "$dest"
+			mv "$dest.tmp" "$dest"
+		fi
+		COUCHDB_HOME="$dest/couchdb"
+		COUCH_SERVER=couchdb
+	fi
+	if [ "$COUCH_SERVER" = couchdb ]; then
+		# The release's version is the couch application's (lib/couch-3.4.3).
+		COUCH_SERVER_VERSION="$(cd "$COUCHDB_HOME/lib" && ls -d couch-[0-9]* 2>/dev/null | sed 's/^couch-//' | sort -V | tail -n1)"
+		[ -n "$COUCH_SERVER_VERSION" ] || COUCH_SERVER_VERSION=unknown
+	else
+		COUCH_SERVER_VERSION="$(grep -A1 '"node_modules/pouchdb-server": {' "$STACK_SRC/couch/package-lock.json" | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p')"
+		[ -n "$COUCH_SERVER_VERSION" ] || COUCH_SERVER_VERSION=4.2.0
+	fi
+	mkdir -p "$STACK_DIR"
+	printf 'COUCH_SERVER=%s\nCOUCH_SERVER_VERSION=%s\nCOUCHDB_HOME=%s\n' \
+		"$COUCH_SERVER" "$COUCH_SERVER_VERSION" "${COUCHDB_HOME:-}" >"$f"
+}
