@@ -86,11 +86,11 @@ pkg_run() {
 		;;
 	dpkg) locks=(/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock) ;;
 	esac
-	start=$(date +%s)
-	deadline=$((start + PKG_LOCK_TIMEOUT))
+	start=$(now_ms)
+	deadline=$((start + PKG_LOCK_TIMEOUT * 1000))
 	touch "$logf"
 	while :; do
-		now=$(date +%s)
+		now=$(now_ms)
 		if [ ${#locks[@]} -gt 0 ] && held="$(lock_holder "${locks[@]}")"; then
 			read -r -a held <<<"$held"
 			if [ "$now" -ge "$deadline" ]; then
@@ -105,12 +105,12 @@ pkg_run() {
 			sleep 0.5
 			continue
 		fi
-		[ -n "$said" ] && log "the package locks are free after $((now - start))s: running $name"
+		[ -n "$said" ] && log "the package locks are free after $(((now - start) / 1000))s: running $name"
 		said=
 		from=$(($(stat -c %s "$logf") + 1))
 		rc=0
 		if [ -n "$is_apt" ]; then
-			"$1" -o "DPkg::Lock::Timeout=$((deadline > now ? deadline - now : 0))" "${@:2}" >>"$logf" 2>&1 || rc=$?
+			"$1" -o "DPkg::Lock::Timeout=$((deadline > now ? (deadline - now + 999) / 1000 : 0))" "${@:2}" >>"$logf" 2>&1 || rc=$?
 		else
 			"$@" >>"$logf" 2>&1 || rc=$?
 		fi
@@ -118,7 +118,7 @@ pkg_run() {
 		# Refused for a lock (taken between the check above and the
 		# command's own): wait again while the bound lasts.
 		if tail -c "+$from" "$logf" | grep -Eq 'Could not get lock|Unable to acquire the dpkg frontend lock|lock was locked by another process'; then
-			if [ "$(date +%s)" -ge "$deadline" ]; then
+			if [ "$(now_ms)" -ge "$deadline" ]; then
 				log "ERROR: gave up on $name ${*:2} after ${PKG_LOCK_TIMEOUT}s: another package manager still holds its lock (REGISTRY_CHECKS_PKG_LOCK_TIMEOUT=${PKG_LOCK_TIMEOUT}; see $logf)"
 				return 75
 			fi
