@@ -116,6 +116,7 @@ func TestQuickstartIntegration(t *testing.T) {
 	}
 	require.Len(t, set, len(site), "quickstart.md must set COUCH, COUCH_USER and COUCH_PASSWORD in a shell block:\n%s", page)
 
+	pkgSh := filepath.Join(root, "test/stack/tools/pkg.sh")
 	shim := nrpetest.PublicTempDir(t)
 	require.NoError(t, os.WriteFile(filepath.Join(shim, "systemctl"), []byte(systemctlShim), 0o755))
 
@@ -131,17 +132,12 @@ func TestQuickstartIntegration(t *testing.T) {
 				}
 			}
 		}
-		// Another dpkg run (a parallel test) may hold the lock for a while.
-		for i := 0; nrpetest.DebStatus("registry-checks") != "" && i < 120; i++ {
-			out, err := exec.Command("dpkg", "-P", "registry-checks").CombinedOutput()
-			if err == nil {
-				break
-			}
-			if !strings.Contains(string(out), "lock") {
+		// Another dpkg run (a parallel test, unattended-upgrades) may hold
+		// the lock for a while: pkg.sh waits for it, bounded.
+		if nrpetest.DebStatus("registry-checks") != "" {
+			if out, err := exec.Command(pkgSh, "dpkg", "-P", "registry-checks").CombinedOutput(); err != nil {
 				t.Errorf("dpkg -P registry-checks: %v: %s", err, out)
-				break
 			}
-			time.Sleep(time.Second)
 		}
 		// Files the page and the daemons added; what was there stays.
 		for _, p := range added(before, "/etc/nagios4/conf.d", "/var/lib/nagios4", "/var/log/nagios4", "/run/nagios", "/run/nagios4") {
@@ -149,12 +145,15 @@ func TestQuickstartIntegration(t *testing.T) {
 		}
 	})
 
-	// apt-get waits for another dpkg run (a parallel test) instead of failing.
-	aptConf := filepath.Join(shim, "apt.conf")
-	require.NoError(t, os.WriteFile(aptConf, []byte("DPkg::Lock::Timeout \"300\";\n"), 0o644))
+	// The page's apt-get waits for another apt or dpkg run (a parallel
+	// test, unattended-upgrades) instead of failing: it runs through
+	// pkg.sh, as every install of the project.
+	aptGet, err := exec.LookPath("apt-get")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(shim, "apt-get"), []byte("#!/bin/sh\nexec "+shellQuote(pkgSh)+" "+shellQuote(aptGet)+` "$@"`+"\n"), 0o755))
 	cmd := exec.Command("bash", "-c", script.String())
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "PATH="+shim+":"+os.Getenv("PATH"), "SHIM_DIR="+shim, "DEBIAN_FRONTEND=noninteractive", "APT_CONFIG="+aptConf)
+	cmd.Env = append(os.Environ(), "PATH="+shim+":"+os.Getenv("PATH"), "SHIM_DIR="+shim, "DEBIAN_FRONTEND=noninteractive")
 	out, err := cmd.CombinedOutput()
 	shown := strings.ReplaceAll(string(out), env["COUCH_ADMIN_PASSWORD"], "xxxxx")
 	t.Logf("docs/quickstart.md, every shell block:\n%s", shown)

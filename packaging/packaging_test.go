@@ -614,14 +614,10 @@ func TestPackagesIntegration(t *testing.T) {
 
 func dpkg(t *testing.T, args ...string) string {
 	t.Helper()
-	// Another apt/dpkg run (ensure.sh, the stack) may hold dpkg's lock
-	// for a while: retry on that error only.
-	var out []byte
-	var err error
-	require.Eventually(t, func() bool {
-		out, err = exec.Command("dpkg", args...).CombinedOutput()
-		return err == nil || !strings.Contains(string(out), "lock")
-	}, 120*time.Second, 500*time.Millisecond, "dpkg %v: lock held: %s", args, out)
+	// Another apt/dpkg run (unattended-upgrades, ensure.sh, the stack) may
+	// hold dpkg's lock for a while: pkg.sh waits for it, bounded, and says
+	// for which process.
+	out, err := exec.Command(filepath.Join(nrpetest.RepoRoot(t), "test/stack/tools/pkg.sh"), append([]string{"dpkg"}, args...)...).CombinedOutput()
 	require.NoError(t, err, "dpkg %v: %s", args, out)
 	return string(out)
 }
@@ -636,7 +632,7 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 	t.Cleanup(func() {
 		// Leave the machine as it was, also when an assertion failed.
 		if nrpetest.DebStatus("registry-checks") != "" {
-			_, _ = exec.Command("dpkg", "-P", "registry-checks").CombinedOutput()
+			_, _ = exec.Command(filepath.Join(nrpetest.RepoRoot(t), "test/stack/tools/pkg.sh"), "dpkg", "-P", "registry-checks").CombinedOutput()
 		}
 	})
 	// An operator ran the handler by hand as root before installing (or

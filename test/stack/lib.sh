@@ -26,9 +26,139 @@ die() { log "ERROR: $*"; exit 1; }
 # now_ms prints the wall clock in milliseconds, for the timings "up" prints.
 now_ms() { date +%s%3N; }
 
+# How long one apt-get or dpkg run waits for another package manager
+# (unattended-upgrades, a parallel test, an operator) to let go of the
+# dpkg/apt locks before giving up, in seconds.
+PKG_LOCK_TIMEOUT="${REGISTRY_CHECKS_PKG_LOCK_TIMEOUT:-600}"
+
+# lock_holder FILE...: for the first FILE some process holds a lock on (an
+# fcntl lock, as apt and dpkg take, or a flock), prints "FILE PID COMM" as
+# /proc/locks and /proc/PID/comm tell; false when none of them is held.
+# PID is "?" for a lock whose holder is not visible here (an OFD lock, a
+# process in another PID namespace).
+lock_holder() {
+	local f st dev ino key pid comm
+	for f in "$@"; do
+		st="$(stat -c '%d %i' "$f" 2>/dev/null)" || continue
+		dev="${st% *}" ino="${st#* }"
+		# /proc/locks names a file MAJOR:MINOR:INODE, the numbers in hex.
+		key="$(printf '%02x:%02x:%d' $(((dev >> 8) & 0xfff)) $(((dev & 0xff) | ((dev >> 12) & 0xfff00))) "$ino")"
+		# "N: POSIX ADVISORY WRITE PID KEY START END"; a waiter's line has
+		# "->" after "N:" and is not a holder.
+		pid="$(awk -v k="$key" '$2 != "->" && $(NF-2) == k { print $(NF-3); exit }' /proc/locks)"
+		[ -n "$pid" ] || continue
+		comm=
+		if [[ "$pid" =~ ^[0-9]+$ ]] && [ "$pid" -gt 0 ]; then
+			comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || comm=
+		else
+			pid='?'
+		fi
+		echo "$f $pid ${comm:-?}"
+		return 0
+	done
+	return 1
+}
+
+# pkg_run LOG COMMAND ARG...: runs apt-get or dpkg with its output appended to
+# LOG, waiting up to $PKG_LOCK_TIMEOUT seconds for another package manager
+# to let go of the locks COMMAND takes. It says once that it waits and for
+# which process, and returns 75 with an ERROR line naming the lock and its
+# holder when the bound passed; otherwise COMMAND's status. apt-get gets
+# -o DPkg::Lock::Timeout for the rest of the bound too (it covers a lock
+# taken between the check here and apt's own; apt 2.6 waits so only for the
+# dpkg locks, not for /var/lib/apt/lists/lock nor /var/cache/apt/archives/lock,
+# whose "Could not get lock" error is retried here instead). npm has no such
+# lock (docs/stack.md): npm runs go straight through.
+pkg_run() {
+	local logf="$1" name locks=() is_apt= arg start deadline now held said= from rc
+	shift
+	name="$(basename "$1")"
+	case "$name" in
+	apt-get | apt)
+		is_apt=1
+		locks=(/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/cache/apt/archives/lock)
+		for arg in "$@"; do
+			if [ "$arg" = update ]; then
+				locks=(/var/lib/apt/lists/lock)
+				break
+			fi
+		done
+		;;
+	dpkg) locks=(/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock) ;;
+	esac
+	start=$(now_ms)
+	deadline=$((start + PKG_LOCK_TIMEOUT * 1000))
+	touch "$logf"
+	while :; do
+		now=$(now_ms)
+		if [ ${#locks[@]} -gt 0 ] && held="$(lock_holder "${locks[@]}")"; then
+			read -r -a held <<<"$held"
+			if [ "$now" -ge "$deadline" ]; then
+				log "ERROR: gave up on $name ${*:2} after waiting ${PKG_LOCK_TIMEOUT}s for ${held[0]}, still held by process ${held[1]} (${held[2]}) (REGISTRY_CHECKS_PKG_LOCK_TIMEOUT=${PKG_LOCK_TIMEOUT})"
+				echo "registry-checks: gave up after ${PKG_LOCK_TIMEOUT}s: ${held[0]} held by process ${held[1]} (${held[2]})" >>"$logf"
+				return 75
+			fi
+			if [ -z "$said" ]; then
+				log "waiting for ${held[0]}, held by process ${held[1]} (${held[2]}), before $name ${*:2} (up to ${PKG_LOCK_TIMEOUT}s, REGISTRY_CHECKS_PKG_LOCK_TIMEOUT)"
+				said=1
+			fi
+			sleep 0.5
+			continue
+		fi
+		[ -n "$said" ] && log "the package locks are free after $(((now - start) / 1000))s: running $name"
+		said=
+		from=$(($(stat -c %s "$logf") + 1))
+		rc=0
+		if [ -n "$is_apt" ]; then
+			"$1" -o "DPkg::Lock::Timeout=$((deadline > now ? (deadline - now + 999) / 1000 : 0))" "${@:2}" >>"$logf" 2>&1 || rc=$?
+		else
+			"$@" >>"$logf" 2>&1 || rc=$?
+		fi
+		[ "$rc" = 0 ] && return 0
+		# Refused for a lock (taken between the check above and the
+		# command's own): wait again while the bound lasts.
+		if tail -c "+$from" "$logf" | grep -Eq 'Could not get lock|Unable to acquire the dpkg frontend lock|lock was locked by another process'; then
+			if [ "$(now_ms)" -ge "$deadline" ]; then
+				log "ERROR: gave up on $name ${*:2} after ${PKG_LOCK_TIMEOUT}s: another package manager still holds its lock (REGISTRY_CHECKS_PKG_LOCK_TIMEOUT=${PKG_LOCK_TIMEOUT}; see $logf)"
+				return 75
+			fi
+			sleep 0.5
+			continue
+		fi
+		return "$rc"
+	done
+}
+
+# apt_install LOG PACKAGE...: apt-get install of the Debian packages (an
+# update and a second try when the first fails for another reason than a
+# lock), output in LOG. Package scripts must not start daemons here (no
+# systemd, and the stack starts its own copies on its own ports), hence the
+# policy-rc.d. Returns non-zero when the install failed.
+apt_install() {
+	local logf="$1" made_policy= rc=0
+	shift
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	: >"$logf"
+	export DEBIAN_FRONTEND=noninteractive
+	pkg_run "$logf" apt-get install -y --no-install-recommends "$@" || rc=$?
+	if [ "$rc" != 0 ] && [ "$rc" != 75 ]; then
+		rc=0
+		pkg_run "$logf" apt-get update -qq || rc=$?
+		if [ "$rc" != 75 ]; then
+			rc=0
+			pkg_run "$logf" apt-get install -y --no-install-recommends "$@" || rc=$?
+		fi
+	fi
+	[ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+	return "$rc"
+}
+
 # apt_ensure BINARY PACKAGE...: installs the Debian packages unless BINARY
-# already exists. Package scripts must not start daemons here (no systemd, and
-# the stack starts its own copies on its own ports), hence the policy-rc.d.
+# already exists.
 apt_ensure() {
 	local bin="$1"
 	shift
@@ -36,20 +166,7 @@ apt_ensure() {
 		return 0
 	fi
 	log "installing $* (apt-get; needed for $bin)"
-	local made_policy=
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod 755 /usr/sbin/policy-rc.d
-		made_policy=1
-	fi
-	local rc=0
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y --no-install-recommends "$@" >"$STACK_DIR/apt.log" 2>&1; then
-		apt-get update -qq >>"$STACK_DIR/apt.log" 2>&1 || true
-		apt-get install -y --no-install-recommends "$@" >>"$STACK_DIR/apt.log" 2>&1 || rc=$?
-	fi
-	[ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
-	[ "$rc" = 0 ] || die "apt-get install $* failed (see $STACK_DIR/apt.log)"
+	apt_install "$STACK_DIR/apt.log" "$@" || die "apt-get install $* failed (see $STACK_DIR/apt.log)"
 }
 
 # proc_alive PID: a process that has not exited. A zombie does not count: a

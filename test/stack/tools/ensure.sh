@@ -4,7 +4,7 @@
 # stack itself does not run. Called by Go tests only under
 # REGISTRY_CHECKS_REQUIRE_STACK=1 (make test, CI); a plain `go test` skips
 # when the program is absent instead. Package scripts must not start daemons
-# (icinga2's would), hence the same policy-rc.d as the stack's apt_ensure.
+# (icinga2's would): lib.sh's apt_install, as the stack's apt_ensure.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -20,19 +20,6 @@ done
 mkdir -p "$STACK_DIR"
 aptlog="$STACK_DIR/apt-tools.log"
 log "installing ${missing[*]} (apt-get; needed by a test)"
-made_policy=
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-	chmod 755 /usr/sbin/policy-rc.d
-	made_policy=1
-fi
-trap '[ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
-export DEBIAN_FRONTEND=noninteractive
-# Another apt run (a parallel test, the stack) may hold the lock: wait for it.
-apt_opts=(-y --no-install-recommends -o DPkg::Lock::Timeout=120)
-if ! apt-get install "${apt_opts[@]}" "${missing[@]}" >"$aptlog" 2>&1; then
-	apt-get update -qq >>"$aptlog" 2>&1 || true
-	apt-get install "${apt_opts[@]}" "${missing[@]}" >>"$aptlog" 2>&1 ||
-		die "apt-get install ${missing[*]} failed (see $aptlog)"
-fi
+# apt_install waits (bounded) for another apt run: a parallel test, the stack.
+apt_install "$aptlog" "${missing[@]}" || die "apt-get install ${missing[*]} failed (see $aptlog)"
 log "installed ${missing[*]}"
