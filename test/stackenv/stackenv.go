@@ -71,3 +71,8 @@ func Need(t testing.TB, keys ...string) map[string]string {
 	}
 	return env
 }
+
+// RealCouchDB reports whether the stack's CouchDB nodes are Apache CouchDB
+// (COUCH_SERVER=couchdb in stack.env) rather than PouchDB Server. Tests of
+// behaviour that differs between the two say which one they expect by name.
+func RealCouchDB(env map[string]string) bool { return env["COUCH_SERVER"] == "couchdb" }
