@@ -18,16 +18,23 @@ import (
 	"github.com/registry-checks/registry-checks/lib/nagios"
 )
 
-// FenceID is the design document that fences a database: its
-// validate_doc_update rejects every write but its own removal.
+// FenceID is the design document whose validate_doc_update fences a
+// database: it refuses a write only where the database's _security
+// carries FenceMarker (see fence.go).
 const FenceID = "_design/registry-checks-fence"
 
+// FenceMarker is the _security field that turns the fence on. _security
+// does not replicate, and CouchDB hands it to validate_doc_update as its
+// fourth argument: the fence design document replicates everywhere and
+// refuses nothing but on the one node whose _security has the marker.
+const FenceMarker = "registry_checks_fence"
+
 // FenceFunction is the fence's validate_doc_update.
-const FenceFunction = `function (newDoc, oldDoc, userCtx) { if (newDoc._id !== '` + FenceID + `') { throw({forbidden: 'this database is fenced by promote_couch_replica: writes go to the new primary'}); } }`
+const FenceFunction = `function (newDoc, oldDoc, userCtx, secObj) { if (secObj && secObj.` + FenceMarker + `) { throw({forbidden: 'this database is fenced by promote_couch_replica: writes go to the new primary'}); } }`
 
 // FenceDoc is the body of the fence design document; by names the run.
 func FenceDoc(by, at string) map[string]any {
-	return map[string]any{"validate_doc_update": FenceFunction, "registry_checks": map[string]string{"fenced_by": by, "fenced_at": at}}
+	return map[string]any{"validate_doc_update": FenceFunction, "registry_checks": map[string]string{"written_by": by, "written_at": at}}
 }
 
 // DefaultProbeDB is where the write probe writes.
