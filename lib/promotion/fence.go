@@ -117,25 +117,40 @@ func putFenceDoc(ctx context.Context, c *couch.Client, db, by, at string) (bool,
 	return true, nil
 }
 
-// DeleteDoc deletes a document if it exists: true when it did.
+// deleteAttempts bounds DeleteDoc's retries of a conflict.
+const deleteAttempts = 5
+
+// DeleteDoc deletes a document if it exists: true when it did. A
+// conflict (409: a replication wrote a revision between the read and the
+// delete, such as the same deletion arriving from another node) is read
+// again and retried: a document deleted meanwhile is done.
 func DeleteDoc(ctx context.Context, c *couch.Client, db, id string) (bool, error) {
-	var cur struct {
-		Rev string `json:"_rev"`
-	}
-	if err := c.Doc(ctx, db, id, &cur); err != nil {
-		if NotFound(err) {
-			return false, nil
+	var err error
+	for attempt := 0; attempt < deleteAttempts; attempt++ {
+		var cur struct {
+			Rev string `json:"_rev"`
 		}
-		return false, err
-	}
-	start := time.Now()
-	if _, err := c.Kivik().DB(db).Delete(ctx, id, cur.Rev); err != nil {
-		if kivik.HTTPStatus(err) == http.StatusNotFound {
+		if err := c.Doc(ctx, db, id, &cur); err != nil {
+			if NotFound(err) {
+				return false, nil
+			}
+			return false, err
+		}
+		start := time.Now()
+		_, err = c.Kivik().DB(db).Delete(ctx, id, cur.Rev)
+		switch kivik.HTTPStatus(err) {
+		case 0:
+			if err == nil {
+				return true, nil
+			}
+		case http.StatusNotFound:
 			return false, nil
+		case http.StatusConflict:
+			continue
 		}
 		return false, c.Problem(http.MethodDelete, "/"+url.PathEscape(db)+"/"+url.PathEscape(id), start, err)
 	}
-	return true, nil
+	return false, c.Problem(http.MethodDelete, "/"+url.PathEscape(db)+"/"+url.PathEscape(id), time.Now(), err)
 }
 
 // NotFound reports whether err is a 404.

@@ -99,6 +99,7 @@ const (
 	ClassMissing       = "missing"
 	ClassNoReplication = "no_replication"
 	ClassBehind        = "behind"
+	ClassDiverged      = "diverged"
 	ClassDocDiff       = "doc_count"
 	ClassDesign        = "design"
 	ClassSecurity      = "security"
@@ -109,7 +110,7 @@ const (
 )
 
 // Classes lists every blocker class, in summary order.
-var Classes = []string{ClassUnreachable, ClassMissing, ClassNoReplication, ClassBehind, ClassDocDiff, ClassDesign, ClassSecurity, ClassFenced, ClassWrite, ClassHeadroom, ClassAdmins}
+var Classes = []string{ClassUnreachable, ClassMissing, ClassNoReplication, ClassDiverged, ClassBehind, ClassDocDiff, ClassDesign, ClassSecurity, ClassFenced, ClassWrite, ClassHeadroom, ClassAdmins}
 
 // Finding is one blocker: a class, the state it weighs, the object (a
 // database name, or "" for the replica itself) and the detail for the long
@@ -130,6 +131,7 @@ type DB struct {
 	SeqLagKnown  bool
 	DocDiff      int64 // primary's doc_count + doc_del_count minus the replica's
 	DocDiffKnown bool
+	MissingDocs  int // documents the replica lacks for good (_revs_diff), when diverged
 }
 
 // Report is the outcome of one Compare.
@@ -153,6 +155,16 @@ func (r Report) Count(class string) int {
 		if f.Class == class {
 			n++
 		}
+	}
+	return n
+}
+
+// MissingDocs is the number of documents the replicas lack for good,
+// over every database found diverged.
+func (r Report) MissingDocs() int {
+	n := 0
+	for _, d := range r.DBs {
+		n += d.MissingDocs
 	}
 	return n
 }
