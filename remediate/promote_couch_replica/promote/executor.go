@@ -769,6 +769,28 @@ func Discover(ctx context.Context, clients map[string]*couch.Client, old, nw str
 		return t, nil, err
 	}
 	t.DBs, _ = sel.Select(all)
+	if len(t.DBs) == 0 {
+		return t, nil, &nagios.Problem{Status: nagios.CRITICAL, Msg: fmt.Sprintf("%s has none of the selected databases (%d databases there)", promotion.Node(old), len(all))}
+	}
+	// Only a node seen answering as CouchDB with every selected database
+	// is known to have nothing to rewire: a node that answers 404 to
+	// everything has no replication documents either.
+	for _, node := range append([]string{nw}, replicas...) {
+		rows, err := clients[node].DBsInfo(ctx, t.DBs)
+		if err != nil {
+			return t, nil, err
+		}
+		var lacking []string
+		for i, r := range rows {
+			if r.Info == nil || r.Error != "" {
+				lacking = append(lacking, t.DBs[i])
+			}
+		}
+		if len(lacking) > 0 {
+			return t, nil, &nagios.Problem{Status: nagios.CRITICAL, Msg: fmt.Sprintf("%s does not answer as a CouchDB node with the selected databases: %s not there (%s)",
+				promotion.Node(node), docCount(len(lacking), "database"), strings.Join(lacking[:min(len(lacking), 3)], ", "))}
+		}
+	}
 	hosts := map[string]bool{host(old): true}
 	for _, a := range aliases {
 		hosts[host(a)] = true
