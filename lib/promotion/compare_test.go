@@ -142,7 +142,7 @@ func replica(t *testing.T, situation string, extra handlers) *httptest.Server {
 	return replicationtest.Node(t, "node2", situation, h)
 }
 
-func client(t *testing.T, u string) *couch.Client {
+func client(t testing.TB, u string) *couch.Client {
 	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
 	require.NoError(t, err)
 	c, err := couch.New(u, secret.Credentials{User: "admin", Password: "secret"}, hc)
