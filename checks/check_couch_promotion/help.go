@@ -4,7 +4,8 @@ import "github.com/registry-checks/registry-checks/lib/plugin"
 
 var help = plugin.Help{
 	Description: "check_couch_promotion tells whether a CouchDB replica (-u) could become the write primary (--primary) now, and lose nothing: " +
-		"every selected database is there, caught up, fed by a running replication from the primary, with the same design documents and _security; " +
+		"every selected database is there, caught up, fed by a running replication from the primary that has refused no document, with the same design documents and _security; " +
+		"a replica lacking documents for good (doc_write_failures, or nothing pending yet fewer documents) is CRITICAL with the documents named (_revs_diff over the paged changes feed); " +
 		"the replica accepts a write, has the primary's server admins and, with --data-dir, room to compact its largest database. " +
 		"What a server cannot answer is named as not checked, never as OK.",
 	Thresholds: "-w/-c (--warning-lag/--critical-lag) compare the changes the worst database is behind (the primary's update_seq minus the replication's through_seq); " +
@@ -14,12 +15,12 @@ var help = plugin.Help{
 			Output: "PROMOTION OK - 127.0.0.1:5984 could take over from db1:5984: 3 databases, 0 changes behind | databases=3;;;0 worst_lag=0;100;1000 ..."},
 	},
 	Perfdata: []string{
-		"databases, missing, no_replication, behind, doc_count_differ, design_differ, security_differ, fenced, write_failed, admins_differ, not_checked: counts",
+		"databases, missing, no_replication, diverged, missing_docs, behind, doc_count_differ, design_differ, security_differ, fenced, write_failed, admins_differ, not_checked: counts",
 		"worst_lag (changes), worst_doc_diff (documents)",
 		"headroom (B), write_time (ms)",
 	},
 	Measurements: []string{
-		"couch_promotion: tags url, primary; fields databases, worst_lag, worst_doc_diff, one count per blocker class, not_checked, compaction_headroom_bytes, write_ms, state",
+		"couch_promotion: tags url, primary; fields databases, worst_lag, worst_doc_diff, one count per blocker class, missing_docs, not_checked, compaction_headroom_bytes, write_ms, state",
 	},
 	SeeAlso: []string{"promote_couch_replica(1)", "check_couch_replication(1)", "check_couch_disk(1)"},
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 
@@ -60,9 +59,9 @@ func run(args []string, stdout io.Writer) int {
 			if pcf == "" {
 				pcf = opts.CredentialsFile
 			}
-			primary, err := env.Couch(couch.Options{URL: opts.Primary.URL, CredentialsFile: pcf})
+			primary, err := env.Couch(couch.Options{URL: opts.Primary.URL, CredentialsFile: pcf, Flag: "--primary"})
 			if err != nil {
-				return env.Fail(fmt.Errorf("--primary: %w", err))
+				return env.Fail(err)
 			}
 			defer primary.Close()
 			for _, c := range []*couch.Client{replica, primary} {

@@ -6,7 +6,8 @@ var help = plugin.Help{
 	Description: "check_couch_replication tells in one Nagios line whether every replication of a CouchDB node is alive and how far behind it is. " +
 		"It reads the replicator (_scheduler/docs on CouchDB 2.1 and later, _replicator and _active_tasks before), measures each replication's sequence lag and checkpoint age against its source, " +
 		"and with --heartbeat-db times a document written on the source until it arrives. A failed or crashing replication is CRITICAL; restart_couch_replication restarts it.",
-	Thresholds: "--warning-seq-lag/--critical-seq-lag (changes behind the source), --warning-checkpoint-age/--critical-checkpoint-age (seconds) and --warning-heartbeat-lag/--critical-heartbeat-lag (seconds) are Nagios ranges: a plain number N alerts above N, @A:B inside A..B. " +
+	Thresholds: "--warning-seq-lag/--critical-seq-lag (changes behind the source), --warning-checkpoint-age/--critical-checkpoint-age (seconds) and --warning-heartbeat-lag/--critical-heartbeat-lag (seconds) and --warning-write-failures/--critical-write-failures (documents the target refused, doc_write_failures) are Nagios ranges: a plain number N alerts above N, @A:B inside A..B. " +
+		"A refused document is skipped for good (CouchDB runs validate_doc_update on replicated writes): by default any is WARNING, and the first line says \"N documents refused by the target\". " +
 		"--expect N is CRITICAL when fewer than N replications are found.",
 	Examples: []plugin.Example{
 		{Note: "Every replication of the local node, its heartbeat timed through the heartbeat database:",

@@ -44,12 +44,20 @@ const DefaultURL = "http://127.0.0.1:5984"
 type Options struct {
 	URL             string `short:"u" long:"url" value-name:"URL" default:"http://127.0.0.1:5984" description:"CouchDB node URL; user:password@ in it is accepted and never printed"`
 	CredentialsFile string `long:"credentials-file" value-name:"PATH" description:"file with user:password, or user=/password= lines (mode 600 or 640); else COUCHDB_USER/COUCHDB_PASSWORD"`
+	// Flag is the option errors name the URL by (default "--url"): a
+	// second node given by another option (check_couch_promotion's
+	// --primary) is named by it.
+	Flag string `no-flag:"true"`
 }
 
 // Resolve returns the node URL without credentials (no trailing slash) and
 // the credentials to use, looking environment variables up with lookup
 // (os.LookupEnv in production).
 func (o Options) Resolve(lookup func(string) (string, bool)) (base string, creds secret.Credentials, err error) {
+	flag := o.Flag
+	if flag == "" {
+		flag = "--url"
+	}
 	raw := strings.TrimSpace(o.URL)
 	if raw == "" {
 		raw = DefaultURL
@@ -59,20 +67,20 @@ func (o Options) Resolve(lookup func(string) (string, bool)) (base string, creds
 	}
 	clean, urlCreds, err := secret.SplitURL(raw)
 	if err != nil {
-		return "", secret.Credentials{}, fmt.Errorf("--url: %w", err)
+		return "", secret.Credentials{}, fmt.Errorf("%s: %w", flag, err)
 	}
 	u, err := url.Parse(clean)
 	if err != nil {
-		return "", secret.Credentials{}, fmt.Errorf("--url %s: %v", secret.RedactURL(raw), err)
+		return "", secret.Credentials{}, fmt.Errorf("%s %s: %v", flag, secret.RedactURL(raw), err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", secret.Credentials{}, fmt.Errorf("--url %s: scheme must be http or https", secret.RedactURL(raw))
+		return "", secret.Credentials{}, fmt.Errorf("%s %s: scheme must be http or https", flag, secret.RedactURL(raw))
 	}
 	if u.Host == "" {
-		return "", secret.Credentials{}, fmt.Errorf("--url %s: no host", secret.RedactURL(raw))
+		return "", secret.Credentials{}, fmt.Errorf("%s %s: no host", flag, secret.RedactURL(raw))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return "", secret.Credentials{}, fmt.Errorf("--url %s: must not have a query or fragment", secret.RedactURL(raw))
+		return "", secret.Credentials{}, fmt.Errorf("%s %s: must not have a query or fragment", flag, secret.RedactURL(raw))
 	}
 	var fileCreds secret.Credentials
 	if o.CredentialsFile != "" {
@@ -252,6 +260,14 @@ func (c *Client) ForEach(ctx context.Context, n int, f func(ctx context.Context,
 // (POST /_replicate).
 func (c *Client) PostJSON(ctx context.Context, path string, body, v any) error {
 	_, err := c.hc.JSON(ctx, "POST", c.url(path, nil), c.creds, body, v)
+	return err
+}
+
+// PutJSON PUTs body as JSON to a path of the node, for what kivik's types
+// cannot carry: a _security object with fields of its own (kivik's
+// Security keeps admins and members only).
+func (c *Client) PutJSON(ctx context.Context, path string, body, v any) error {
+	_, err := c.hc.JSON(ctx, "PUT", c.url(path, nil), c.creds, body, v)
 	return err
 }
 

@@ -187,7 +187,76 @@ func feeds(ctx context.Context, n Nodes, cfg Config, rep *Report, pInfo []couch.
 	if !r.Scheduler {
 		notChecked("sequence lag (" + r.Server + " gives no through_seq; document counts compared)")
 	}
+	for _, i := range present {
+		d := &rep.DBs[i]
+		if x := byDB[d.Name]; x != nil && alive(x) {
+			diverged(ctx, n, cfg, d, x, pInfo[i].Info, add, notChecked)
+		}
+	}
 }
+
+// diverged finds a replica that lacks documents its replication will
+// never bring: the replication refused some (doc_write_failures: CouchDB
+// skips a refused document for good), or it has nothing pending (no
+// change after its through_seq on the primary) while the replica has
+// fewer documents. Either is CRITICAL, with the missing documents named
+// (_revs_diff over the paged feed, a bounded sample and the count): a
+// lag says late, this says lost.
+func diverged(ctx context.Context, n Nodes, cfg Config, d *DB, x *replication.Replication, pi *couch.DBInfo,
+	add func(...Finding), notChecked func(string)) {
+	refused := int64(0)
+	if x.HasStats {
+		refused = x.DocWriteFailures
+	}
+	why := ""
+	switch {
+	case refused > 0:
+		why = fmt.Sprintf("replication %s: %s refused by the replica (doc_write_failures)", x.Name(), plural(int(refused), "document"))
+	case d.DocDiffKnown && d.DocDiff > 0 && pi != nil:
+		through := x.ThroughSeq()
+		if through.IsZero() {
+			return // no sequence: the lag and the count say what is known
+		}
+		n.step("GET %s/%s/_changes?since=<through_seq>&limit=1", n.Primary.URL(), d.Name)
+		after, err := ChangesAfter(ctx, n.Primary, d.Name, through)
+		if err != nil {
+			notChecked("divergence of " + d.Name + ": " + nagios.AsProblem(err).Msg)
+			return
+		}
+		if after {
+			return // changes pending: a lag, judged as one
+		}
+		why = fmt.Sprintf("replication %s has nothing pending, yet %s behind", x.Name(), plural(int(d.DocDiff), "document"))
+	default:
+		return
+	}
+	n.step("_revs_diff of %s, paged over the primary's changes feed", d.Name)
+	count, sample, err := MissingSample(ctx, n.Primary, n.Replica, d.Name, maxMissingNames)
+	if err != nil {
+		add(Finding{Class: ClassDiverged, Status: nagios.CRITICAL, Object: d.Name,
+			Detail: d.Name + ": " + why + "; the missing documents could not be listed: " + nagios.AsProblem(err).Msg})
+		return
+	}
+	d.MissingDocs = count
+	object := d.Name
+	detail := d.Name + ": " + why
+	if count > 0 {
+		object = fmt.Sprintf("%s: %d missing: %s", d.Name, count, strings.Join(sample[:min(len(sample), 3)], ", "))
+		if count > 3 {
+			object += ", ..."
+		}
+		detail += fmt.Sprintf("; %s missing on the replica: %s", plural(count, "document"), strings.Join(sample, ", "))
+		if count > len(sample) {
+			detail += fmt.Sprintf(" (+%d more)", count-len(sample))
+		}
+	} else {
+		detail += "; none missing now (copied since?): recreate the replication document to reset its counter"
+	}
+	add(Finding{Class: ClassDiverged, Status: nagios.CRITICAL, Object: object, Detail: detail})
+}
+
+// maxMissingNames bounds the missing documents a check names.
+const maxMissingNames = 20
 
 // alive is a replication that keeps its target fresh.
 func alive(x *replication.Replication) bool {
@@ -278,9 +347,6 @@ func compareDesign(ctx context.Context, n Nodes, rep *Report, present []int, add
 				differ = append(differ, id)
 			}
 		}
-		if _, fenced := g.r[FenceID]; fenced {
-			add(Finding{Class: ClassFenced, Status: nagios.CRITICAL, Object: db, Detail: db + ": " + FenceID + " is on the replica: it would refuse writes"})
-		}
 		if len(differ) > 0 {
 			sort.Strings(differ)
 			add(Finding{Class: ClassDesign, Status: nagios.CRITICAL, Object: db, Detail: db + ": design documents differ (" + strings.Join(differ, ", ") + ")"})
@@ -289,12 +355,18 @@ func compareDesign(ctx context.Context, n Nodes, rep *Report, present []int, add
 }
 
 // security is the part of a _security object that grants access, names
-// and roles sorted.
-func security(ctx context.Context, c *couch.Client, db string) (*kivik.Security, error) {
-	start := time.Now()
-	s, err := c.Kivik().DB(db).Security(ctx)
+// and roles sorted, and whether it carries the fence marker. kivik's
+// Security keeps admins and members only: the object is read whole.
+func security(ctx context.Context, c *couch.Client, db string) (*kivik.Security, bool, error) {
+	raw, err := Security(ctx, c, db)
 	if err != nil {
-		return nil, c.Problem(http.MethodGet, "/"+url.PathEscape(db)+"/_security", start, err)
+		return nil, false, err
+	}
+	_, fenced := raw[FenceMarker]
+	b, _ := json.Marshal(raw)
+	s := &kivik.Security{}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, false, fmt.Errorf("GET %s/%s/_security: not a _security object: %v", c.URL(), db, err)
 	}
 	for _, m := range []*kivik.Members{&s.Admins, &s.Members} {
 		sort.Strings(m.Names)
@@ -306,21 +378,24 @@ func security(ctx context.Context, c *couch.Client, db string) (*kivik.Security,
 			m.Roles = nil
 		}
 	}
-	return s, nil
+	return s, fenced, nil
 }
 
 func compareSecurity(ctx context.Context, n Nodes, rep *Report, present []int, add func(...Finding), notChecked func(string)) {
-	type pair struct{ p, r *kivik.Security }
+	type pair struct {
+		p, r   *kivik.Security
+		fenced bool
+	}
 	got := make([]pair, len(present))
 	n.step("_security of %d databases on both nodes", len(present))
 	err := n.Replica.ForEach(ctx, len(present), func(ctx context.Context, k int) error {
 		db := rep.DBs[present[k]].Name
-		p, err := security(ctx, n.Primary, db)
+		p, _, err := security(ctx, n.Primary, db)
 		if err != nil {
 			return err
 		}
-		r, err := security(ctx, n.Replica, db)
-		got[k] = pair{p, r}
+		r, fenced, err := security(ctx, n.Replica, db)
+		got[k] = pair{p, r, fenced}
 		return err
 	})
 	if err != nil {
@@ -328,6 +403,10 @@ func compareSecurity(ctx context.Context, n Nodes, rep *Report, present []int, a
 		return
 	}
 	for k, g := range got {
+		if g.fenced {
+			db := rep.DBs[present[k]].Name
+			add(Finding{Class: ClassFenced, Status: nagios.CRITICAL, Object: db, Detail: db + ": the replica's _security carries the fence marker " + FenceMarker + ": it refuses every write, replicated ones included"})
+		}
 		if !reflect.DeepEqual(g.p, g.r) {
 			db := rep.DBs[present[k]].Name
 			add(Finding{Class: ClassSecurity, Status: nagios.CRITICAL, Object: db, Detail: db + ": _security differs (" + describeSecurity(g.p) + " on the primary, " + describeSecurity(g.r) + " on the replica)"})

@@ -142,7 +142,7 @@ func replica(t *testing.T, situation string, extra handlers) *httptest.Server {
 	return replicationtest.Node(t, "node2", situation, h)
 }
 
-func client(t *testing.T, u string) *couch.Client {
+func client(t testing.TB, u string) *couch.Client {
 	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
 	require.NoError(t, err)
 	c, err := couch.New(u, secret.Credentials{User: "admin", Password: "secret"}, hc)
@@ -279,12 +279,23 @@ func TestDesignDocumentsAndSecurityDiffer(t *testing.T) {
 	assert.Contains(t, strings.Join(res.Long, "\n"), "registry: design documents differ (_design/app)")
 }
 
+// A replica whose _security carries the fence marker refuses every
+// write: it blocks. The fence design document alone is inert (it refuses
+// only where the marker is), and it replicates: neither a blocker nor a
+// design difference.
 func TestAFenceOnTheReplicaBlocks(t *testing.T) {
-	fenced := `{"rows":[{"id":"_design/app","key":"_design/app","value":{"rev":"1-0a0b0c"}},{"id":"` + promotion.FenceID + `","value":{"rev":"1-f"}}]}`
-	_, res := compare(t, primary(t, nil), replica(t, "running", handlers{"GET /registry/_all_docs": body(fenced)}), config())
+	sec := `{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}}`
+	marked := `{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]},"` + promotion.FenceMarker + `":{"by":"x"}}`
+	fenceDoc := `{"rows":[{"id":"_design/app","key":"_design/app","value":{"rev":"1-0a0b0c"}},{"id":"` + promotion.FenceID + `","value":{"rev":"1-f"}}]}`
+	_, res := compare(t, primary(t, handlers{"GET /registry/_security": body(sec)}),
+		replica(t, "running", handlers{"GET /registry/_security": body(marked)}), config())
 	assert.Equal(t, nagios.CRITICAL, res.Status)
 	assert.Contains(t, res.Summary, "fenced on the replica in 1 database (registry)")
-	assert.NotContains(t, res.Summary, "design documents differ", "the fence is its own class")
+	assert.NotContains(t, res.Summary, "_security differs", "the marker is not an access difference")
+
+	_, res = compare(t, primary(t, handlers{"GET /registry/_security": body(sec)}),
+		replica(t, "running", handlers{"GET /registry/_all_docs": body(fenceDoc), "GET /registry/_security": body(sec)}), config())
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
 }
 
 func TestRefusedWriteIsCritical(t *testing.T) {
@@ -393,7 +404,7 @@ func TestPerfdataIsLineProtocol(t *testing.T) {
 		assert.EqualValues(t, p.Value, pts[0].Fields[key], key)
 	}
 	assert.ElementsMatch(t, append(want, "state"), slices.Collect(maps.Keys(pts[0].Fields)))
-	assert.ElementsMatch(t, []string{"databases", "worst_lag", "worst_doc_diff", "missing", "no_replication", "behind",
+	assert.ElementsMatch(t, []string{"databases", "worst_lag", "worst_doc_diff", "missing", "no_replication", "diverged", "missing_docs", "behind",
 		"doc_count_differ", "design_differ", "security_differ", "fenced", "write_failed", "admins_differ", "not_checked",
 		"compaction_headroom_bytes", "write_ms"}, want)
 }
@@ -466,4 +477,75 @@ func TestWriteProbeRefusedPasswordIsUnknown(t *testing.T) {
 	}), config())
 	assert.Equal(t, nagios.UNKNOWN, res.Status, res.Summary)
 	assert.Contains(t, strings.Join(res.Long, "\n"), "authentication failed")
+}
+
+// changesFeed serves a primary's changes feed of docs (each at rev 1-a),
+// empty after any since given with limit=1 (nothing pending).
+func changesFeed(docs []string) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		var rows []string
+		if r.URL.Query().Get("since") == "" || r.URL.Query().Get("limit") != "1" {
+			for i, id := range docs {
+				rows = append(rows, `{"seq":"`+strings.Repeat("1", i+1)+`-x","id":"`+id+`","changes":[{"rev":"1-a"}]}`)
+			}
+		}
+		w.Write([]byte(`{"results":[` + strings.Join(rows, ",") + `],"last_seq":"9-x","pending":0}`))
+	}
+}
+
+// revsDiffLacking is a replica's _revs_diff that lacks the ids given.
+func revsDiffLacking(t *testing.T, lacking ...string) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rd := io.Reader(r.Body)
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			require.NoError(t, err)
+			rd = zr
+		}
+		var req map[string][]string
+		require.NoError(t, json.NewDecoder(rd).Decode(&req))
+		out := map[string]any{}
+		for _, id := range lacking {
+			if revs, ok := req[id]; ok {
+				out[id] = map[string]any{"missing": revs}
+			}
+		}
+		b, _ := json.Marshal(out)
+		body(string(b))(w, r)
+	}
+}
+
+// Issue 22: a replica whose replication has nothing pending (no change
+// after its through_seq on the primary) but has fewer documents has lost
+// them for good: CRITICAL, with the missing documents named, not "0
+// changes behind" and a count difference under the threshold.
+func TestDivergenceIsCriticalAndNamed(t *testing.T) {
+	feed := changesFeed([]string{"left-pad", "lodash", "pkg-00001"})
+	one := `[{"key":"registry","info":{"db_name":"registry","doc_count":51,"doc_del_count":0,"update_seq":"60-x"}}]`
+	fewer := `[{"key":"registry","info":{"db_name":"registry","doc_count":50,"doc_del_count":0,"update_seq":"59-x"}}]`
+	_, res := compare(t, primary(t, handlers{"GET /registry/_changes": feed, "POST /registry/_changes": feed, "POST /_dbs_info": body(one)}),
+		replica(t, "running", handlers{"POST /registry/_revs_diff": revsDiffLacking(t, "lodash"), "POST /_dbs_info": body(fewer)}), config())
+	assert.Equal(t, nagios.CRITICAL, res.Status, res.Summary)
+	assert.Contains(t, res.Summary, "documents missing for good in 1 database (registry: 1 missing: lodash)")
+	assert.Contains(t, strings.Join(res.Long, "\n"), "1 document missing on the replica: lodash")
+	assert.Equal(t, 1.0, perf(res, "missing_docs").Value)
+}
+
+// The replica that cannot be read says why on line 1.
+func TestUnreadableReplicaSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    func(w http.ResponseWriter, r *http.Request)
+		want string
+	}{
+		{"500", status(500, `{"error":"internal","reason":"boom"}`), "replica not readable: server error 500"},
+		{"401", status(401, `{"error":"unauthorized","reason":"Name or password is incorrect."}`), "replica not readable: authentication failed for user admin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, res := compare(t, primary(t, nil), replica(t, "running", handlers{"POST /_dbs_info": tc.h}), config())
+			assert.Equal(t, nagios.CRITICAL, res.Status)
+			assert.Contains(t, res.Summary, tc.want)
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -14,58 +15,138 @@ import (
 	"github.com/registry-checks/registry-checks/lib/couch"
 )
 
-// revsDiffBatch is how many documents one POST _revs_diff asks about.
-const revsDiffBatch = 500
+// ChangesPage is how many changes one page of _changes carries, and so
+// how many documents one POST _revs_diff asks about: a page of a
+// registry's feed is a few hundred kilobytes, whatever the database's
+// size (a whole feed of millions of documents is far over any sane body
+// limit, and over the memory of a check).
+const ChangesPage = 1000
 
-// Missing are the ids of the documents of db on from (every leaf
-// revision, deletions included, from _changes?style=all_docs) that to
-// lacks, asked with _revs_diff: the exact answer to "would a promotion of
-// to lose anything of db?", where document counts and replication
-// checkpoints are only estimates. It reads the whole changes feed: use it
-// once the cheap figures agree, not on every check.
-func Missing(ctx context.Context, from, to *couch.Client, db string) (map[string][]string, error) {
-	start := time.Now()
+// Scan is what EachMissing saw of a database.
+type Scan struct {
+	Changes int    // documents read from the feed
+	Pages   int    // pages of _changes read
+	Missing int    // documents to lacks (at least one leaf revision)
+	LastSeq string // the feed's last sequence, opaque
+}
+
+// EachMissing pages through db's changes feed on from (style=all_docs:
+// every leaf revision, deletions included; since/limit, ChangesPage at a
+// time) and asks to with one _revs_diff per page which of those
+// revisions it lacks; f gets each page's missing revisions (id -> revs)
+// and may copy them. Memory is one page whatever the size of the
+// database. It is the exact answer to "would a promotion of to lose
+// anything of db?", where document counts and replication checkpoints are
+// only estimates; it reads the whole feed, so use it once the cheap
+// figures agree, not on every check.
+func EachMissing(ctx context.Context, from, to *couch.Client, db string, f func(missing map[string][]string) error) (Scan, error) {
 	path := "/" + url.PathEscape(db)
-	ch := from.Kivik().DB(db).Changes(ctx, kivik.Param("style", "all_docs"))
-	defer ch.Close()
-	leaves := map[string][]string{}
-	var order []string
-	for ch.Next() {
-		id := ch.ID()
-		if _, seen := leaves[id]; !seen {
-			order = append(order, id)
-		}
-		leaves[id] = ch.Changes()
-	}
-	if err := ch.Err(); err != nil {
-		return nil, from.Problem(http.MethodGet, path+"/_changes", start, err)
-	}
-	missing := map[string][]string{}
-	for lo := 0; lo < len(order); lo += revsDiffBatch {
-		batch := map[string][]string{}
-		for _, id := range order[lo:min(lo+revsDiffBatch, len(order))] {
-			batch[id] = leaves[id]
-		}
+	var scan Scan
+	since := ""
+	for {
 		start := time.Now()
-		rs := to.Kivik().DB(db).RevsDiff(ctx, batch)
-		for rs.Next() {
-			id, err := rs.ID()
+		params := map[string]any{"style": "all_docs", "limit": ChangesPage}
+		if since != "" {
+			params["since"] = since
+		}
+		ch := from.Kivik().DB(db).Changes(ctx, kivik.Params(params))
+		page := map[string][]string{}
+		rows := 0
+		for ch.Next() {
+			rows++
+			page[ch.ID()] = ch.Changes()
+		}
+		if err := ch.Err(); err != nil {
+			ch.Close()
+			return scan, from.Problem(http.MethodGet, path+"/_changes", start, err)
+		}
+		meta, err := ch.Metadata()
+		ch.Close()
+		if err != nil {
+			return scan, from.Problem(http.MethodGet, path+"/_changes", start, err)
+		}
+		scan.Pages++
+		scan.Changes += rows
+		if meta.LastSeq != "" {
+			scan.LastSeq = meta.LastSeq
+		}
+		if len(page) > 0 {
+			missing, err := revsDiff(ctx, to, db, page)
 			if err != nil {
-				rs.Close()
-				return nil, to.Problem(http.MethodPost, path+"/_revs_diff", start, err)
+				return scan, err
 			}
-			var d kivik.RevDiff
-			if err := rs.ScanValue(&d); err == nil && len(d.Missing) > 0 {
-				missing[id] = d.Missing
+			if len(missing) > 0 {
+				scan.Missing += len(missing)
+				if err := f(missing); err != nil {
+					return scan, err
+				}
 			}
 		}
-		if err := rs.Err(); err != nil {
-			rs.Close()
-			return nil, to.Problem(http.MethodPost, path+"/_revs_diff", start, err)
+		// A short page is the end of the feed; so is a page whose
+		// last_seq does not move (a server that ignores limit answers
+		// everything at once, then nothing new).
+		if rows < ChangesPage || meta.LastSeq == "" || meta.LastSeq == since {
+			return scan, nil
 		}
-		rs.Close()
+		since = meta.LastSeq
+	}
+}
+
+// revsDiff asks to which of page's revisions it lacks.
+func revsDiff(ctx context.Context, to *couch.Client, db string, page map[string][]string) (map[string][]string, error) {
+	start := time.Now()
+	path := "/" + url.PathEscape(db) + "/_revs_diff"
+	rs := to.Kivik().DB(db).RevsDiff(ctx, page)
+	defer rs.Close()
+	missing := map[string][]string{}
+	for rs.Next() {
+		id, err := rs.ID()
+		if err != nil {
+			return nil, to.Problem(http.MethodPost, path, start, err)
+		}
+		var d kivik.RevDiff
+		if err := rs.ScanValue(&d); err == nil && len(d.Missing) > 0 {
+			missing[id] = d.Missing
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, to.Problem(http.MethodPost, path, start, err)
 	}
 	return missing, nil
+}
+
+// Missing are the ids of the documents of db on from that to lacks, with
+// the revisions it lacks (EachMissing, collected): for a database that
+// may lack many, MissingSample bounds the memory.
+func Missing(ctx context.Context, from, to *couch.Client, db string) (map[string][]string, error) {
+	all := map[string][]string{}
+	_, err := EachMissing(ctx, from, to, db, func(m map[string][]string) error {
+		for id, revs := range m {
+			all[id] = revs
+		}
+		return nil
+	})
+	return all, err
+}
+
+// MissingSample counts the documents of db on from that to lacks and
+// keeps the first max ids (sorted within a page): a bounded answer for a
+// check's output, whatever the size of the divergence.
+func MissingSample(ctx context.Context, from, to *couch.Client, db string, max int) (int, []string, error) {
+	var sample []string
+	scan, err := EachMissing(ctx, from, to, db, func(m map[string][]string) error {
+		if len(sample) >= max {
+			return nil
+		}
+		ids := make([]string, 0, len(m))
+		for id := range m {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		sample = append(sample, ids[:min(len(ids), max-len(sample))]...)
+		return nil
+	})
+	return scan.Missing, sample, err
 }
 
 // copyBatch is how many document revisions one _bulk_get and _bulk_docs

@@ -18,16 +18,23 @@ import (
 	"github.com/registry-checks/registry-checks/lib/nagios"
 )
 
-// FenceID is the design document that fences a database: its
-// validate_doc_update rejects every write but its own removal.
+// FenceID is the design document whose validate_doc_update fences a
+// database: it refuses a write only where the database's _security
+// carries FenceMarker (see fence.go).
 const FenceID = "_design/registry-checks-fence"
 
+// FenceMarker is the _security field that turns the fence on. _security
+// does not replicate, and CouchDB hands it to validate_doc_update as its
+// fourth argument: the fence design document replicates everywhere and
+// refuses nothing but on the one node whose _security has the marker.
+const FenceMarker = "registry_checks_fence"
+
 // FenceFunction is the fence's validate_doc_update.
-const FenceFunction = `function (newDoc, oldDoc, userCtx) { if (newDoc._id !== '` + FenceID + `') { throw({forbidden: 'this database is fenced by promote_couch_replica: writes go to the new primary'}); } }`
+const FenceFunction = `function (newDoc, oldDoc, userCtx, secObj) { if (secObj && secObj.` + FenceMarker + `) { throw({forbidden: 'this database is fenced by promote_couch_replica: writes go to the new primary'}); } }`
 
 // FenceDoc is the body of the fence design document; by names the run.
 func FenceDoc(by, at string) map[string]any {
-	return map[string]any{"validate_doc_update": FenceFunction, "registry_checks": map[string]string{"fenced_by": by, "fenced_at": at}}
+	return map[string]any{"validate_doc_update": FenceFunction, "registry_checks": map[string]string{"written_by": by, "written_at": at}}
 }
 
 // DefaultProbeDB is where the write probe writes.
@@ -92,6 +99,7 @@ const (
 	ClassMissing       = "missing"
 	ClassNoReplication = "no_replication"
 	ClassBehind        = "behind"
+	ClassDiverged      = "diverged"
 	ClassDocDiff       = "doc_count"
 	ClassDesign        = "design"
 	ClassSecurity      = "security"
@@ -102,7 +110,7 @@ const (
 )
 
 // Classes lists every blocker class, in summary order.
-var Classes = []string{ClassUnreachable, ClassMissing, ClassNoReplication, ClassBehind, ClassDocDiff, ClassDesign, ClassSecurity, ClassFenced, ClassWrite, ClassHeadroom, ClassAdmins}
+var Classes = []string{ClassUnreachable, ClassMissing, ClassNoReplication, ClassDiverged, ClassBehind, ClassDocDiff, ClassDesign, ClassSecurity, ClassFenced, ClassWrite, ClassHeadroom, ClassAdmins}
 
 // Finding is one blocker: a class, the state it weighs, the object (a
 // database name, or "" for the replica itself) and the detail for the long
@@ -123,6 +131,7 @@ type DB struct {
 	SeqLagKnown  bool
 	DocDiff      int64 // primary's doc_count + doc_del_count minus the replica's
 	DocDiffKnown bool
+	MissingDocs  int // documents the replica lacks for good (_revs_diff), when diverged
 }
 
 // Report is the outcome of one Compare.
@@ -146,6 +155,16 @@ func (r Report) Count(class string) int {
 		if f.Class == class {
 			n++
 		}
+	}
+	return n
+}
+
+// MissingDocs is the number of documents the replicas lack for good,
+// over every database found diverged.
+func (r Report) MissingDocs() int {
+	n := 0
+	for _, d := range r.DBs {
+		n += d.MissingDocs
 	}
 	return n
 }

@@ -3,6 +3,7 @@ package promotion
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,10 @@ var classText = map[string]func(n int, names string) string{
 	ClassNoReplication: func(n int, names string) string {
 		return plural(n, "database") + " without a running replication from the primary" + names
 	},
-	ClassBehind:   func(n int, names string) string { return plural(n, "database") + " behind" + names },
+	ClassBehind: func(n int, names string) string { return plural(n, "database") + " behind" + names },
+	ClassDiverged: func(n int, names string) string {
+		return "documents missing for good in " + plural(n, "database") + names
+	},
 	ClassDocDiff:  func(n int, names string) string { return "document counts differ in " + plural(n, "database") + names },
 	ClassDesign:   func(n int, names string) string { return "design documents differ in " + plural(n, "database") + names },
 	ClassSecurity: func(n int, names string) string { return "_security differs in " + plural(n, "database") + names },
@@ -34,6 +38,16 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// requestPrefix is "METHOD URL: " at the start of a problem's message.
+var requestPrefix = regexp.MustCompile(`^[A-Z]+ [a-z]+://[^ ]+: `)
+
+// Cause is a problem's message without the request it names ("POST
+// http://db2:5984/_dbs_info: connection refused" -> "connection
+// refused"), for a first line; the whole message goes in the long output.
+func Cause(msg string) string {
+	return requestPrefix.ReplaceAllString(msg, "")
 }
 
 // Node is how output names a node: its host (and port).
@@ -87,6 +101,17 @@ func (r Report) Result() nagios.Result {
 			list += ")"
 		}
 		text := classText[class](n, list)
+		if class == ClassUnreachable {
+			// The cause, not only the fact: refused, 500, 401 call
+			// for different people. The request stays in the long
+			// output.
+			for _, f := range r.Findings {
+				if f.Class == class {
+					text += ": " + Cause(f.Detail)
+					break
+				}
+			}
+		}
 		if class == ClassHeadroom || class == ClassAdmins {
 			// One finding, its detail is the news.
 			for _, f := range r.Findings {
@@ -160,6 +185,8 @@ func (r Report) Result() nagios.Result {
 		cfg.DocDiff.Apply(nagios.Perf{Label: "worst_doc_diff", Value: float64(diff), Unknown: !diffKnown, Integer: true}),
 		count("missing", ClassMissing),
 		count("no_replication", ClassNoReplication),
+		count("diverged", ClassDiverged),
+		{Label: "missing_docs", Value: float64(r.MissingDocs()), Integer: true, Min: &zero},
 		count("behind", ClassBehind),
 		count("doc_count_differ", ClassDocDiff),
 		count("design_differ", ClassDesign),

@@ -45,6 +45,8 @@ type JudgeOptions struct {
 	CritCheckpointAge *nagios.Range     `long:"critical-checkpoint-age" value-name:"RANGE" default:"1800" description:"seconds since the last checkpoint while changes are pending"`
 	WarnHeartbeatLag  *nagios.Range     `long:"warning-heartbeat-lag" value-name:"RANGE" default:"60" description:"seconds from the heartbeat write on the source to its arrival on the target"`
 	CritHeartbeatLag  *nagios.Range     `long:"critical-heartbeat-lag" value-name:"RANGE" default:"300" description:"seconds of heartbeat lag"`
+	WarnWriteFailures *nagios.Range     `long:"warning-write-failures" value-name:"RANGE" default:"0" description:"documents the target refused (doc_write_failures, cumulative): CouchDB skips a refused document for good"`
+	CritWriteFailures *nagios.Range     `long:"critical-write-failures" value-name:"RANGE" description:"documents the target refused; default none"`
 	PendingAge        flagtype.Duration `long:"pending-age" value-name:"DURATION" default:"15m" description:"WARNING when a replication is pending longer (more jobs than max_jobs)"`
 	InitializingAge   flagtype.Duration `long:"initializing-age" value-name:"DURATION" default:"2m" description:"WARNING when a replication is initializing longer"`
 	CrashGrace        flagtype.Duration `long:"crash-grace" value-name:"DURATION" default:"60s" description:"a job running again after a crash is WARNING until it has run this long"`
@@ -64,6 +66,7 @@ func (o JudgeOptions) Thresholds(continuous bool) Thresholds {
 		SeqLag:          nagios.Thresholds{Warn: o.WarnSeqLag, Crit: o.CritSeqLag},
 		CheckpointAge:   nagios.Thresholds{Warn: o.WarnCheckpointAge, Crit: o.CritCheckpointAge},
 		HeartbeatLag:    nagios.Thresholds{Warn: o.WarnHeartbeatLag, Crit: o.CritHeartbeatLag},
+		WriteFailures:   nagios.Thresholds{Warn: o.WarnWriteFailures, Crit: o.CritWriteFailures},
 		PendingAge:      o.PendingAge.D(),
 		InitializingAge: o.InitializingAge.D(),
 		CrashGrace:      o.CrashGrace.D(),

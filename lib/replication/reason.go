@@ -29,6 +29,7 @@ const (
 	CauseFilterBroken      = "filter broken on source"
 	CauseDuplicate         = "duplicate replication"
 	CauseTargetWrite       = "target rejects writes"
+	CauseRefused           = "with documents refused by the target" // doc_write_failures
 	CauseTLS               = "TLS failure"
 	CauseOther             = "other error"
 )

@@ -60,6 +60,11 @@ type Thresholds struct {
 	SeqLag        nagios.Thresholds // changes behind the source (update_seq minus through_seq)
 	CheckpointAge nagios.Thresholds // seconds since the last checkpoint, only while changes are pending
 	HeartbeatLag  nagios.Thresholds // seconds from the heartbeat write on the source to its arrival on the target
+	// WriteFailures: documents the target refused (doc_write_failures,
+	// cumulative). CouchDB skips a refused document for good, its
+	// checkpoint moves past it: the target lacks it until it is edited
+	// again.
+	WriteFailures nagios.Thresholds
 
 	PendingAge      time.Duration // pending longer than this is WARNING (default 15m)
 	InitializingAge time.Duration // initializing longer than this is WARNING (default 2m)

@@ -47,6 +47,12 @@ func judgeLags(r *Replication, th Thresholds) {
 			worsen(nagios.WARNING, Cause{What: "source unreachable from the checker", Server: serverOf(r.sourceURL), Detail: cause}, "source unreachable from the checker ("+cause+")")
 		}
 	}
+	if r.HasStats && r.DocWriteFailures > 0 {
+		// Before the lags: a refused document is lost on the target,
+		// a lag only late; the first line names it.
+		what := fmt.Sprintf("%d %s refused by the target", r.DocWriteFailures, plural(int(r.DocWriteFailures), "document", "documents"))
+		worsen(th.WriteFailures.Status(float64(r.DocWriteFailures)), Cause{What: CauseRefused, Detail: what}, what)
+	}
 	if r.SeqLag.Known {
 		worsen(th.SeqLag.Status(r.SeqLag.Value), Cause{What: "behind the source"}, fmt.Sprintf("%d changes behind", int64(r.SeqLag.Value)))
 	}
@@ -221,7 +227,7 @@ func (r Replication) result(th Thresholds, node string) nagios.Result {
 		th.CheckpointAge.Apply(lagPerf(label("checkpoint_age"), "checkpoint_age", "s", r.CheckpointAge, false, zero)),
 		th.HeartbeatLag.Apply(lagPerf(label("heartbeat_lag"), "heartbeat_lag", "s", r.HeartbeatLag, false, zero)),
 		nagios.Perf{Label: label("docs_written"), Field: "docs_written", Value: float64(r.DocsWritten), UOM: "c", Integer: true, Unknown: !r.HasStats},
-		nagios.Perf{Label: label("doc_write_failures"), Field: "doc_write_failures", Value: float64(r.DocWriteFailures), UOM: "c", Integer: true, Unknown: !r.HasStats},
+		th.WriteFailures.Apply(nagios.Perf{Label: label("doc_write_failures"), Field: "doc_write_failures", Value: float64(r.DocWriteFailures), UOM: "c", Integer: true, Unknown: !r.HasStats}),
 	)
 	return res
 }

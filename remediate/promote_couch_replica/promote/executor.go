@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,7 +105,7 @@ func (e *Executor) Do(ctx context.Context, s Step) (string, error) {
 	case FenceNew:
 		return e.fence(ctx, t.New)
 	case CatchUp:
-		return e.catchUp(ctx, t.Old, t.New, e.Options.FenceCommand == "")
+		return e.catchUp(ctx, t.Old, t.New)
 	case Stop:
 		return e.stop(ctx, s.Pulls)
 	case Unfence:
@@ -194,115 +195,161 @@ func (e *Executor) eachDB(ctx context.Context, node string, f func(ctx context.C
 	return int(changed.Load()), err
 }
 
-// fence writes the fence design document into every database of node
-// (kept when already there).
+// fence fences every database of node (promotion.FenceDB): the fence
+// design document, then the marker in that node's _security, which does
+// not replicate. Kept when already there.
 func (e *Executor) fence(ctx context.Context, node string) (string, error) {
+	at := e.now().UTC().Format(time.RFC3339Nano)
 	written, err := e.eachDB(ctx, node, func(ctx context.Context, c *couch.Client, db string) (int, error) {
-		var cur map[string]any
-		rev := ""
-		if err := c.Doc(ctx, db, promotion.FenceID, &cur); err == nil {
-			if cur["validate_doc_update"] == promotion.FenceFunction {
-				return 0, nil
-			}
-			rev, _ = cur["_rev"].(string)
-		} else if !notFound(err) {
-			return 0, err
+		changed, err := promotion.FenceDB(ctx, c, db, e.By, at)
+		if changed {
+			return 1, err
 		}
-		body := promotion.FenceDoc(e.By, e.now().UTC().Format(time.RFC3339Nano))
-		if rev != "" {
-			body["_rev"] = rev
-		}
-		start := time.Now()
-		if _, err := c.Kivik().DB(db).Put(ctx, promotion.FenceID, body); err != nil {
-			return 0, c.Problem(http.MethodPut, "/"+url.PathEscape(db)+"/"+promotion.FenceID, start, err)
-		}
-		return 1, nil
+		return 0, err
 	})
-	return fmt.Sprintf("fence written into %d of %d databases on %s", written, len(e.Topology.DBs), promotion.Node(node)), err
+	return fmt.Sprintf("fenced %d of %d databases on %s (%s and the %s marker in _security)", written, len(e.Topology.DBs), promotion.Node(node), promotion.FenceID, promotion.FenceMarker), err
 }
 
-// unfence deletes the fence from every database of node where it is.
+// unfence removes the fence marker from node's _security and deletes the
+// fence design document there, in every database of the run.
 func (e *Executor) unfence(ctx context.Context, node string) (string, error) {
 	removed, err := e.eachDB(ctx, node, func(ctx context.Context, c *couch.Client, db string) (int, error) {
-		return deleteDoc(ctx, c, db, promotion.FenceID)
+		changed, err := promotion.UnfenceDB(ctx, c, db)
+		if changed {
+			return 1, err
+		}
+		return 0, err
 	})
 	return fmt.Sprintf("fence removed from %d databases on %s", removed, promotion.Node(node)), err
 }
 
 // deleteDoc deletes a document if it exists: 1 when it did.
 func deleteDoc(ctx context.Context, c *couch.Client, db, id string) (int, error) {
-	var cur struct {
-		Rev string `json:"_rev"`
+	deleted, err := promotion.DeleteDoc(ctx, c, db, id)
+	if deleted {
+		return 1, err
 	}
-	if err := c.Doc(ctx, db, id, &cur); err != nil {
-		if notFound(err) {
-			return 0, nil
-		}
-		return 0, err
-	}
-	start := time.Now()
-	if _, err := c.Kivik().DB(db).Delete(ctx, id, cur.Rev); err != nil {
-		if kivik.HTTPStatus(err) == http.StatusNotFound {
-			return 0, nil
-		}
-		return 0, c.Problem(http.MethodDelete, "/"+url.PathEscape(db)+"/"+url.PathEscape(id), start, err)
-	}
-	return 1, nil
+	return 0, err
 }
 
-func notFound(err error) bool {
-	var se *httpclient.StatusError
-	return errors.As(err, &se) && se.Code == http.StatusNotFound || kivik.HTTPStatus(err) == http.StatusNotFound
-}
+func notFound(err error) bool { return promotion.NotFound(err) }
 
-// catchUp waits until the new primary holds every document of the old
-// one in each database: the same or more documents, and, when the fence
-// is a design document, the fence itself (the old primary's last write).
-func (e *Executor) catchUp(ctx context.Context, old, nw string, fence bool) (string, error) {
+// catchUp waits until the new primary's pull of each database has
+// processed every change of the old primary through the fence, judged by
+// sequence: the job's through_seq (_scheduler/docs) has no change after
+// it on the old primary (sequences are opaque: CouchDB is only asked for
+// the changes since one). Then _revs_diff, paged over the whole feed,
+// confirms that nothing is missing; a revision still missing then (a
+// document the replication refused and skipped: doc_write_failures) is
+// copied, and named. Without a scheduler (PouchDB Server, CouchDB 1.x)
+// or a job with no stats yet, _revs_diff alone decides.
+func (e *Executor) catchUp(ctx context.Context, old, nw string) (string, error) {
 	oc, nc, err := e.pair(old, nw)
 	if err != nil {
 		return "", err
 	}
 	cctx, cancel := context.WithTimeout(ctx, e.Options.CatchUpTimeout)
 	defer cancel()
-	dbs := e.Topology.DBs
-	var behind []string
-	for {
-		behind = behind[:0]
-		oi, err1 := oc.DBsInfo(cctx, dbs)
-		ni, err2 := nc.DBsInfo(cctx, dbs)
-		if err := errors.Join(err1, err2); err == nil {
-			for i, db := range dbs {
-				if oi[i].Info == nil {
-					continue
+	pulls := map[string]Pull{}
+	for _, p := range e.Topology.NewPulls {
+		pulls[p.DB] = p
+	}
+	var notes []string
+	copied, failures := 0, int64(0)
+	for _, db := range e.Topology.DBs {
+		var why string
+		var fails int64
+		for {
+			why = ""
+			var through couch.Seq
+			var known bool
+			var err error
+			through, fails, known, err = e.pullThrough(cctx, nc, pulls[db])
+			switch {
+			case err != nil:
+				why = nagios.AsProblem(err).Msg
+			case known:
+				after, err := promotion.ChangesAfter(cctx, oc, db, through)
+				if err != nil {
+					why = nagios.AsProblem(err).Msg
+				} else if after {
+					why = "its pull has not processed every change through the fence (changes after through_seq on " + promotion.Node(old) + ")"
 				}
-				if ni[i].Info == nil || ni[i].Info.DocCount+ni[i].Info.DocDelCount < oi[i].Info.DocCount+oi[i].Info.DocDelCount {
-					behind = append(behind, db)
-					continue
-				}
-				if fence {
-					var f map[string]any
-					if err := nc.Doc(cctx, db, promotion.FenceID, &f); err != nil {
-						behind = append(behind, db)
+			}
+			if why == "" {
+				// By sequence the pull is through (or no sequence is
+				// known): _revs_diff decides, over every document.
+				var missing []string
+				nmissing := 0
+				_, err := promotion.EachMissing(cctx, oc, nc, db, func(m map[string][]string) error {
+					delete(m, promotion.FenceID)
+					if len(m) == 0 {
+						return nil
 					}
+					nmissing += len(m)
+					for id := range m {
+						if len(missing) < 5 {
+							missing = append(missing, id)
+						}
+					}
+					n, err := promotion.Copy(cctx, oc, nc, db, m)
+					copied += n
+					return err
+				})
+				switch {
+				case err != nil:
+					why = nagios.AsProblem(err).Msg
+				case nmissing > 0:
+					sort.Strings(missing)
+					notes = append(notes, fmt.Sprintf("%s: %d documents the replication had not written were copied (%s)", db, nmissing, strings.Join(missing, ", ")))
+				}
+				if why == "" {
+					failures += fails
+					break
 				}
 			}
-			if len(behind) == 0 {
-				// Exactness comes with the unfence step: the fence that
-				// arrived here may have refused the replication's last
-				// writes, which only an unfenced node accepts.
-				return fmt.Sprintf("%s has as many documents as %s in %d databases, and the fence", promotion.Node(nw), promotion.Node(old), len(dbs)), nil
+			select {
+			case <-cctx.Done():
+				return "", fmt.Errorf("%s not caught up after %s in %s: %s", promotion.Node(nw), e.Options.CatchUpTimeout, db, why)
+			case <-time.After(e.poll()):
 			}
-		}
-		select {
-		case <-cctx.Done():
-			if len(behind) == 0 {
-				return "", fmt.Errorf("catch-up not measured within %s: %v", e.Options.CatchUpTimeout, errors.Join(err1, err2))
-			}
-			return "", fmt.Errorf("%s still behind after %s in %d databases (%s)", promotion.Node(nw), e.Options.CatchUpTimeout, len(behind), strings.Join(behind[:min(len(behind), 3)], ", "))
-		case <-time.After(e.poll()):
 		}
 	}
+	detail := fmt.Sprintf("%s has every change of %s in %d databases: pulls through the fence, _revs_diff finds nothing missing", promotion.Node(nw), promotion.Node(old), len(e.Topology.DBs))
+	if copied > 0 {
+		detail += fmt.Sprintf("; %d revisions copied", copied)
+	}
+	if failures > 0 {
+		detail += fmt.Sprintf("; the pulls report %d doc_write_failures", failures)
+	}
+	if len(notes) > 0 {
+		detail += "; " + strings.Join(notes, "; ")
+	}
+	return detail, nil
+}
+
+// pullThrough is the through_seq of the new primary's pull p from
+// _scheduler/docs, its doc_write_failures, and whether the sequence is
+// known (a server without a scheduler, a job without stats: not known).
+func (e *Executor) pullThrough(ctx context.Context, nc *couch.Client, p Pull) (couch.Seq, int64, bool, error) {
+	if p.ID == "" {
+		return nil, 0, false, nil
+	}
+	d, err := nc.SchedulerDoc(ctx, p.ReplicatorDB, p.ID)
+	if err != nil {
+		var se *httpclient.StatusError
+		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusBadRequest) {
+			return nil, 0, false, nil // no scheduler (PouchDB Server, CouchDB 1.x)
+		}
+		return nil, 0, false, err
+	}
+	if d.State != "running" && d.State != "completed" {
+		return nil, 0, false, fmt.Errorf("its pull %s is %s", p.Ref(), d.State)
+	}
+	if d.Info == nil || d.Info.ThroughSeq.IsZero() {
+		return nil, 0, false, nil
+	}
+	return d.Info.ThroughSeq, d.Info.DocWriteFailures, true, nil
 }
 
 func (p Pull) key() string { return p.Node + "|" + p.ReplicatorDB + "/" + p.ID }
@@ -554,12 +601,13 @@ func (e *Executor) undemote(ctx context.Context) (string, error) {
 }
 
 // topUp copies to node to every document revision of from that it
-// lacks, the fence excepted: the revisions come from _revs_diff
-// (promotion.Missing), the copy is promotion.Copy, repeated until nothing
-// is missing (within --catch-up-timeout). A one-shot POST /_replicate
-// would trust a checkpoint, and PouchDB Server was seen to resume one past
-// documents it had never copied (doc_ids did not change its replication
-// id).
+// lacks, the fence excepted: the revisions come from _revs_diff page by
+// page of the changes feed (promotion.EachMissing), each page's copied
+// at once (promotion.Copy), the whole repeated until a pass finds nothing
+// missing (within --catch-up-timeout). Memory is one page, whatever the
+// size of the database. A one-shot POST /_replicate would trust a
+// checkpoint, and PouchDB Server was seen to resume one past documents it
+// had never copied.
 func (e *Executor) topUp(ctx context.Context, from, to string) (string, error) {
 	fc, tc, err := e.pair(from, to)
 	if err != nil {
@@ -570,21 +618,22 @@ func (e *Executor) topUp(ctx context.Context, from, to string) (string, error) {
 	copied := 0
 	for _, db := range e.Topology.DBs {
 		for {
-			missing, err := promotion.Missing(cctx, fc, tc, db)
+			found := 0
+			_, err := promotion.EachMissing(cctx, fc, tc, db, func(m map[string][]string) error {
+				delete(m, promotion.FenceID)
+				found += len(m)
+				n, err := promotion.Copy(cctx, fc, tc, db, m)
+				copied += n
+				return err
+			})
 			if err != nil {
+				if cctx.Err() != nil {
+					return "", fmt.Errorf("%s: documents still missing on %s after %s: %s", db, promotion.Node(to), e.Options.CatchUpTimeout, nagios.AsProblem(err).Msg)
+				}
 				return "", err
 			}
-			delete(missing, promotion.FenceID)
-			if len(missing) == 0 {
+			if found == 0 {
 				break
-			}
-			n, err := promotion.Copy(cctx, fc, tc, db, missing)
-			copied += n
-			if err != nil {
-				return "", err
-			}
-			if cctx.Err() != nil {
-				return "", fmt.Errorf("%d documents of %s still missing on %s after %s", len(missing), db, promotion.Node(to), e.Options.CatchUpTimeout)
 			}
 		}
 	}
@@ -687,11 +736,12 @@ func (e *Executor) verify(ctx context.Context, from string, to []string, forward
 	for _, db := range e.Topology.DBs {
 		// Only a 404 proves the fence gone: an error or a timeout
 		// proves nothing, and verification must not pass on it.
-		var f map[string]any
-		if err := fc.Doc(ctx, db, promotion.FenceID, &f); err == nil {
-			return "", fmt.Errorf("%s is still fenced in %s", promotion.Node(from), db)
-		} else if !notFound(err) {
+		fenced, err := promotion.Fenced(ctx, fc, db)
+		if err != nil {
 			return "", err
+		}
+		if fenced {
+			return "", fmt.Errorf("%s is still fenced in %s", promotion.Node(from), db)
 		}
 	}
 	if e.Agree != nil {
@@ -719,6 +769,28 @@ func Discover(ctx context.Context, clients map[string]*couch.Client, old, nw str
 		return t, nil, err
 	}
 	t.DBs, _ = sel.Select(all)
+	if len(t.DBs) == 0 {
+		return t, nil, &nagios.Problem{Status: nagios.CRITICAL, Msg: fmt.Sprintf("%s has none of the selected databases (%d databases there)", promotion.Node(old), len(all))}
+	}
+	// Only a node seen answering as CouchDB with every selected database
+	// is known to have nothing to rewire: a node that answers 404 to
+	// everything has no replication documents either.
+	for _, node := range append([]string{nw}, replicas...) {
+		rows, err := clients[node].DBsInfo(ctx, t.DBs)
+		if err != nil {
+			return t, nil, err
+		}
+		var lacking []string
+		for i, r := range rows {
+			if r.Info == nil || r.Error != "" {
+				lacking = append(lacking, t.DBs[i])
+			}
+		}
+		if len(lacking) > 0 {
+			return t, nil, &nagios.Problem{Status: nagios.CRITICAL, Msg: fmt.Sprintf("%s does not answer as a CouchDB node with the selected databases: %s not there (%s)",
+				promotion.Node(node), docCount(len(lacking), "database"), strings.Join(lacking[:min(len(lacking), 3)], ", "))}
+		}
+	}
 	hosts := map[string]bool{host(old): true}
 	for _, a := range aliases {
 		hosts[host(a)] = true

@@ -36,6 +36,8 @@ func docStore(t *testing.T, docs map[string]map[string]any) *httptest.Server {
 		switch {
 		case r.Method == http.MethodGet && ok:
 			json.NewEncoder(w).Encode(doc)
+		case r.Method == http.MethodGet && strings.HasSuffix(p, "/_security"):
+			w.Write([]byte(`{}`)) // never set: CouchDB answers {}
 		case r.Method == http.MethodPut:
 			var in io.Reader = r.Body
 			if r.Header.Get("Content-Encoding") == "gzip" { // kivik's
@@ -47,6 +49,11 @@ func docStore(t *testing.T, docs map[string]map[string]any) *httptest.Server {
 			}
 			var body map[string]any
 			if !assert.NoError(t, json.NewDecoder(in).Decode(&body)) {
+				return
+			}
+			if strings.HasSuffix(p, "/_security") {
+				docs[p] = body
+				w.Write([]byte(`{"ok":true}`))
 				return
 			}
 			body["_rev"] = "1-fence"
@@ -67,13 +74,18 @@ func docStore(t *testing.T, docs map[string]map[string]any) *httptest.Server {
 	return srv
 }
 
-// fence writes the fence where it is missing (or another document has its
-// id) and counts only those; unfence deletes it wherever it is.
+// fence writes the fence design document where it is missing (or
+// another document has its id) and the marker into _security, keeping
+// what else _security holds, and counts the databases it changed;
+// unfence removes both wherever either is.
 func TestFenceAndUnfenceCount(t *testing.T) {
 	fenceAt := func(db string) string { return "/" + db + "/" + promotion.FenceID }
+	secAt := func(db string) string { return "/" + db + "/_security" }
 	docs := map[string]map[string]any{
 		fenceAt("a"): {"_rev": "1-x", "validate_doc_update": promotion.FenceFunction},
+		secAt("a"):   {"members": map[string]any{"names": []any{"alice"}}, promotion.FenceMarker: map[string]any{"by": "earlier"}},
 		fenceAt("b"): {"_rev": "1-y", "validate_doc_update": "function(){}"},
+		secAt("b"):   {"members": map[string]any{"roles": []any{"_admin"}}},
 	}
 	srv := docStore(t, docs)
 	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
@@ -84,16 +96,22 @@ func TestFenceAndUnfenceCount(t *testing.T) {
 
 	out, err := e.fence(context.Background(), c.URL())
 	require.NoError(t, err)
-	assert.Equal(t, "fence written into 3 of 4 databases on "+promotion.Node(c.URL()), out)
+	assert.Equal(t, "fenced 3 of 4 databases on "+promotion.Node(c.URL())+" (_design/registry-checks-fence and the registry_checks_fence marker in _security)", out)
 	for _, db := range e.Topology.DBs {
 		assert.Equal(t, promotion.FenceFunction, docs[fenceAt(db)]["validate_doc_update"], db)
+		assert.Contains(t, docs[secAt(db)], promotion.FenceMarker, db)
 	}
+	assert.Equal(t, map[string]any{"roles": []any{"_admin"}}, docs[secAt("b")]["members"], "the rest of _security is kept")
 	delete(docs, fenceAt("c"))
 
 	out, err = e.unfence(context.Background(), c.URL())
 	require.NoError(t, err)
-	assert.Equal(t, "fence removed from 3 databases on "+promotion.Node(c.URL()), out)
-	assert.Empty(t, docs)
+	assert.Equal(t, "fence removed from 4 databases on "+promotion.Node(c.URL()), out)
+	for _, db := range e.Topology.DBs {
+		assert.NotContains(t, docs, fenceAt(db))
+		assert.NotContains(t, docs[secAt(db)], promotion.FenceMarker, db)
+	}
+	assert.Equal(t, map[string]any{"members": map[string]any{"names": []any{"alice"}}}, docs[secAt("a")])
 
 	_, err = e.fence(context.Background(), "http://elsewhere")
 	assert.ErrorContains(t, err, "no client for http://elsewhere")

@@ -110,15 +110,15 @@ func Plan(t Topology, o Options) []Step {
 		add(Step{Kind: Fence, Node: t.Old, Command: o.FenceCommand, Text: "fence " + old + ": run --fence-command"})
 	} else {
 		add(Step{Kind: Fence, Node: t.Old, Docs: fenceDocs,
-			Text: fmt.Sprintf("fence %s: write %s into %s, which rejects every write", old, promotion.FenceID, dbList(t.DBs))})
+			Text: fmt.Sprintf("fence %s: write %s into %s, then the %s marker into their _security there, which does not replicate: clients' writes are refused on %s only", old, promotion.FenceID, dbList(t.DBs), promotion.FenceMarker, old)})
 	}
 	add(Step{Kind: CatchUp, Node: t.New,
-		Text: fmt.Sprintf("wait until %s has every change of %s from %s (at most %s)", nw, dbList(t.DBs), old, o.CatchUpTimeout)})
+		Text: fmt.Sprintf("wait until %s's pulls have processed every change of %s on %s through the fence (no change after their through_seq) and _revs_diff finds nothing missing (at most %s)", nw, dbList(t.DBs), old, o.CatchUpTimeout)})
 	add(Step{Kind: Stop, Node: t.New, Pulls: t.NewPulls, Docs: refs(t.NewPulls),
 		Text: fmt.Sprintf("stop %s's pulls from %s: back up and delete %s", nw, old, docCount(len(t.NewPulls), "replication document"))})
 	if o.FenceCommand == "" {
 		add(Step{Kind: Unfence, Node: t.New, Docs: fenceDocs,
-			Text: fmt.Sprintf("unfence %s: delete %s where it arrived by replication, then copy any revision of the old primary it still lacks (_revs_diff)", nw, promotion.FenceID)})
+			Text: fmt.Sprintf("unfence %s: delete %s where it arrived by replication (inert there), then copy any revision of the old primary it still lacks (_revs_diff, paged)", nw, promotion.FenceID)})
 	}
 	for _, r := range t.Replicas {
 		pulls := pullsOf(t.ReplicaPulls, r)
@@ -173,7 +173,7 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 		add(Step{Kind: Undemote, Node: t.Old, Docs: docs, Text: fmt.Sprintf("undo the demotion of %s: delete %s", old, docCount(len(docs), "replication document"))})
 	}
 	if switched {
-		add(Step{Kind: FenceNew, Node: t.New, Docs: fenceDocs, Text: fmt.Sprintf("fence %s: write %s into %s", nw, promotion.FenceID, dbList(t.DBs))})
+		add(Step{Kind: FenceNew, Node: t.New, Docs: fenceDocs, Text: fmt.Sprintf("fence %s: write %s into %s and the %s marker into their _security", nw, promotion.FenceID, dbList(t.DBs), promotion.FenceMarker)})
 	}
 	if has[Fence] {
 		if o.FenceCommand != "" {
@@ -183,7 +183,7 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 				add(Step{Kind: FenceCmdUndo, Node: t.Old, Text: "unfence " + old + ": no --unfence-command, undo --fence-command by hand"})
 			}
 		} else {
-			add(Step{Kind: UnfenceOld, Node: t.Old, Docs: fenceDocs, Text: fmt.Sprintf("unfence %s: delete %s", old, promotion.FenceID)})
+			add(Step{Kind: UnfenceOld, Node: t.Old, Docs: fenceDocs, Text: fmt.Sprintf("unfence %s: remove the %s marker from _security, delete %s", old, promotion.FenceMarker, promotion.FenceID)})
 		}
 	}
 	if switched {
@@ -198,6 +198,13 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 		}
 		add(Step{Kind: SwitchBack, Node: t.Old, Command: o.ConfigCommand, Text: text})
 	}
+	if switched || has[Unfence] {
+		// Before the pulls are restored: the new primary's marker would
+		// refuse the replicated writes of its restored pulls. Its fence
+		// design document reached the replicas that pulled from it, on a
+		// branch of its own, which no tombstone from the old primary ends.
+		add(Step{Kind: UnfenceNew, Node: t.New, Docs: fenceDocs, Text: fmt.Sprintf("unfence %s: remove the %s marker, delete %s there and on %s", nw, promotion.FenceMarker, promotion.FenceID, nodeList(t.Replicas))})
+	}
 	if has[Rewire] {
 		for _, r := range t.Replicas {
 			pulls := pullsOf(t.ReplicaPulls, r)
@@ -208,12 +215,6 @@ func Rollback(t Topology, o Options, done []Kind) []Step {
 	if has[Stop] {
 		add(Step{Kind: Restore, Node: t.New, Pulls: t.NewPulls, Docs: refs(t.NewPulls),
 			Text: fmt.Sprintf("restore %s's pulls from %s: write back %s from the backups", nw, old, docCount(len(t.NewPulls), "replication document"))})
-	}
-	if switched || has[Unfence] {
-		// The new primary's fence reached the replicas that pulled from
-		// it; on a branch of its own, which no tombstone from the old
-		// primary ends.
-		add(Step{Kind: UnfenceNew, Node: t.New, Docs: fenceDocs, Text: fmt.Sprintf("unfence %s: delete %s where it is, there and on %s", nw, promotion.FenceID, nodeList(t.Replicas))})
 	}
 	if len(steps) == 0 {
 		add(Step{Kind: UndoNothing, Text: "nothing to undo: no step changed anything"})

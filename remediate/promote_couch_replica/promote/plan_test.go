@@ -77,9 +77,9 @@ func TestRollbackUndoesOnlyWhatWasDone(t *testing.T) {
 		{"nothing done", nil, []Kind{UndoNothing}},
 		{"fenced only", []Kind{Fence}, []Kind{UnfenceOld, VerifyBack}},
 		{"stopped after the stop", []Kind{Fence, CatchUp, Stop}, []Kind{UnfenceOld, Restore, VerifyBack}},
-		{"everything: the new primary is fenced and copied back before the old one takes writes",
+		{"everything: the new primary is fenced and copied back before the old one takes writes, and unfenced before its pulls are restored",
 			[]Kind{Fence, CatchUp, Stop, Unfence, Rewire, Switch, Demote, Verify},
-			[]Kind{Undemote, FenceNew, UnfenceOld, Backfill, SwitchBack, Restore, Restore, UnfenceNew, VerifyBack}},
+			[]Kind{Undemote, FenceNew, UnfenceOld, Backfill, SwitchBack, UnfenceNew, Restore, Restore, VerifyBack}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,7 +150,7 @@ func TestRollbackOfAStoppedRun(t *testing.T) {
 	f.did = nil
 	res := Run(context.Background(), Config{Mode: ModeExecute, Rollback: true}, d)
 	assert.Equal(t, nagios.OK, res.Status, res.Summary)
-	assert.Equal(t, []Kind{UnfenceOld, Restore, Restore, UnfenceNew, VerifyBack}, f.did)
+	assert.Equal(t, []Kind{UnfenceOld, UnfenceNew, Restore, Restore, VerifyBack}, f.did)
 	assert.Contains(t, res.Summary, "rolled back: db1:5984 is the primary again")
 	assert.Contains(t, res.Summary, "(the promotion had stopped at step 6, switch)")
 }
@@ -162,7 +162,7 @@ func TestRehearsalRollsBackAndTimesEachStep(t *testing.T) {
 	d.Now = func() time.Time { clock = clock.Add(250 * time.Millisecond); return clock }
 	res := Run(context.Background(), Config{Mode: ModeRehearse}, d)
 	assert.Equal(t, nagios.OK, res.Status, res.Summary)
-	assert.Equal(t, []Kind{Fence, CatchUp, Stop, Unfence, Rewire, Switch, Verify, FenceNew, UnfenceOld, Backfill, SwitchBack, Restore, Restore, UnfenceNew, VerifyBack}, f.did)
+	assert.Equal(t, []Kind{Fence, CatchUp, Stop, Unfence, Rewire, Switch, Verify, FenceNew, UnfenceOld, Backfill, SwitchBack, UnfenceNew, Restore, Restore, VerifyBack}, f.did)
 	assert.Contains(t, res.Summary, "rehearsed: db3:5984 took over from db1:5984 and handed back; promotion 7 steps 1.8s, rollback 8 steps 2.0s, total 3.8s")
 	require.Len(t, res.Subs, 15)
 	assert.Equal(t, "seconds", res.Subs[0].Perf[0].Field)
