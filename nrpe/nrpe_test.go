@@ -55,13 +55,16 @@ func TestNRPEFileFixedCommands(t *testing.T) {
 		active[c.Name] = c
 	}
 	for _, p := range nrpetest.Binaries {
+		if nrpetest.IsNotifier(p) {
+			continue // run by Nagios on its own host, never through NRPE
+		}
 		b := filepath.Base(p)
 		c, ok := active[b]
 		if assert.True(t, ok, "no fixed NRPE command for %s", b) {
 			assert.Equal(t, nrpetest.PluginDir+"/"+b, strings.Fields(c.Line)[0])
 		}
 	}
-	assert.GreaterOrEqual(t, commented, len(nrpetest.Binaries), "a commented argument-passing variant per binary")
+	assert.GreaterOrEqual(t, commented, len(nrpetest.Binaries)-len(nrpetest.Notifiers), "a commented argument-passing variant per binary")
 }
 
 // helpOptions is the set of --long options a binary's --help lists.
@@ -130,7 +133,7 @@ func icingaArguments(t *testing.T, conf string) map[string][]string {
 	var cur string
 	inTemplate := false
 	sc := bufio.NewScanner(strings.NewReader(conf))
-	obj := regexp.MustCompile(`^(object|template) (CheckCommand|EventCommand) "`)
+	obj := regexp.MustCompile(`^(object|template) (CheckCommand|EventCommand|NotificationCommand) "`)
 	cmd := regexp.MustCompile(`command = \[ PluginDir \+ "/(\S+)" \]`)
 	key := regexp.MustCompile(`^\s*"(--[a-z0-9-]+)" = \{`)
 	var keys []string
@@ -150,7 +153,8 @@ func icingaArguments(t *testing.T, conf string) map[string][]string {
 			if inTemplate && shared == nil {
 				shared = keys
 			} else if cur != "" {
-				out[cur] = append(append([]string{}, shared...), keys...)
+				// A binary may have several objects (host and service notifications).
+				out[cur] = append(append(out[cur], shared...), keys...)
 			}
 			cur, keys, inTemplate = "", nil, false
 		}
@@ -203,6 +207,10 @@ func TestIcingaITLStyle(t *testing.T) {
 		assert.Contains(t, conf, `command = [ PluginDir + "/`+b+`" ]`)
 	}
 	assert.Contains(t, conf, `object EventCommand "restart_couch_replication"`)
+	for _, n := range []string{"notify-chat-service", "notify-chat-host", "notify-pagerduty-service", "notify-pagerduty-host"} {
+		assert.Contains(t, conf, `object NotificationCommand "`+n+`"`)
+	}
+	assert.Regexp(t, `(?s)object NotificationCommand "notify-pagerduty-service" \{.*?"--notification-type" = \{\s*value = "\$notification.type\$".*?"--service" = \{\s*value = "\$service.name\$"`, conf)
 	assert.Contains(t, conf, `value = "$service.state$"`)
 	assert.Contains(t, conf, `value = "$service.state_type$"`)
 	assert.Contains(t, conf, `value = "$service.check_attempt$"`)
@@ -425,6 +433,7 @@ apply Service "cdn-log" {
 	require.NoError(t, err, "icinga2 daemon -C rejects the shipped file")
 	assert.Contains(t, string(out), "Instantiated 6 Services")
 	assert.Contains(t, string(out), "Instantiated 1 EventCommand")
+	assert.Contains(t, string(out), "Instantiated 4 NotificationCommands")
 	assert.NotContains(t, string(out), "warning/")
 }
 

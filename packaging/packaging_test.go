@@ -460,6 +460,8 @@ var shipped = []string{
 	"/etc/cron.d/registry-checks",
 	"/usr/lib/systemd/system/registry-checks-restart.service",
 	"/usr/lib/systemd/system/registry-checks-restart.timer",
+	"/usr/lib/systemd/system/registry-checks-notify-flush.service",
+	"/usr/lib/systemd/system/registry-checks-notify-flush.timer",
 	"/usr/share/doc/registry-checks/README.md",
 	"/usr/share/doc/registry-checks/nagios/registry-checks.cfg",
 	"/usr/share/doc/registry-checks/icinga2/registry-checks.conf",
@@ -565,10 +567,11 @@ func TestPackagesIntegration(t *testing.T) {
 			assert.NotContains(t, string(b), "/usr/lib/nagios/plugins/")
 		}
 		// So do the cron entry and the systemd service that run the handler.
-		for _, f := range []string{"./etc/cron.d/registry-checks", "./usr/lib/systemd/system/registry-checks-restart.service"} {
+		for f, bin := range map[string]string{"./etc/cron.d/registry-checks": "restart_couch_replication", "./usr/lib/systemd/system/registry-checks-restart.service": "restart_couch_replication",
+			"./usr/lib/systemd/system/registry-checks-notify-flush.service": "notify_pagerduty"} {
 			b, err := exec.Command("sh", "-c", "rpm2cpio \"$1\" | cpio -i --quiet --to-stdout \"$2\"", "sh", rpm, f).Output()
 			require.NoError(t, err, f)
-			assert.Contains(t, string(b), "/usr/lib64/nagios/plugins/restart_couch_replication ", f)
+			assert.Contains(t, string(b), "/usr/lib64/nagios/plugins/"+bin+" ", f)
 			assert.NotContains(t, string(b), "/usr/lib/nagios/plugins/", f)
 		}
 	})
@@ -681,7 +684,7 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 	require.NoError(t, err)
 	cmds := nrpetest.ParseNRPE(installed)
 	rendered := nrpetest.Render(t, cmds, nrpetest.StackSite(env), nrpetest.PluginDir)
-	assert.Equal(t, len(nrpetest.Binaries), strings.Count(rendered, "="+nrpetest.PluginDir+"/"))
+	assert.Equal(t, len(nrpetest.Binaries)-len(nrpetest.Notifiers), strings.Count(rendered, "="+nrpetest.PluginDir+"/"))
 	nrpetest.InstallNRPE(t, env, "registry-checks-installed", rendered)
 	for _, c := range cmds {
 		if c.Commented {

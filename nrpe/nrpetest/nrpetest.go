@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,7 +35,16 @@ var Binaries = []string{
 	"remediate/restart_couch_replication",
 	"checks/check_couch_promotion",
 	"remediate/promote_couch_replica",
+	"remediate/notify_chat",
+	"remediate/notify_pagerduty",
 }
+
+// Notifiers are the binaries of Binaries that Nagios runs on its own host
+// as notification commands: they have no NRPE command.
+var Notifiers = []string{"remediate/notify_chat", "remediate/notify_pagerduty"}
+
+// IsNotifier reports whether the binary of package path p is a notifier.
+func IsNotifier(p string) bool { return slices.Contains(Notifiers, p) }
 
 // PluginDir is where the Debian package and the shipped NRPE file put the binaries.
 const PluginDir = "/usr/lib/nagios/plugins"

@@ -26,20 +26,28 @@ type command struct {
 	binary, kind, name, prefix string
 	timeout                    string // vars.registry_checks_timeout
 	couch                      bool   // URL and credentials-file defaults
+	notify                     string // NotificationCommand: "host" or "service" macros
 }
 
 var commands = []command{
-	{"check_couch_replication", "CheckCommand", "couch_replication", "couch_replication", "20s", true},
-	{"check_couch_disk", "CheckCommand", "couch_disk", "couch_disk", "20s", true},
-	{"check_couch_views", "CheckCommand", "couch_views", "couch_views", "20s", true},
-	{"check_tarball_origin", "CheckCommand", "tarball_origin", "tarball_origin", "30s", true},
-	{"check_fastly", "CheckCommand", "fastly", "fastly", "20s", false},
-	{"check_cdn_log", "CheckCommand", "cdn_log", "cdn_log", "30s", false},
-	{"check_couch_promotion", "CheckCommand", "couch_promotion", "couch_promotion", "30s", true},
+	{"check_couch_replication", "CheckCommand", "couch_replication", "couch_replication", "20s", true, ""},
+	{"check_couch_disk", "CheckCommand", "couch_disk", "couch_disk", "20s", true, ""},
+	{"check_couch_views", "CheckCommand", "couch_views", "couch_views", "20s", true, ""},
+	{"check_tarball_origin", "CheckCommand", "tarball_origin", "tarball_origin", "30s", true, ""},
+	{"check_fastly", "CheckCommand", "fastly", "fastly", "20s", false, ""},
+	{"check_cdn_log", "CheckCommand", "cdn_log", "cdn_log", "30s", false, ""},
+	{"check_couch_promotion", "CheckCommand", "couch_promotion", "couch_promotion", "30s", true, ""},
 	// The runbook: --plan by default, so that a service of it only reads.
-	{"promote_couch_replica", "CheckCommand", "promote_couch_replica", "promote_couch_replica", "30s", false},
+	{"promote_couch_replica", "CheckCommand", "promote_couch_replica", "promote_couch_replica", "30s", false, ""},
 	// The handler reads the check's variables for the options both have.
-	{"restart_couch_replication", "EventCommand", "restart_couch_replication", "couch_replication", "25s", true},
+	{"restart_couch_replication", "EventCommand", "restart_couch_replication", "couch_replication", "25s", true, ""},
+	// The notification commands: one object for host and one for service
+	// notifications, as the ITL's mail-*-notification; the notification's
+	// runtime macros fill the options, the secret file comes from a variable.
+	{"notify_chat", "NotificationCommand", "notify-chat-service", "notify_chat", "20s", false, "service"},
+	{"notify_chat", "NotificationCommand", "notify-chat-host", "notify_chat", "20s", false, "host"},
+	{"notify_pagerduty", "NotificationCommand", "notify-pagerduty-service", "notify_pagerduty", "20s", false, "service"},
+	{"notify_pagerduty", "NotificationCommand", "notify-pagerduty-host", "notify_pagerduty", "20s", false, "host"},
 }
 
 // The shared template takes these application options besides the Metrics
@@ -48,8 +56,26 @@ var commands = []command{
 var (
 	sharedApp = map[string]bool{"--verbose": true, "--timeout": true, "--timeout-state": true, "--output-limit": true}
 	never     = map[string]bool{"--help": true, "--version": true, "--output": true}
+	// notifyOnly are the notification options a host notification has no
+	// macro for: left out of its command rather than given a variable.
+	notifyOnly = map[string]bool{"--service": true}
+	// The secret file of each notification command, and where the docs put it.
+	secretFiles    = map[string]string{"notify_chat": "notify_chat_webhook_url_file", "notify_pagerduty": "notify_pagerduty_routing_key_file"}
+	secretDefaults = map[string]string{"notify_chat": "/etc/registry-checks/chat-webhook", "notify_pagerduty": "/etc/registry-checks/pagerduty-routing-key"}
 	// Event handler mode: Icinga's runtime macros.
 	eventMacros = map[string]string{"--state": "$service.state$", "--state-type": "$service.state_type$", "--attempt": "$service.check_attempt$"}
+	// Notifications: Icinga's runtime macros, per kind of notification.
+	// $service.output$ is the whole output, long output included.
+	notifyMacros = map[string]map[string]string{
+		"service": {"--notification-type": "$notification.type$", "--host": "$host.name$", "--service": "$service.name$",
+			"--state": "$service.state$", "--state-type": "$service.state_type$", "--attempt": "$service.check_attempt$",
+			"--plugin-output": "$service.output$", "--timestamp": "$icinga.timet$", "--last-state-change": "$service.last_state_change$",
+			"--author": "$notification.author$", "--comment": "$notification.comment$"},
+		"host": {"--notification-type": "$notification.type$", "--host": "$host.name$",
+			"--state": "$host.state$", "--state-type": "$host.state_type$", "--attempt": "$host.check_attempt$",
+			"--plugin-output": "$host.output$", "--timestamp": "$icinga.timet$", "--last-state-change": "$host.last_state_change$",
+			"--author": "$notification.author$", "--comment": "$notification.comment$"},
+	}
 )
 
 func main() {
@@ -160,6 +186,9 @@ func writeArg(w io.Writer, o option, v string, macro string) {
 func run(bin string, w io.Writer) error {
 	all := map[string][]option{}
 	for _, c := range commands {
+		if all[c.binary] != nil {
+			continue
+		}
 		opts, err := options(filepath.Join(bin, c.binary))
 		if err != nil {
 			return err
@@ -180,7 +209,8 @@ func run(bin string, w io.Writer) error {
 	}
 
 	io.WriteString(w, header)
-	for _, t := range []struct{ kind, name string }{{"CheckCommand", "registry-checks-command"}, {"EventCommand", "registry-checks-event-command"}} {
+	templates := map[string]string{"CheckCommand": "registry-checks-command", "EventCommand": "registry-checks-event-command", "NotificationCommand": "registry-checks-notification-command"}
+	for _, t := range []struct{ kind, name string }{{"CheckCommand", templates["CheckCommand"]}, {"EventCommand", templates["EventCommand"]}, {"NotificationCommand", templates["NotificationCommand"]}} {
 		fmt.Fprintf(w, "template %s \"%s\" {\n\targuments = {\n", t.kind, t.name)
 		for _, o := range sharedOpts {
 			writeArg(w, o, variable("registry_checks", o.long), "")
@@ -188,10 +218,7 @@ func run(bin string, w io.Writer) error {
 		fmt.Fprintf(w, "\t}\n}\n\n")
 	}
 	for _, c := range commands {
-		tpl := "registry-checks-command"
-		if c.kind == "EventCommand" {
-			tpl = "registry-checks-event-command"
-		}
+		tpl := templates[c.kind]
 		fmt.Fprintf(w, "object %s \"%s\" {\n\timport \"%s\"\n\tcommand = [ PluginDir + \"/%s\" ]\n\targuments += {\n", c.kind, c.name, tpl, c.binary)
 		for _, o := range all[c.binary] {
 			if shared[o.long] || never[o.long] {
@@ -205,12 +232,21 @@ func run(bin string, w io.Writer) error {
 				}
 				macro = eventMacros[o.long]
 			}
+			if c.notify != "" {
+				macro = notifyMacros[c.notify][o.long]
+				if macro == "" && strings.HasPrefix(o.group, "app") && notifyOnly[o.long] {
+					continue // a macro of the other kind of notification (--service for a host)
+				}
+			}
 			writeArg(w, o, v, macro)
 		}
 		fmt.Fprintf(w, "\t}\n")
 		if c.couch {
 			fmt.Fprintf(w, "\tvars.%s_url = \"http://$address$:5984\"\n", c.prefix)
 			fmt.Fprintf(w, "\tvars.%s_credentials_file = \"/etc/registry-checks/couch.cred\"\n", c.prefix)
+		}
+		if f := secretFiles[c.binary]; f != "" {
+			fmt.Fprintf(w, "\tvars.%s = \"%s\"\n", f, secretDefaults[c.binary])
 		}
 		fmt.Fprintf(w, "\tvars.registry_checks_timeout = \"%s\"\n}\n\n", c.timeout)
 	}
@@ -225,7 +261,9 @@ const header = `/* registry-checks: Icinga 2 command definitions, in the style o
  * constants.conf, which defines PluginDir (/usr/lib/nagios/plugins on Debian,
  * /usr/lib64/nagios/plugins on RPM systems).
  *
- * One CheckCommand per check, one EventCommand for the replication handler.
+ * One CheckCommand per check, one EventCommand for the replication handler,
+ * and a host and a service NotificationCommand for each of notify_chat and
+ * notify_pagerduty (with Notification templates at the end).
  * Every option of each binary is an argument; a variable left unset leaves
  * its option out, so the binary's own default applies (shown in each
  * description). Variables are named <command>_<option> (couch_disk_data_dir),
@@ -311,6 +349,35 @@ template Service "registry-cdn-log" {
 	check_interval = 1m
 	retry_interval = 1m
 	max_check_attempts = 3
+}
+
+/* Notifications: chat gets every kind, PagerDuty problems, their
+ * acknowledgement and recovery. Apply them to your services and hosts with
+ * the users or user groups to notify; the secret files are the commands'
+ * vars (notify_chat_webhook_url_file, notify_pagerduty_routing_key_file).
+ */
+template Notification "registry-chat-service" {
+	command = "notify-chat-service"
+	states = [ OK, Warning, Critical, Unknown ]
+	types = [ Problem, Acknowledgement, Recovery, Custom, FlappingStart, FlappingEnd, DowntimeStart, DowntimeEnd, DowntimeRemoved ]
+}
+
+template Notification "registry-chat-host" {
+	command = "notify-chat-host"
+	states = [ Up, Down ]
+	types = [ Problem, Acknowledgement, Recovery, Custom, FlappingStart, FlappingEnd, DowntimeStart, DowntimeEnd, DowntimeRemoved ]
+}
+
+template Notification "registry-pagerduty-service" {
+	command = "notify-pagerduty-service"
+	states = [ OK, Critical ]
+	types = [ Problem, Acknowledgement, Recovery ]
+}
+
+template Notification "registry-pagerduty-host" {
+	command = "notify-pagerduty-host"
+	states = [ Up, Down ]
+	types = [ Problem, Acknowledgement, Recovery ]
 }
 
 /* Promotion readiness of a replica: every 5 minutes (it writes and deletes a

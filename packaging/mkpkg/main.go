@@ -111,6 +111,7 @@ func run(args []string, stdout io.Writer) error {
 		// They run the handler by its path, which differs on EL.
 		{"packaging/cron/registry-checks", "/etc/cron.d/registry-checks"},
 		{"packaging/systemd/registry-checks-restart.service", "/usr/lib/systemd/system/registry-checks-restart.service"},
+		{"packaging/systemd/registry-checks-notify-flush.service", "/usr/lib/systemd/system/registry-checks-notify-flush.service"},
 	}
 	var rpmContents files.Contents
 	for _, f := range rpmFiles {

@@ -16,6 +16,7 @@ import (
 	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/flagtype"
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/notify"
 	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/promotion"
 	"github.com/registry-checks/registry-checks/remediate/promote_couch_replica/promote"
@@ -194,7 +195,7 @@ func promoteRun(ctx context.Context, o *options, env *plugin.Env) nagios.Result 
 	defer logger.Close()
 	deps.Log = func(line string) { logger.Log(env.Secrets.Redact(line)) }
 	if o.Out.WebhookURLFile != "" {
-		hook, err := restart.LoadWebhook(o.Out.WebhookURLFile, env.Secrets, env.HTTP)
+		hook, err := notify.LoadWebhook(o.Out.WebhookURLFile, env.Secrets, env.HTTP)
 		if err != nil {
 			return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/registry-checks/registry-checks/lib/couch"
 	"github.com/registry-checks/registry-checks/lib/flagtype"
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/notify"
 	"github.com/registry-checks/registry-checks/lib/plugin"
 	"github.com/registry-checks/registry-checks/lib/replication"
 	"github.com/registry-checks/registry-checks/remediate/restart_couch_replication/restart"
@@ -88,9 +89,9 @@ func handle(ctx context.Context, o *options, env *plugin.Env) nagios.Result {
 	}
 	defer logger.Close()
 
-	var hook *restart.Webhook
+	var hook *notify.Webhook
 	if o.Out.WebhookURLFile != "" {
-		if hook, err = restart.LoadWebhook(o.Out.WebhookURLFile, env.Secrets, env.HTTP); err != nil {
+		if hook, err = notify.LoadWebhook(o.Out.WebhookURLFile, env.Secrets, env.HTTP); err != nil {
 			return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 		}
 	}

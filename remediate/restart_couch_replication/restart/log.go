@@ -1,23 +1,15 @@
 package restart
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/syslog"
-	"net/http"
-	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
-
-	"github.com/registry-checks/registry-checks/lib/httpclient"
-	"github.com/registry-checks/registry-checks/lib/nagios"
-	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
 // Decision is one logged decision: acted, skipped, and why.
@@ -129,80 +121,4 @@ func (l *writerLog) Close() error {
 	return nil
 }
 
-// Webhook posts decisions to a chat incoming webhook as {"text": ...}
-// (Slack, Mattermost and Rocket.Chat accept that body).
-type Webhook struct {
-	URL  string // a secret: the path is the credential; never print it
-	From string // where the URL came from, for messages: "--webhook-url-file /etc/..."
-	HTTP *httpclient.Client
-}
-
-// LoadWebhook reads the chat webhook URL from file (mode 600 or 640, as
-// secret.LoadValueFile enforces) and registers it with red: the whole URL
-// and its path, which is the credential.
-func LoadWebhook(file string, red *secret.Redactor, hc *httpclient.Client) (*Webhook, error) {
-	u, err := secret.LoadValueFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("--webhook-url-file: %w", err)
-	}
-	red.Add(u)
-	if i := strings.Index(u, "://"); i >= 0 {
-		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
-			red.Add(u[i+3+j:]) // the path is the credential
-		}
-	}
-	return &Webhook{URL: u, From: file, HTTP: hc}, nil
-}
-
-// Post sends text, made inert for chat (ChatSafe). The error names the
-// file the URL came from, never the URL.
-func (w *Webhook) Post(ctx context.Context, text string) error {
-	_, err := w.HTTP.JSON(ctx, http.MethodPost, w.URL, secretNone, map[string]string{"text": ChatSafe(text)}, nil)
-	if err == nil {
-		return nil
-	}
-	p := nagios.AsProblem(err)
-	msg := strings.ReplaceAll(p.Msg, w.URL, "<webhook>")
-	if host := hostPart(w.URL); host != "" {
-		// Classify prints the URL redacted, which keeps the path: cut
-		// everything after the host.
-		msg = cutAfterHost(msg, host)
-	}
-	return fmt.Errorf("chat webhook (URL in %s): %s", w.From, msg)
-}
-
-// chatEscapes are the three characters Slack's message format gives a
-// meaning (documented escapes; Mattermost and Rocket.Chat render the
-// entities as the characters).
-var chatEscapes = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-// chatMentions are the words after an @ that notify a whole channel in
-// Mattermost and Rocket.Chat.
-var chatMentions = regexp.MustCompile(`(?i)@(channel|here|all|everyone)\b`)
-
-// ChatSafe makes text inert in a chat message: a document id or an error
-// the server sent can say "<!channel>" (Slack) or "@here" (Mattermost,
-// Rocket.Chat), and a replication's name must not page a whole channel.
-// Slack's &, < and > are escaped, and a zero-width space after the @
-// breaks the others; the text reads the same.
-func ChatSafe(text string) string {
-	return chatMentions.ReplaceAllString(chatEscapes.Replace(text), "@\u200b$1")
-}
-
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-var secretNone = secret.Credentials{}
-
-func hostPart(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Host
-}
-
-// cutAfterHost replaces the path of every URL of host in msg by "/...".
-func cutAfterHost(msg, host string) string {
-	re := regexp.MustCompile(`(https?://` + regexp.QuoteMeta(host) + `)/\S*?(:?)(\s|$)`)
-	return re.ReplaceAllString(msg, "$1/...$2$3")
-}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/registry-checks/registry-checks/lib/httpclient"
+	"github.com/registry-checks/registry-checks/lib/notify"
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
@@ -134,7 +135,7 @@ func TestRunRedactsRestartErrorBeforeCut(t *testing.T) {
 }
 
 // chatHook is a chat webhook that records the texts posted to it.
-func chatHook(t *testing.T) (*Webhook, func() []string) {
+func chatHook(t *testing.T) (*notify.Webhook, func() []string) {
 	var mu sync.Mutex
 	var posted []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +148,7 @@ func chatHook(t *testing.T) (*Webhook, func() []string) {
 	t.Cleanup(srv.Close)
 	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
 	require.NoError(t, err)
-	return &Webhook{URL: srv.URL + "/hook", From: "test", HTTP: hc}, func() []string {
+	return &notify.Webhook{URL: srv.URL + "/hook", From: "test", HTTP: hc}, func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(posted)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/notify"
 	"github.com/registry-checks/registry-checks/lib/secret"
 )
 
@@ -48,8 +49,8 @@ type Deps struct {
 	// Problem's own state.
 	Problem func(error) (nagios.Status, string)
 	Store   *Store
-	Log     Logger   // nil: no decision log
-	Webhook *Webhook // nil: no chat message
+	Log     Logger          // nil: no decision log
+	Webhook *notify.Webhook // nil: no chat message
 	Step    func(format string, args ...any)
 	Now     func() time.Time
 	// Secrets is the run's redactor: every text that leaves by the

@@ -19,6 +19,7 @@ import (
 
 	"github.com/registry-checks/registry-checks/lib/httpclient"
 	"github.com/registry-checks/registry-checks/lib/nagios"
+	"github.com/registry-checks/registry-checks/lib/notify"
 )
 
 // fakes for one run
@@ -329,7 +330,7 @@ func TestWebhook(t *testing.T) {
 			Assess:      func(context.Context) ([]Observed, error) { return w.obs, nil },
 			CheckSource: func(context.Context, Observed) (SourceCheck, string) { return SourceUp, "" },
 			Exec:        w.exec, Store: w.store, Log: w.log, Now: time.Now,
-			Webhook: &Webhook{URL: hookURL, From: "/etc/registry-checks/webhook", HTTP: hc},
+			Webhook: &notify.Webhook{URL: hookURL, From: "/etc/registry-checks/webhook", HTTP: hc},
 		})
 	}
 	run(recv.URL+"/hooks/T000/s3cret-path", handler(nagios.CRITICAL, "SOFT", 1)) // quiet: no message
@@ -422,7 +423,7 @@ func TestWebhookOnePostPerRun(t *testing.T) {
 		Assess:      func(context.Context) ([]Observed, error) { return w.obs, nil },
 		CheckSource: func(context.Context, Observed) (SourceCheck, string) { return SourceUp, "" },
 		Exec:        w.exec, Store: w.store, Log: w.log, Now: time.Now,
-		Webhook: &Webhook{URL: recv.URL + "/hooks/x", From: "test", HTTP: hc},
+		Webhook: &notify.Webhook{URL: recv.URL + "/hooks/x", From: "test", HTTP: hc},
 	})
 	require.Len(t, got, 1, "one post for the whole run")
 	lines := strings.Split(got[0], "\n")
@@ -446,7 +447,7 @@ func TestWebhookTextIsInert(t *testing.T) {
 	defer recv.Close()
 	hc, err := httpclient.New(httpclient.Options{}, httpclient.Config{})
 	require.NoError(t, err)
-	hook := &Webhook{URL: recv.URL + "/hooks/x", From: "f", HTTP: hc}
+	hook := &notify.Webhook{URL: recv.URL + "/hooks/x", From: "f", HTTP: hc}
 	require.NoError(t, hook.Post(context.Background(), "restarted <!channel> and <@U123|x>, @here @Channel @all @everyone a&b; mail me@allison.example"))
 	assert.Equal(t, "restarted &lt;!channel&gt; and &lt;@U123|x&gt;, @\u200bhere @\u200bChannel @\u200ball @\u200beveryone a&amp;b; mail me@allison.example", got)
 	for _, w := range []string{"<!", "<@", "@here", "@Channel", "@all ", "@everyone"} {
