@@ -345,3 +345,83 @@ couch_select() {
 	printf 'COUCH_SERVER=%s\nCOUCH_SERVER_VERSION=%s\nCOUCHDB_HOME=%s\n' \
 		"$COUCH_SERVER" "$COUCH_SERVER_VERSION" "${COUCHDB_HOME:-}" >"$f"
 }
+
+# couchdb_start NAME DIR PORT: starts an Apache CouchDB node ($COUCHDB_HOME,
+# see couch_select) named NAME on 127.0.0.1:PORT, with its config under
+# DIR/etc and its data under DIR/data (kept when present), the stack's
+# admin in [admins], PID in DIR/NAME.pid; waits for /_up. The Erlang node
+# name is fixed by NAME, because a database's shard map names the node that
+# holds it and a restored data directory must find its shards; so is the
+# server uuid, because CouchDB keys a replication's checkpoints by the uuid
+# of the node that runs it (a restored replica resumes instead of diffing
+# the whole registry again). Default sharding (q=2), n=1.
+couchdb_start() {
+	local name="$1" dir="$2" port="$3" pidfile="$2/$1.pid"
+	couch_credentials
+	if pid_alive "$pidfile"; then
+		log "$name already running (pid $(cat "$pidfile")) on http://127.0.0.1:$port"
+		return 0
+	fi
+	reclaim_port "$port" beam.smp
+	mkdir -p "$dir/data" "$dir/etc"
+	sed -e "s/^-name .*/-name registry-checks-${name#couch-}@127.0.0.1/" "$COUCHDB_HOME/etc/vm.args" >"$dir/etc/vm.args"
+	# Rewritten on every start (the admin password is the stack's); CouchDB
+	# hashes the plain password in it when it starts.
+	(
+		umask 077
+		cat >"$dir/etc/local.ini" <<EOF2
+; written by test/stack for $name; CouchDB rewrites it
+[couchdb]
+single_node = true
+uuid = $(printf 'registry-checks-%s' "${name#couch-}" | md5sum | cut -c1-32)
+database_dir = $dir/data
+view_index_dir = $dir/data
+[cluster]
+n = 1
+[chttpd]
+port = $port
+bind_address = 127.0.0.1
+[log]
+writer = file
+file = $dir/couchdb.log
+level = notice
+[admins]
+$COUCH_ADMIN_USER = $COUCH_ADMIN_PASSWORD
+EOF2
+	)
+	# ERL_EPMD_ADDRESS keeps the Erlang port mapper (started by the first
+	# node, shared by all) on loopback.
+	ERL_EPMD_ADDRESS=127.0.0.1 COUCHDB_ARGS_FILE="$dir/etc/vm.args" \
+		COUCHDB_INI_FILES="$COUCHDB_HOME/etc/default.ini $dir/etc/local.ini" \
+		setsid nohup "$COUCHDB_HOME/bin/couchdb" >"$dir/stdout.log" 2>&1 </dev/null 3>&- &
+	echo $! >"$pidfile"
+	local i
+	for ((i = 0; i < 600; i++)); do
+		curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$port/_up" 2>/dev/null && break
+		pid_alive "$pidfile" || die "$name (pid $(cat "$pidfile")) exited while starting; last lines of $dir/stdout.log and $dir/couchdb.log:
+$(tail -n 10 "$dir/stdout.log" 2>/dev/null)
+$(tail -n 10 "$dir/couchdb.log" 2>/dev/null)"
+		sleep 0.1
+	done
+	curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$port/_up" ||
+		die "$name did not answer GET http://127.0.0.1:$port/_up within 60s; last lines of $dir/couchdb.log:
+$(tail -n 15 "$dir/couchdb.log" 2>/dev/null)"
+	couchdb_record_epmd "$pidfile"
+	log "$name ready on http://127.0.0.1:$port (pid $(cat "$pidfile")), CouchDB $COUCH_SERVER_VERSION"
+}
+
+# couchdb_record_epmd PIDFILE: the port mapper the stack's first node
+# started is the stack's to stop ("stack down" stops every *.pid under
+# $STACK_DIR); one that ran before that node is left alone.
+couchdb_record_epmd() {
+	local f="$STACK_DIR/epmd/epmd.pid" p
+	{ [ -e "$STACK_DIR/epmd/foreign" ] || [ -s "$f" ]; } && return 0
+	mkdir -p "$STACK_DIR/epmd"
+	p="$(pgrep -x epmd | head -n1 || true)"
+	[ -n "$p" ] || return 0
+	if [ "$(stat -c %Y "/proc/$p")" -lt "$(stat -c %Y "$1")" ]; then
+		touch "$STACK_DIR/epmd/foreign"
+	else
+		echo "$p" >"$f"
+	fi
+}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # couch-source.sh start|stop|clean|status NAME PORT
 #
-# A private CouchDB-protocol source (pouchdb-server, the stack's install) for
-# tests that must kill and revive a replication's source without touching the
-# shared primary other tests rely on. Same admin credentials as the stack;
+# A private CouchDB-protocol source for tests that must kill and revive a
+# replication's source without touching the shared primary other tests rely
+# on: the same server as the stack's nodes (Apache CouchDB, or
+# pouchdb-server on a stack without a CouchDB release). Same admin credentials as the stack;
 # data under $STACK_DIR/fault-NAME/ survives stop/start (a source that comes
 # back with its data, as after an outage); "clean" stops it and removes it.
 set -euo pipefail
@@ -18,6 +19,11 @@ url="http://127.0.0.1:$port"
 server="$STACK_CACHE/npm/node_modules/pouchdb-server/bin/pouchdb-server"
 
 start() {
+	couch_select
+	if [ "$COUCH_SERVER" = couchdb ]; then
+		couchdb_start "$name" "$dir" "$port"
+		return 0
+	fi
 	[ -x "$server" ] || die "$server is missing: run test/stack/stack up first"
 	couch_credentials
 	mkdir -p "$dir/data"
@@ -46,7 +52,7 @@ clean() {
 }
 
 status() {
-	if pid_alive "$pidfile" && http_ok "$url/"; then
+	if pid_alive "$pidfile" && { http_ok "$url/_up" || http_ok "$url/"; }; then
 		echo "$name: up, $url, pid $(cat "$pidfile")"
 	else
 		echo "$name: down"

@@ -193,13 +193,16 @@ async function main() {
     throw new Error(`PUT ${base}/registry: HTTP ${created.status} ${JSON.stringify(created.json)}`);
   }
   const docs = packuments();
+  // The synthetic packuments go first, so the real ones (whose tarballs the
+  // origins serve) are the newest publishes in the changes feed, which
+  // check_tarball_origin --recent samples.
+  const want = parseInt(process.env.SEED_DOCS || '0', 10);
+  const synth = want > docs.length ? await topUp(want, docs.length) : 0;
   const res = await call('POST', '/registry/_bulk_docs', { docs });
   const failed = (Array.isArray(res.json) ? res.json : []).filter((r) => r.error && r.error !== 'conflict');
   if (res.status !== 201 || failed.length) {
     throw new Error(`POST ${base}/registry/_bulk_docs: HTTP ${res.status} ${JSON.stringify(failed.length ? failed : res.json)}`);
   }
-  const want = parseInt(process.env.SEED_DOCS || '0', 10);
-  const synth = want > docs.length ? await topUp(want, docs.length) : 0;
   // The design document goes last, so its presence means the seed is complete.
   const d = await call('PUT', '/registry/_design/app', design);
   if (d.status !== 201) throw new Error(`PUT ${base}/registry/_design/app: HTTP ${d.status} ${JSON.stringify(d.json)}`);

@@ -165,61 +165,18 @@ $(tail -n 15 "$dir/stdout.log" 2>/dev/null)"
 
 # ---- Apache CouchDB ---------------------------------------------------------
 
-# The node's Erlang name: fixed, because a database's shard map (in _dbs)
-# names the node that holds it, and a restored snapshot must find its shards.
-erl_name() { echo "registry-checks-$inst@127.0.0.1"; }
-
-# A fixed server uuid per node: CouchDB keys a replication's checkpoints by
-# the uuid of the node that runs it, so a restored replica resumes from its
-# checkpoint instead of diffing the whole registry again.
-node_uuid() { printf 'registry-checks-%s' "$inst" | md5sum | cut -c1-32; }
-
-couchdb_config() {
-	mkdir -p "$dir/data" "$dir/etc"
-	sed -e "s/^-name .*/-name $(erl_name)/" "$COUCHDB_HOME/etc/vm.args" >"$dir/etc/vm.args"
-	# local.ini is rewritten on every start (the admin password is the
-	# stack's); CouchDB hashes the plain password in it on start.
-	(
-		umask 077
-		cat >"$dir/etc/local.ini" <<EOF
-; written by test/stack/services/couch.sh for $name; CouchDB rewrites it
-[couchdb]
-single_node = true
-uuid = $(node_uuid)
-database_dir = $dir/data
-view_index_dir = $dir/data
-[cluster]
-n = 1
-[chttpd]
-port = $port
-bind_address = 127.0.0.1
-[log]
-writer = file
-file = $dir/couchdb.log
-level = notice
-[admins]
-$COUCH_ADMIN_USER = $COUCH_ADMIN_PASSWORD
-EOF
-	)
-}
-
-couchdb_ready() {
-	[ "$(curl -fsS -m 2 "$url/_up" 2>/dev/null)" != "" ] && return 0
-	pid_alive "$pidfile" || die "$name (pid $(cat "$pidfile")) exited while starting; last lines of $dir/stdout.log and $dir/couchdb.log:
-$(tail -n 10 "$dir/stdout.log" 2>/dev/null)
-$(tail -n 10 "$dir/couchdb.log" 2>/dev/null)" 2>&3
-	return 1
-}
-
 # The snapshot of the three seeded data directories: its key changes with
-# the seed, this script, the document count and the CouchDB release.
+# the seed, the document count, the CouchDB release and SNAPSHOT_LAYOUT,
+# which says how couchdb_start lays a node out (node names, uuids, config):
+# bump it when that changes, or a restored node will not find its shards or
+# its checkpoints.
+SNAPSHOT_LAYOUT=1
 snapshot_dir() {
 	local k
-	k="$(cat "$STACK_SRC/seed/seed.js" "$STACK_SRC/seed/packages.txt" "$STACK_SRC/services/couch.sh" |
-		{
-			cat
-			echo "$SEED_DOCS $COUCH_SERVER_VERSION $COUCHDB_HOME"
-		} | sha256sum | cut -c1-16)"
+	k="$({
+		cat "$STACK_SRC/seed/seed.js" "$STACK_SRC/seed/packages.txt"
+		echo "$SEED_DOCS $COUCH_SERVER_VERSION $COUCHDB_HOME layout $SNAPSHOT_LAYOUT"
+	} | sha256sum | cut -c1-16)"
 	echo "$STACK_CACHE/couchdb-snapshot/$k"
 }
 
@@ -229,40 +186,13 @@ start_couchdb() {
 		log "$name already running (pid $(cat "$pidfile")) on $url"
 		return 0
 	fi
-	reclaim_port "$port" beam.smp
 	snap="$(snapshot_dir)"
 	if [ ! -d "$dir/data" ] && [ -f "$snap/.complete" ]; then
 		mkdir -p "$dir"
 		cp -a "$snap/$inst" "$dir/data"
 		log "$name: data restored from the seeded snapshot $snap"
 	fi
-	couchdb_config
-	# ERL_EPMD_ADDRESS keeps the Erlang port mapper (started by the first
-	# node, shared by all three) on loopback.
-	ERL_EPMD_ADDRESS=127.0.0.1 COUCHDB_ARGS_FILE="$dir/etc/vm.args" \
-		COUCHDB_INI_FILES="$COUCHDB_HOME/etc/default.ini $dir/etc/local.ini" \
-		setsid nohup "$COUCHDB_HOME/bin/couchdb" >"$dir/stdout.log" 2>&1 </dev/null 3>&- &
-	echo $! >"$pidfile"
-	wait_until 60 "$name at $url/_up" couchdb_ready ||
-		die "$name did not answer GET $url/_up within 60s; last lines of $dir/couchdb.log:
-$(tail -n 15 "$dir/couchdb.log" 2>/dev/null)"
-	record_epmd
-	log "$name ready on $url (pid $(cat "$pidfile")), CouchDB $COUCH_SERVER_VERSION"
-}
-
-# record_epmd: the port mapper the first node started is the stack's to stop
-# (stack down stops every *.pid under $STACK_DIR), unless it ran before.
-record_epmd() {
-	local f="$STACK_DIR/epmd/epmd.pid" p
-	[ -e "$STACK_DIR/epmd/foreign" ] || [ -s "$f" ] && return 0
-	mkdir -p "$STACK_DIR/epmd"
-	p="$(pgrep -x epmd | head -n1 || true)"
-	[ -n "$p" ] || return 0
-	if [ "$(stat -c %Y "/proc/$p" 2>/dev/null || echo 0)" -lt "$(stat -c %Y "$pidfile")" ]; then
-		touch "$STACK_DIR/epmd/foreign" # older than our first node: not ours
-	else
-		echo "$p" >"$f"
-	fi
+	couchdb_start "$name" "$dir" "$port"
 }
 
 # ensure_reader: the non-admin user "monitor" (password generated per stack)
@@ -334,6 +264,21 @@ build_views() {
 	done
 }
 
+compacted() { api GET "$1" | grep -q '"compact_running":false'; }
+
+# compact: compacts registry and its view index, as a node that has run a
+# while has them (smoosh would, in its own time): a freshly built index is
+# mostly garbage, which check_couch_views rightly reports as fragmentation.
+compact() {
+	api POST /registry/_compact/app '{}' | grep -q '"ok":true' || die "$name: POST /registry/_compact/app failed"
+	api POST /registry/_compact '{}' | grep -q '"ok":true' || die "$name: POST /registry/_compact failed"
+	wait_until 900 "$name to compact registry" compacted /registry
+	wait_until 900 "$name to compact registry's views" view_compacted
+	log "$name: registry and its views compacted"
+}
+
+view_compacted() { api GET /registry/_design/app/_info | grep -q '"compact_running":false'; }
+
 # snapshot: once all three nodes are up and seeded and no snapshot of this
 # seed exists, stops them, copies their data directories into the cache and
 # starts them again. The replicas' _replicator documents are deleted first
@@ -350,9 +295,13 @@ snapshot() {
 	done
 	couch_credentials
 	log "taking the seeded snapshot $snap (once per seed)"
-	for i in replica1 replica2; do
+	for i in primary replica1 replica2; do
 		node_vars "$i"
 		build_views
+		compact
+	done
+	for i in replica1 replica2; do
+		node_vars "$i"
 		for db in registry heartbeat; do
 			rev="$(api GET "/_replicator/$db-from-primary" | sed -n 's/.*"_rev":"\([^"]*\)".*/\1/p')"
 			[ -n "$rev" ] && api DELETE "/_replicator/$db-from-primary?rev=$rev" >/dev/null
