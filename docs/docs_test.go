@@ -341,3 +341,69 @@ func TestIcingaExamplesOnStockDebian(t *testing.T) {
 	}
 	assert.Greater(t, n, 0, "no Icinga 2 example found")
 }
+
+// An NRPE command of the docs named like one the package ships is the
+// shipped line, word for word: the docs showed -t 15 where the file has
+// -t 20.
+func TestNRPEExamplesAreTheShippedLines(t *testing.T) {
+	b, err := os.ReadFile("../nrpe/nrpe.d/registry-checks.cfg")
+	require.NoError(t, err)
+	shipped := map[string]string{}
+	for _, c := range nrpetest.ParseNRPE(b) {
+		shipped[c.Name] = c.Line
+	}
+	n := 0
+	for _, page := range pages(t) {
+		for _, bl := range blocks(t, page) {
+			if bl.lang != "nrpe" {
+				continue
+			}
+			for _, c := range nrpetest.ParseNRPE([]byte(bl.text)) {
+				want, ok := shipped[c.Name]
+				if !ok {
+					continue // a command of the operator's own, an example
+				}
+				n++
+				assert.Equal(t, want, c.Line, "%s:%d: command[%s] differs from nrpe/nrpe.d/registry-checks.cfg", bl.file, bl.line, c.Name)
+			}
+		}
+	}
+	assert.Greater(t, n, 0)
+}
+
+// The example at the top of the shipped Nagios file (comments) passes
+// nagios4 -v with the stock Debian configuration and the file itself: the
+// stock generic-host has no max_check_attempts.
+func TestShippedNagiosFileExampleOnStockDebian(t *testing.T) {
+	nrpetest.NeedProgram(t, "/usr/sbin/nagios4", "nagios4-core")
+	stock, err := os.ReadFile("/etc/nagios4/nagios.cfg")
+	if err != nil {
+		t.Skipf("no stock Nagios configuration: %v", err)
+	}
+	shipped, err := filepath.Abs("../nrpe/nagios/registry-checks.cfg")
+	require.NoError(t, err)
+	b, err := os.ReadFile(shipped)
+	require.NoError(t, err)
+	var example strings.Builder
+	in := false
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(l, "# Example:"):
+			in = true
+		case in && !strings.HasPrefix(l, "#"):
+			in = false
+		case in:
+			example.WriteString(strings.TrimPrefix(strings.TrimPrefix(l, "#"), " ") + "\n")
+		}
+	}
+	objs := strings.Join(nagiosObject.FindAllString(example.String(), -1), "\n")
+	require.Contains(t, objs, "define host", "no example found in %s", shipped)
+	dir := nrpetest.PublicTempDir(t)
+	site := filepath.Join(dir, "example.cfg")
+	require.NoError(t, os.WriteFile(site, []byte(objs+"\n"), 0o644))
+	main := string(stock) + "\ncfg_file=" + shipped + "\ncfg_file=" + site + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nagios.cfg"), []byte(main), 0o644))
+	out, err := exec.Command("/usr/sbin/nagios4", "-v", filepath.Join(dir, "nagios.cfg")).CombinedOutput()
+	require.NoError(t, err, "nagios4 -v rejects the example of %s:\n%s\n%s", shipped, objs, out)
+	assert.Regexp(t, `Total Errors:\s+0`, string(out))
+}

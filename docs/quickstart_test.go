@@ -3,6 +3,7 @@ package docs_test
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/registry-checks/registry-checks/lib/secret"
 	"github.com/registry-checks/registry-checks/nrpe/nrpetest"
 	"github.com/registry-checks/registry-checks/test/stackenv"
 )
@@ -74,7 +76,10 @@ func TestQuickstartIntegration(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("apt-get install needs root")
 	}
-	env := stackenv.Need(t, "COUCH_REPLICA1_URL", "COUCH_ADMIN_USER", "COUCH_ADMIN_PASSWORD")
+	env := stackenv.Need(t, "COUCH_REPLICA1_URL")
+	user, password, why, err := quickstartUser(env)
+	require.NoError(t, err)
+	t.Logf("monitoring user: %s (%s)", user, why)
 	nrpetest.NeedProgram(t, "/usr/sbin/nagios4", "nagios4-core")
 	nrpetest.NeedProgram(t, "/usr/sbin/nrpe", "nagios-nrpe-server")
 	if s := nrpetest.DebStatus("registry-checks"); s != "" && !strings.Contains(s, "not-installed") {
@@ -94,15 +99,12 @@ func TestQuickstartIntegration(t *testing.T) {
 	script.WriteString("set -euo pipefail\n")
 	site := map[string]string{
 		"COUCH":          env["COUCH_REPLICA1_URL"],
-		"COUCH_USER":     env["COUCH_ADMIN_USER"],
-		"COUCH_PASSWORD": env["COUCH_ADMIN_PASSWORD"],
+		"COUCH_USER":     user,
+		"COUCH_PASSWORD": password,
 	}
 	assign := regexp.MustCompile(`^([A-Z_]+)=\S*$`)
 	set := map[string]bool{}
-	for _, b := range blocks(t, "quickstart.md") {
-		if b.lang != "sh" {
-			continue
-		}
+	for _, b := range quickstartBlocks(t, string(page)) {
 		for _, l := range strings.Split(strings.TrimRight(b.text, "\n"), "\n") {
 			// The page's site values become the stack's.
 			if m := assign.FindStringSubmatch(l); m != nil {
@@ -155,10 +157,10 @@ func TestQuickstartIntegration(t *testing.T) {
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "PATH="+shim+":"+os.Getenv("PATH"), "SHIM_DIR="+shim, "DEBIAN_FRONTEND=noninteractive")
 	out, err := cmd.CombinedOutput()
-	shown := strings.ReplaceAll(string(out), env["COUCH_ADMIN_PASSWORD"], "xxxxx")
+	shown := strings.ReplaceAll(string(out), password, "xxxxx")
 	t.Logf("docs/quickstart.md, every shell block:\n%s", shown)
 	require.NoError(t, err, "a step of docs/quickstart.md failed")
-	assert.NotContains(t, string(out), env["COUCH_ADMIN_PASSWORD"], "the password was printed")
+	assert.NotContains(t, string(out), password, "the password was printed")
 
 	// The page's service, checked by the stock Nagios through the stock NRPE.
 	var svc map[string]string
@@ -224,4 +226,162 @@ func added(before map[string]bool, dirs ...string) []string {
 		}
 	}
 	return out
+}
+
+// replicationNeeds is the quick start's table ("What each binary needs")
+// for check_couch_replication, the binary the page sets up: which of the
+// stack's users is the least privileged that may run it, by server and
+// major version. On CouchDB (every version) _scheduler/* (2.1+),
+// _replicator (admin-only on 3.x) and _active_tasks (1.x) answer only a
+// server admin; PouchDB Server is run with its admin as before.
+var replicationNeeds = map[string]string{
+	"couchdb 1": "admin",
+	"couchdb 2": "admin",
+	"couchdb 3": "admin",
+	"pouchdb":   "admin",
+}
+
+// quickstartUser is the user the quick start is followed with: the least
+// privileged of the stack's users that the table says check_couch_replication
+// needs on the stack's server (COUCH_SERVER=couchdb|pouchdb, default pouchdb;
+// COUCH_SERVER_VERSION, e.g. 3.4.3). "admin" is COUCH_ADMIN_USER with
+// COUCH_ADMIN_PASSWORD or COUCH_ADMIN_CREDENTIALS_FILE; "reader" is
+// COUCH_READER_USER with COUCH_READER_PASSWORD or
+// COUCH_READER_CREDENTIALS_FILE.
+func quickstartUser(env map[string]string) (user, password, why string, err error) {
+	server := env["COUCH_SERVER"]
+	if server == "" {
+		server = "pouchdb"
+	}
+	key := server
+	if server == "couchdb" {
+		major, _, _ := strings.Cut(env["COUCH_SERVER_VERSION"], ".")
+		if major == "" {
+			return "", "", "", fmt.Errorf("COUCH_SERVER=couchdb without COUCH_SERVER_VERSION in the stack env")
+		}
+		key += " " + major
+	}
+	role, ok := replicationNeeds[key]
+	if !ok {
+		return "", "", "", fmt.Errorf("the quick start's table says nothing of %s", key)
+	}
+	prefix := map[string]string{"admin": "COUCH_ADMIN_", "reader": "COUCH_READER_"}[role]
+	user, password = env[prefix+"USER"], env[prefix+"PASSWORD"]
+	if f := env[prefix+"CREDENTIALS_FILE"]; password == "" && f != "" {
+		c, err := secret.LoadFile(f)
+		if err != nil {
+			return "", "", "", err
+		}
+		if user == "" {
+			user = c.User
+		}
+		password = c.Password
+	}
+	if user == "" || password == "" {
+		return "", "", "", fmt.Errorf("the stack env has no %sUSER and %sPASSWORD (or %sCREDENTIALS_FILE): %s needs its %s", prefix, prefix, prefix, key, role)
+	}
+	return user, password, fmt.Sprintf("the %s user: check_couch_replication needs one on %s", role, key), nil
+}
+
+// quickstartBlocks are the page's sh blocks the test runs, in order: all
+// of them up to "## Uninstall" (the test removes what it installed itself),
+// except one marked <!-- quickstart-test: skip ... --> (creating the
+// monitoring user with the admin's password typed at a prompt: the stack
+// provides that user).
+func quickstartBlocks(t *testing.T, page string) []block {
+	t.Helper()
+	lines := strings.Split(page, "\n")
+	end := len(lines) + 1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "## Uninstall") {
+			end = i + 1
+			break
+		}
+	}
+	var out []block
+	for _, b := range blocks(t, "quickstart.md") {
+		if b.lang != "sh" || b.line >= end {
+			continue
+		}
+		if prev := previousLine(lines, b.line); strings.HasPrefix(prev, "<!-- quickstart-test: skip") {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// previousLine is the line before the fence of the block at line n
+// (1-based, the fence's line as block.line counts), "" when there is none.
+func previousLine(lines []string, n int) string {
+	if n < 2 || n-2 >= len(lines) {
+		return ""
+	}
+	return lines[n-2]
+}
+
+// The page's blocks the test runs and skips: the user creation (a prompt
+// for the admin's password) and the uninstall are not run, every other sh
+// block is.
+func TestQuickstartBlocksRun(t *testing.T) {
+	page, err := os.ReadFile("quickstart.md")
+	require.NoError(t, err)
+	var run []string
+	for _, b := range quickstartBlocks(t, string(page)) {
+		run = append(run, b.text)
+	}
+	all := strings.Join(run, "\n")
+	assert.NotContains(t, all, "_config/admins", "the user creation block is run")
+	assert.NotContains(t, all, "apt-get purge", "the uninstall block is run")
+	assert.Contains(t, all, "COUCH_USER=")
+	assert.Contains(t, all, "has_been_checked=1")
+}
+
+func TestQuickstartUser(t *testing.T) {
+	env := map[string]string{"COUCH_ADMIN_USER": "admin", "COUCH_ADMIN_PASSWORD": "a-pw", "COUCH_READER_USER": "monitor", "COUCH_READER_PASSWORD": "r-pw"}
+	with := func(kv ...string) map[string]string {
+		m := maps.Clone(env)
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	u, p, _, err := quickstartUser(with("COUCH_SERVER", "couchdb", "COUCH_SERVER_VERSION", "3.4.3"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"admin", "a-pw"}, []string{u, p}, "CouchDB 3: _scheduler needs a server admin")
+	u, _, _, err = quickstartUser(env)
+	require.NoError(t, err)
+	assert.Equal(t, "admin", u, "PouchDB Server (no COUCH_SERVER)")
+	_, _, _, err = quickstartUser(with("COUCH_SERVER", "couchdb"))
+	assert.Error(t, err, "a version is needed")
+	_, _, _, err = quickstartUser(with("COUCH_SERVER", "couchdb", "COUCH_SERVER_VERSION", "3.4.3", "COUCH_ADMIN_PASSWORD", ""))
+	assert.Error(t, err, "no admin password and no credentials file")
+	cred := filepath.Join(t.TempDir(), "admin.cred")
+	require.NoError(t, os.WriteFile(cred, []byte("admin:from-file\n"), 0o600))
+	_, p, _, err = quickstartUser(with("COUCH_SERVER", "couchdb", "COUCH_SERVER_VERSION", "3.4.3", "COUCH_ADMIN_PASSWORD", "", "COUCH_ADMIN_CREDENTIALS_FILE", cred))
+	require.NoError(t, err)
+	assert.Equal(t, "from-file", p)
+}
+
+// TestReaderIsNotEnoughOnCouchDB3Integration proves the table's claim on
+// the stack's real CouchDB 3: check_couch_replication run as the non-admin
+// reader is UNKNOWN and says that _scheduler needs a server admin, not
+// that authentication failed.
+func TestReaderIsNotEnoughOnCouchDB3Integration(t *testing.T) {
+	env := stackenv.Need(t, "COUCH_REPLICA1_URL", "COUCH_SERVER", "COUCH_SERVER_VERSION", "COUCH_READER_USER")
+	if env["COUCH_SERVER"] != "couchdb" || !strings.HasPrefix(env["COUCH_SERVER_VERSION"], "3.") {
+		t.Skipf("the stack runs %s %s, not CouchDB 3", env["COUCH_SERVER"], env["COUCH_SERVER_VERSION"])
+	}
+	cred := env["COUCH_READER_CREDENTIALS_FILE"]
+	if cred == "" {
+		cred = filepath.Join(t.TempDir(), "reader.cred")
+		require.NoError(t, os.WriteFile(cred, []byte(env["COUCH_READER_USER"]+":"+env["COUCH_READER_PASSWORD"]+"\n"), 0o600))
+	}
+	bin := nrpetest.BuildBinaries(t)
+	out, err := exec.Command(filepath.Join(bin, "check_couch_replication"), "-u", env["COUCH_REPLICA1_URL"], "--credentials-file", cred).Output()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 3, ee.ExitCode(), "%s", out)
+	first, _, _ := strings.Cut(string(out), "\n")
+	assert.Contains(t, first, "user "+env["COUCH_READER_USER"]+" is not a server admin: _scheduler needs one")
 }

@@ -10,11 +10,11 @@ var help = plugin.Help{
 		"A refused document is skipped for good (CouchDB runs validate_doc_update on replicated writes): by default any is WARNING, and the first line says \"N documents refused by the target\". " +
 		"--expect N is CRITICAL when fewer than N replications are found.",
 	Examples: []plugin.Example{
-		{Note: "Every replication of the local node, its heartbeat timed through the heartbeat database:",
-			Command: "check_couch_replication -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred --heartbeat-db heartbeat --expect 1",
-			Output:  "COUCH_REPLICATION OK - 1 replication OK | replications=1;;1:;0 'registry-from-primary state'=0;;;0 ...\nOK registry-from-primary: running"},
+		{Note: "Every replication of the local node, at least one expected (sources not read, so no lag):",
+			Command: "check_couch_replication -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred --expect 1 --no-seq-lag",
+			Output:  "COUCH_REPLICATION OK - 1 replication OK | replications=1;;1:;0 'registry-from-node1 job_state'=0;;;0;9\nserver: CouchDB 2.1+ (_scheduler)\nOK registry-from-node1: running"},
 		{Note: "A replication missing (here one of two expected):",
-			Command: "check_couch_replication -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred --expect 2",
+			Command: "check_couch_replication -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred --expect 2 --no-seq-lag",
 			Output:  "COUCH_REPLICATION CRITICAL - only 1 of 2 expected replications; 1 replication OK | replications=1;;2:;0 ..."},
 	},
 	Perfdata: []string{

@@ -67,6 +67,8 @@ func redirectError(next *http.Request) error {
 //	connection refused, DNS failure, connection reset, TLS failure  CRITICAL
 //	5xx                                                            CRITICAL
 //	401, 403: "authentication failed for user X" / "access denied"  UNKNOWN
+//	401 "You are not a server admin.": "user X is not a server admin:
+//	     _scheduler needs one" (the password was right)                  UNKNOWN
 //	404 (wrong URL or missing database, the caller may know better) UNKNOWN
 //	other 4xx, redirects, undecodable or oversized answers          UNKNOWN
 //	deadline exceeded: Timeout set, "timeout waiting for GET URL"   (--timeout-state)
@@ -119,6 +121,16 @@ func StatusProblem(e *StatusError) *nagios.Problem {
 	case e.Code >= 500:
 		p.Status = nagios.CRITICAL
 		p.Msg = where + ": server error " + status
+	case e.Code == http.StatusUnauthorized && strings.Contains(strings.ToLower(e.Reason), "not a server admin"):
+		// CouchDB's answer to a user it knows, or to no user at all, on
+		// an endpoint only a server admin may read (_scheduler, _all_dbs,
+		// _replicator on 3.x): the password is not the problem.
+		what := adminResource(e.URL)
+		if e.User != "" {
+			p.Msg = fmt.Sprintf("%s: user %s is not a server admin: %s needs one (%d %s)", where, e.User, what, e.Code, http.StatusText(e.Code))
+		} else {
+			p.Msg = fmt.Sprintf("%s: no credentials given, and %s needs a server admin (%d %s)", where, what, e.Code, http.StatusText(e.Code))
+		}
 	case e.Code == http.StatusUnauthorized:
 		if e.User != "" {
 			p.Msg = fmt.Sprintf("%s: authentication failed for user %s: %s", where, e.User, status)
@@ -144,6 +156,24 @@ func StatusProblem(e *StatusError) *nagios.Problem {
 	}
 	p.Msg = oneLine(p.Msg)
 	return p
+}
+
+// adminResource names what a request read, for "_scheduler needs one": the
+// first segment of the URL's path (_scheduler, _replicator, _all_dbs), or
+// for a node-local endpoint its name (_stats of /_node/_local/_stats/...).
+func adminResource(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "this endpoint"
+	}
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	switch {
+	case len(segs) >= 3 && segs[0] == "_node":
+		return segs[2]
+	case segs[0] != "":
+		return segs[0]
+	}
+	return "this endpoint"
 }
 
 // ReasonLimit bounds the server's reason quoted in a message, in bytes.

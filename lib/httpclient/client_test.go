@@ -75,6 +75,32 @@ func TestGetJSONStatuses(t *testing.T) {
 			wantCode:   401,
 		},
 		{
+			// CouchDB 3.4.3's answer to a right password of a user who is
+			// not a server admin (seen on a real node, user monitor).
+			name: "401 not a server admin: authenticated, not authorized",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"error":"unauthorized","reason":"You are not a server admin."}`)
+			},
+			creds:      secret.Credentials{User: "monitor", Password: password},
+			wantStatus: nagios.UNKNOWN,
+			wantMsg:    "/_scheduler/docs: user monitor is not a server admin: _scheduler needs one (401 Unauthorized)",
+			wantCode:   401,
+		},
+		{
+			// The same answer without credentials.
+			name: "401 not a server admin without credentials",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"error":"unauthorized","reason":"You are not a server admin."}`)
+			},
+			wantStatus: nagios.UNKNOWN,
+			wantMsg:    "/_scheduler/docs: no credentials given, and _scheduler needs a server admin (401 Unauthorized)",
+			wantCode:   401,
+		},
+		{
 			name: "401 without credentials",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(http.StatusUnauthorized)

@@ -121,12 +121,17 @@ func (p Probes) targetCreds(*Replication) secret.Credentials { return p.NodeCred
 // run measures the lags of rep's replications in place.
 func (p Probes) run(ctx context.Context, c *couch.Client, rep *Report, now time.Time) {
 	reps := rep.Replications
+	// The sources are read before the heartbeat is written: the heartbeat
+	// is a change of the run's own making, and counted as pending it made
+	// an idle node checked less often than CouchDB checkpoints look
+	// behind ("no checkpoint for 1m15s while changes are pending").
+	// Nothing is lost in time: the heartbeat's wait comes after both.
+	if p.SeqLag || p.CheckpointAge {
+		p.seqLags(ctx, reps, now)
+	}
 	var hb *heartbeat
 	if p.HeartbeatDB != "" {
 		hb = p.startHeartbeat(ctx, reps, rep)
-	}
-	if p.SeqLag || p.CheckpointAge {
-		p.seqLags(ctx, reps, now)
 	}
 	if hb != nil {
 		hb.finish(ctx, reps)

@@ -94,6 +94,10 @@ var (
 	filterDocMissing = lazyRegexp("(?i)couldn't open document `(_design/[^`]*)`[^:]*:.*not_found")
 	// Couldn't parse filter code from document app on `http://...` Error: {not_found,<<"missing json key: filters">>}
 	filterCode = lazyRegexp("(?i)couldn't parse filter code from document (\\S+)")
+	// {revs_diff_failed,404,{[{<<"error">>,<<"not_found">>},...]}} (the
+	// target), {changes_req_failed,404,#Fun<...>} (the source): a request
+	// of the replicator that got an HTTP status; the request names the side.
+	requestFailed = lazyRegexp(`\{([a-z_]+)_failed,\s*(\d{3})\b`)
 	// {http_request_failed,"GET","http://db1:5984/x/",{error,{code,503}}}; {code,500}
 	httpCode = lazyRegexp(`\{code,\s*(\d{3})\}`)
 	anyURL   = lazyRegexp(`https?://[^\s"'<>,}\x60]+`)
@@ -155,6 +159,9 @@ func classify(raw, source, target string) Cause {
 			return Cause{What: CauseTargetDBMissing}
 		}
 		return Cause{What: CauseSourceDBMissing}
+	case requestFailed().MatchString(line):
+		m := requestFailed().FindStringSubmatch(line)
+		return statusCause(requestSide(m[1], urlSide), m[2], server)
 	case strings.Contains(lower, "already started") && duplicateOf().MatchString(line):
 		return Cause{What: CauseDuplicate, Detail: "same as " + duplicateOf().FindStringSubmatch(line)[1] + ": delete one"}
 	case filterDocMissing().MatchString(line):
@@ -232,6 +239,42 @@ func containsAny(s string, words []string) bool {
 		}
 	}
 	return false
+}
+
+// requestSide is the side a replicator request of the kind op (the atom
+// before _failed) goes to: the changes feed and document reads are the
+// source's, revs_diff and writes the target's. Another request is the side
+// of the URL in the error.
+func requestSide(op string, urlSide func(def string) string) string {
+	switch op {
+	case "changes_req", "open_doc", "open_revs", "bulk_get", "get_doc":
+		return "source"
+	case "revs_diff", "bulk_docs", "update_doc", "update_docs", "bulk_save":
+		return "target"
+	}
+	return urlSide("source")
+}
+
+// statusCause is the cause of an HTTP status code a replicator request to
+// side got.
+func statusCause(side, code string, server func(string) string) Cause {
+	pick := func(source, target string) string {
+		if side == "target" {
+			return target
+		}
+		return source
+	}
+	switch {
+	case code == "404":
+		return Cause{What: pick(CauseSourceDBMissing, CauseTargetDBMissing), Detail: "HTTP 404"}
+	case code == "401":
+		return Cause{What: pick(CauseSourceAuth, CauseTargetAuth), Detail: "HTTP 401"}
+	case code == "403":
+		return Cause{What: pick(CauseSourceDenied, CauseTargetDenied), Detail: "HTTP 403"}
+	case code >= "500":
+		return Cause{What: pick(CauseSourceServerError, CauseTargetServerError), Server: server(side), Detail: "HTTP " + code}
+	}
+	return Cause{What: CauseOther, Server: server(side), Detail: "HTTP " + code + " at the " + side}
 }
 
 // transportCause names the transport failure in the error.

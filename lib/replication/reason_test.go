@@ -39,6 +39,14 @@ func TestClassify(t *testing.T) {
 		// Not the network.
 		{"{replication_auth_error,\n    {session_request_unauthorized,\"http://127.0.0.1:15984/_session\",\"mirror\"}}", Cause{What: CauseSourceAuth, Detail: "user mirror"}},
 		{"{replication_auth_error,{session_request_unauthorized,\"http://127.0.0.1:25984/_session\",\"writer\"}}", Cause{What: CauseTargetAuth, Detail: "user writer"}},
+		// A database deleted while its replication runs, as CouchDB 3.4.3
+		// says it (captured on a real node): revs_diff goes to the target,
+		// the changes feed to the source. Neither error has a URL.
+		{"{revs_diff_failed,404,\n                  {[{<<\"error\">>,<<\"not_found\">>},\n                    {<<\"reason\">>,<<\"Database does not exist.\">>}]}}", Cause{What: CauseTargetDBMissing, Detail: "HTTP 404"}},
+		{"{changes_req_failed,404,#Fun<couch_replicator_httpc.0.11803075>}", Cause{What: CauseSourceDBMissing, Detail: "HTTP 404"}},
+		{"{revs_diff_failed,401,{[{<<\"error\">>,<<\"unauthorized\">>}]}}", Cause{What: CauseTargetAuth, Detail: "HTTP 401"}},
+		{"{bulk_docs_failed,403,{[{<<\"error\">>,<<\"forbidden\">>}]}}", Cause{What: CauseTargetDenied, Detail: "HTTP 403"}},
+		{"{revs_diff_failed,500,{[{<<\"error\">>,<<\"unknown_error\">>}]}}", Cause{CauseTargetServerError, srv2, "HTTP 500"}},
 		{"db_not_found: could not open http://127.0.0.1:15984/no-such-db/", Cause{What: CauseSourceDBMissing}},
 		{"db_not_found: could not open http://127.0.0.1:25984/registry/", Cause{What: CauseTargetDBMissing}},
 		{`{db_not_found,<<"could not open http://127.0.0.1:15984/x/">>}`, Cause{What: CauseSourceDBMissing}},

@@ -204,7 +204,9 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 			crash := classify(r.red.Redact(r.recentCrash), r.sourceURL, r.targetURL)
 			r.SourceDown = crash.SourceDown()
 			r.Status = nagios.WARNING
-			r.Reason = fmt.Sprintf("restarted %s ago after a crash: %s", age(now.Sub(r.LastStart)), crash)
+			// CouchDB's own retry, worded so that nobody takes it for the
+			// handler's restart (which starts a job with a fresh history).
+			r.Reason = fmt.Sprintf("CouchDB retried it %s ago after a crash: %s", age(now.Sub(r.LastStart)), crash)
 			r.Cause = Cause{What: "recovering from a crash", Server: crash.Server, Detail: crash.What}
 		}
 	case Pending:

@@ -43,7 +43,7 @@ func TestStateMappingOverCapturedSituations(t *testing.T) {
 		{"node2", "source-down-8s", map[string]want{reg: ok}, 1},
 		// The changes reader died 1 s ago and the job was restarted at
 		// once: running, but not to be trusted yet.
-		{"node2", "source-down-30s", map[string]want{reg: {state: Running, status: nagios.WARNING, reason: "restarted 1s ago after a crash: source unreachable (timed out)", sourceDown: true}}, 1},
+		{"node2", "source-down-30s", map[string]want{reg: {state: Running, status: nagios.WARNING, reason: "CouchDB retried it 1s ago after a crash: source unreachable (timed out)", sourceDown: true}}, 1},
 		{"node2", "source-down-75s", map[string]want{reg: down(1)}, 1},
 		{"node2", "source-down-150s", map[string]want{reg: down(2)}, 1},
 		{"node2", "source-down-300s", map[string]want{reg: down(3)}, 1},
@@ -64,7 +64,7 @@ func TestStateMappingOverCapturedSituations(t *testing.T) {
 		{"node2", "replication-lagging", map[string]want{reg: recovered}, 6},
 		{"node3", "running", map[string]want{reg: ok, "transient:cfa1b65b7a103bafa28027a854623d52+continuous+create_target": ok}, 2},
 		// The transient job vanished with its source: only --expect can tell.
-		{"node3", "source-down-30s", map[string]want{reg: {state: Running, status: nagios.WARNING, reason: "restarted 1s ago after a crash", sourceDown: true}}, 1},
+		{"node3", "source-down-30s", map[string]want{reg: {state: Running, status: nagios.WARNING, reason: "CouchDB retried it 1s ago after a crash", sourceDown: true}}, 1},
 		{"node3", "source-down-300s", map[string]want{reg: down(3)}, 1},
 		{"node3", "source-recovered", map[string]want{reg: recovered}, 1},
 	}

@@ -7,7 +7,9 @@ package disk
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -451,6 +453,14 @@ func checkFS(cfg Config, deps Deps, dbs *dbSet, dbsKnown bool) (nagios.Result, [
 	if err != nil {
 		r.Status = nagios.UNKNOWN
 		r.Summary = fmt.Sprintf("--data-dir: %v", err)
+		if errors.Is(err, os.ErrPermission) {
+			// A source install leaves the data directory 0770 couchdb:couchdb
+			// (Apache's instructions); NRPE runs the check as nagios.
+			r.Summary += ": this user may not reach the data directory"
+			r.Long = append(r.Long, "Give the user that runs the check (nagios under NRPE) access: add it to CouchDB's group "+
+				"(usermod -aG couchdb nagios, then systemctl restart nagios-nrpe-server), "+
+				"or point --data-dir at any directory on the same filesystem that it can reach (its mount point).")
+		}
 		for _, l := range [][2]string{{"free", "fs_free_bytes"}, {"free_pct", "fs_free_pct"}, {"inodes_free_pct", "fs_inodes_free_pct"}, {"headroom", "compaction_headroom_bytes"}} {
 			r.Perf = append(r.Perf, nagios.Perf{Label: l[0], Field: l[1], Unknown: true})
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -395,6 +396,11 @@ func TestDataDirAndHeadroom(t *testing.T) {
 			nagios.OK, "3 databases, 15.0 MiB on disk, 7.1 MiB reclaimable; /data 50% free", fmt.Sprint(500*mib - need)},
 		{"free bytes threshold", statfsOf(1000*mib, 500*mib, 1000, 900), func(c *Config) { c.FreeBytes = th(t, "", "1000000000:") },
 			nagios.CRITICAL, "/data 50% free", fmt.Sprint(500*mib - need)},
+		// NRPE's nagios on a 0770 couchdb:couchdb data directory: the
+		// message says what to do.
+		{"statfs permission denied", func(string) (FS, error) {
+			return FS{}, fmt.Errorf("statfs /data: %w", syscall.EACCES)
+		}, nil, nagios.UNKNOWN, "--data-dir: statfs /data: permission denied: this user may not reach the data directory", "U"},
 		{"statfs fails", func(string) (FS, error) { return FS{}, errors.New("statfs /data: no such file or directory") }, nil,
 			nagios.UNKNOWN, "--data-dir: statfs /data: no such file or directory", "U"},
 	}
@@ -409,6 +415,9 @@ func TestDataDirAndHeadroom(t *testing.T) {
 			res := Check(context.Background(), cfg, deps(fixtureServer(t, "node1.db-info.registry.before-compaction.json"), tt.fs))
 			assert.Equal(t, tt.status, res.Status, res.Summary)
 			assert.Equal(t, tt.summary, res.Summary)
+			if tt.name == "statfs permission denied" {
+				assert.Contains(t, strings.Join(res.Long, "\n"), "usermod -aG couchdb nagios")
+			}
 			if !strings.HasPrefix(tt.name, "statfs") {
 				// The bytes behind line 1's percent, in the long output.
 				assert.Contains(t, strings.Join(res.Long, "\n"), "/data: ")

@@ -141,7 +141,10 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 		res.Summary = subs[0].Name + " " + subs[0].Summary
 	}
 	if len(subs) == 0 {
-		res.Summary = fmt.Sprintf("no design documents with views in %s", cfg.DB)
+		// UNKNOWN, not OK: whoever points the check at a database expects
+		// views there, and OK would hide design documents that were
+		// deleted (or a wrong --db).
+		res.Summary = fmt.Sprintf("no views to check in %s (wrong --db, or design documents deleted?)", cfg.DB)
 	} else if res.Status == nagios.OK {
 		// Aggregate's "N design documents OK", naming the database.
 		res.Summary = strings.TrimSuffix(res.Summary, " OK") + " of " + cfg.DB + " OK"

@@ -394,6 +394,18 @@ func TestMissingDatabaseAndDesignDocs(t *testing.T) {
 	assert.Contains(t, sub(t, res, "_design/search").Long, "index: _info: GET http://db1:5984/registry/_design/search/_info: server error 500 Internal Server Error")
 }
 
+// A database without views is UNKNOWN, naming the database and the likely
+// causes: a check pointed at it expects views, and OK would hide design
+// documents that were deleted. A validate_doc_update-only design document
+// has no views either.
+func TestDatabaseWithoutViews(t *testing.T) {
+	f := newFake(t)
+	f.ddocs = []DesignDoc{vduDoc}
+	res := Check(context.Background(), baseConfig(t), depsOf(f))
+	assert.Equal(t, nagios.UNKNOWN, res.Status)
+	assert.Equal(t, "no views to check in registry (wrong --db, or design documents deleted?)", res.Summary)
+}
+
 func TestUpdateQueryRunsLast(t *testing.T) {
 	f := newFake(t)
 	f.took["app/by_author"] = 12 * time.Second // the first query of app's update also hits this key

@@ -91,6 +91,12 @@ type History struct {
 	// ActedThisProblem is set by a restart in handler mode and cleared when
 	// Nagios reports OK or a new problem (SOFT attempt 1): once per problem.
 	ActedThisProblem bool `json:"acted_this_problem,omitempty"`
+	// RestartCause is the cause (Cause.What) the newest restart was for.
+	// A restart that did not help is known by it: the same cause again
+	// within the rate window, even after a moment of OK (a new job runs
+	// until it meets the same missing database or stall) and across
+	// Nagios problems, which clear ActedThisProblem.
+	RestartCause string `json:"restart_cause,omitempty"`
 }
 
 // Policy tunes Decide.
@@ -157,8 +163,13 @@ func Decide(ev Event, h History, p Policy) Action {
 	if !p.restartable(r.Class) {
 		return Action{Human, "not_restartable", fmt.Sprintf("%s: a restart does not fix this state; needs a human", state(r)), nagios.CRITICAL}
 	}
-	if r.SourceGone || ev.Source == SourceGone {
+	if r.SourceGone || ev.Source == SourceGone || r.Cause.What == replication.CauseSourceDBMissing {
 		return Action{Human, "source_gone", fmt.Sprintf("%s: the source database is gone; not restarting (needs a human)", state(r)), nagios.CRITICAL}
+	}
+	if r.Cause.What == replication.CauseTargetDBMissing {
+		// The new job would crash on the same missing database; creating
+		// it (or create_target) is a person's choice.
+		return Action{Human, "target_gone", fmt.Sprintf("%s: the target database is gone; not restarting (needs a human)", state(r)), nagios.CRITICAL}
 	}
 	if !r.Restartable {
 		return Action{Human, "no_definition", fmt.Sprintf("%s: no replication document or --transient-spec to restart it from; needs a human", state(r)), nagios.CRITICAL}
@@ -175,6 +186,9 @@ func Decide(ev Event, h History, p Policy) Action {
 		}
 	}
 
+	if last, ok := h.lastRestart(); ok && h.RestartCause != "" && h.RestartCause == r.Cause.What && !transientCause(r.Cause.What) && ev.Now.Sub(last) < p.Window {
+		return Action{Human, "restart_did_not_help", fmt.Sprintf("%s: restarted %s ago for the same cause and failing again; another restart will not help (needs a human)", state(r), ev.Now.Sub(last).Round(time.Second)), nagios.CRITICAL}
+	}
 	if n := h.RestartsWithin(ev.Now, p.Window); n >= p.MaxRestarts {
 		return Action{Human, "rate_limited", fmt.Sprintf("%s: %d restarts in the last %s already; not restarting again (needs a human)", state(r), n, window(p.Window)), nagios.CRITICAL}
 	}
@@ -243,7 +257,7 @@ func (h History) RestartsWithin(now time.Time, w time.Duration) int {
 // Record is h after a run that saw r (nil: not seen, i.e. healthy or
 // gone), took action a and, when a was Restart, restarted it or not.
 func Record(h History, ev Event, a Action, restarted bool, p Policy) History {
-	out := History{ActedThisProblem: h.ActedThisProblem}
+	out := History{ActedThisProblem: h.ActedThisProblem, RestartCause: h.RestartCause}
 	for _, t := range h.Restarts {
 		if ev.Now.Sub(t) < p.Window {
 			out.Restarts = append(out.Restarts, t)
@@ -254,10 +268,17 @@ func Record(h History, ev Event, a Action, restarted bool, p Policy) History {
 	if ev.Mode == ModeStandalone && failing {
 		out.ConsecutiveFailures = h.ConsecutiveFailures + 1
 	}
+	if len(out.Restarts) == 0 {
+		out.RestartCause = ""
+	}
 	if a.Kind == Restart && restarted {
+		// The failure count is not reset: a restart is judged by what
+		// follows it, and a failure right after it is the same streak.
 		out.Restarts = append(out.Restarts, ev.Now)
-		out.ConsecutiveFailures = 0
 		out.ActedThisProblem = ev.Mode == ModeHandler
+		if r != nil {
+			out.RestartCause = r.Cause.What
+		}
 	}
 	if ev.Mode == ModeStandalone && !failing {
 		// A standalone run has no Nagios problem to scope "once" to: the
@@ -270,6 +291,26 @@ func Record(h History, ev Event, a Action, restarted bool, p Policy) History {
 // IsZero reports whether h is worth keeping in the state file.
 func (h History) IsZero() bool {
 	return h.ConsecutiveFailures == 0 && len(h.Restarts) == 0 && !h.ActedThisProblem
+}
+
+func (h History) lastRestart() (time.Time, bool) {
+	if len(h.Restarts) == 0 {
+		return time.Time{}, false
+	}
+	return h.Restarts[len(h.Restarts)-1], true
+}
+
+// transientCause reports causes that come and go with the network: a
+// source back after a blip can drop again, and that is a new failure a
+// restart may well fix (the source is checked before each), not the
+// old one a restart did not fix.
+func transientCause(what string) bool {
+	switch what {
+	case replication.CauseSourceUnreachable, replication.CauseTargetUnreachable,
+		replication.CauseSourceServerError, replication.CauseTargetServerError, replication.CauseSourceRead:
+		return true
+	}
+	return false
 }
 
 func (p Policy) restartable(st string) bool {

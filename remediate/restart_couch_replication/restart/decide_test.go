@@ -81,6 +81,15 @@ func TestDecideReplication(t *testing.T) {
 		{"continuous completed is not restartable", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "completed", Status: nagios.CRITICAL, Restartable: true}, SourceUp), History{}, Human, "not_restartable", nagios.CRITICAL, ""},
 		{"missing replication doc", ev(ModeHandler, soft(2), &Replication{Key: "r", State: "missing", Status: nagios.CRITICAL}, SourceUnchecked), History{}, Human, "not_restartable", nagios.CRITICAL, ""},
 		{"failed with source db gone (check saw it)", ev(ModeHandler, soft(2), &Replication{Key: "missing-source-db", State: "failed", Class: "failed", Status: nagios.CRITICAL, Reason: "db_not_found", SourceGone: true, Restartable: true}, SourceUnchecked), History{}, Human, "source_gone", nagios.CRITICAL, "source database is gone"},
+		{"crashing, target database missing (revs_diff_failed 404), source up: a human, never a restart", ev(ModeHandler, soft(2), with(crashing(), func(r *Replication) {
+			r.Cause = replication.Cause{What: replication.CauseTargetDBMissing, Detail: "HTTP 404"}
+		}), SourceUp), History{}, Human, "target_gone", nagios.CRITICAL, "the target database is gone"},
+		{"crashing, target database missing, standalone second failure", ev(ModeStandalone, NagiosEvent{}, with(crashing(), func(r *Replication) {
+			r.Cause = replication.Cause{What: replication.CauseTargetDBMissing}
+		}), SourceUnchecked), History{ConsecutiveFailures: 1}, Human, "target_gone", nagios.CRITICAL, "needs a human"},
+		{"crashing, source database missing by the check's cause", ev(ModeHandler, soft(2), with(crashing(), func(r *Replication) {
+			r.Cause = replication.Cause{What: replication.CauseSourceDBMissing}
+		}), SourceUnchecked), History{}, Human, "source_gone", nagios.CRITICAL, "source database is gone"},
 		{"crashing with source db gone (probe saw it)", ev(ModeStandalone, NagiosEvent{}, crashing(), SourceGone), History{ConsecutiveFailures: 1}, Human, "source_gone", nagios.CRITICAL, "not restarting"},
 		{"vanished transient with spec: check source", ev(ModeHandler, soft(2), &Replication{Key: "transient:a->b", State: "missing", Class: "vanished", Status: nagios.CRITICAL, Restartable: true}, SourceUnchecked), History{}, CheckSource, "check_source", nagios.OK, ""},
 		{"transient without spec", ev(ModeHandler, soft(2), with(crashing(), func(r *Replication) { r.Restartable = false }), SourceUnchecked), History{}, Human, "no_definition", nagios.CRITICAL, "--transient-spec"},
@@ -158,7 +167,7 @@ func TestRecord(t *testing.T) {
 	}{
 		{"standalone failure counts", History{}, ev(ModeStandalone, NagiosEvent{}, crashing(), SourceUnchecked), wait, false, History{ConsecutiveFailures: 1}},
 		{"standalone source down keeps counting", History{ConsecutiveFailures: 3}, ev(ModeStandalone, NagiosEvent{}, crashing(), SourceDown), wait, false, History{ConsecutiveFailures: 4}},
-		{"standalone restart resets the count", History{ConsecutiveFailures: 1}, ev(ModeStandalone, NagiosEvent{}, crashing(), SourceUp), restart, true, History{Restarts: []time.Time{t0}, ActedThisProblem: false}},
+		{"standalone restart keeps the count (a restart is judged by what follows)", History{ConsecutiveFailures: 1}, ev(ModeStandalone, NagiosEvent{}, crashing(), SourceUp), restart, true, History{ConsecutiveFailures: 2, Restarts: []time.Time{t0}, ActedThisProblem: false}},
 		{"standalone failed restart keeps counting", History{ConsecutiveFailures: 1}, ev(ModeStandalone, NagiosEvent{}, crashing(), SourceUp), restart, false, History{ConsecutiveFailures: 2}},
 		{"standalone healthy resets", History{ConsecutiveFailures: 3, Restarts: []time.Time{t0.Add(-time.Minute)}, ActedThisProblem: true}, ev(ModeStandalone, NagiosEvent{}, nil, SourceUnchecked), Action{Kind: Nothing}, false, History{Restarts: []time.Time{t0.Add(-time.Minute)}}},
 		{"handler restart marks the problem", History{}, ev(ModeHandler, soft(2), crashing(), SourceUp), restart, true, History{Restarts: []time.Time{t0}, ActedThisProblem: true}},
@@ -185,4 +194,79 @@ func TestNewProblem(t *testing.T) {
 	assert.False(t, NewProblem(soft(2)))
 	assert.False(t, NewProblem(hard(3)))
 	assert.False(t, NewProblem(NagiosEvent{nagios.WARNING, "HARD", 3}))
+}
+
+// A restart that did not help is not repeated until the rate limit: the
+// next failure for the same cause, within the window, needs a human, in
+// handler mode even after the moment of OK a new job gives (the recovery
+// clears ActedThisProblem) and in standalone mode (the failure count is
+// not reset by the restart).
+func TestRestartThatDidNotHelpNeedsAHuman(t *testing.T) {
+	p := DefaultPolicy()
+	stalled := func() *Replication {
+		return &Replication{Key: "registry-from-primary", State: "running", Class: "stalled", Status: nagios.CRITICAL,
+			Reason: "heartbeat not arriving", Cause: replication.Cause{What: "heartbeat not arriving"}, Restartable: true}
+	}
+	healthy := &Replication{Key: "registry-from-primary", State: "running", Status: nagios.OK, Restartable: true}
+	type step struct {
+		mode  Mode
+		e     NagiosEvent
+		r     *Replication
+		after time.Duration
+		kind  Kind
+		code  string
+	}
+	for _, tt := range []struct {
+		name  string
+		steps []step
+	}{
+		{"handler: restart, a moment of OK, the same stall again", []step{
+			{ModeHandler, soft(1), stalled(), 0, Wait, "first_failure"},
+			{ModeHandler, soft(2), stalled(), time.Minute, Restart, "restart"},
+			{ModeHandler, NagiosEvent{nagios.OK, "SOFT", 1}, healthy, 2 * time.Minute, Nothing, "event_ok"},
+			{ModeHandler, soft(1), stalled(), 5 * time.Minute, Wait, "first_failure"},
+			{ModeHandler, soft(2), stalled(), 6 * time.Minute, Human, "restart_did_not_help"},
+		}},
+		{"standalone: restart, then the same stall", []step{
+			{ModeStandalone, NagiosEvent{}, stalled(), 0, Wait, "first_failure"},
+			{ModeStandalone, NagiosEvent{}, stalled(), 5 * time.Minute, Restart, "restart"},
+			{ModeStandalone, NagiosEvent{}, stalled(), 10 * time.Minute, Human, "restart_did_not_help"},
+		}},
+		{"a source that drops again is a new blip: restarted again", []step{
+			{ModeStandalone, NagiosEvent{}, crashingFrom(replication.CauseSourceUnreachable), 0, Wait, "first_failure"},
+			{ModeStandalone, NagiosEvent{}, crashingFrom(replication.CauseSourceUnreachable), 5 * time.Minute, Restart, "restart"},
+			{ModeStandalone, NagiosEvent{}, crashingFrom(replication.CauseSourceUnreachable), 10 * time.Minute, Restart, "restart"},
+		}},
+		{"the same stall after the window: restarted", []step{
+			{ModeStandalone, NagiosEvent{}, stalled(), 0, Wait, "first_failure"},
+			{ModeStandalone, NagiosEvent{}, stalled(), 5 * time.Minute, Restart, "restart"},
+			{ModeStandalone, NagiosEvent{}, healthy, 10 * time.Minute, Nothing, "healthy"},
+			{ModeStandalone, NagiosEvent{}, stalled(), 2 * time.Hour, Wait, "first_failure"},
+			{ModeStandalone, NagiosEvent{}, stalled(), 2*time.Hour + 5*time.Minute, Restart, "restart"},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var h History
+			for i, s := range tt.steps {
+				e := Event{Mode: s.mode, Nagios: s.e, Now: t0.Add(s.after)}
+				if s.mode == ModeHandler && NewProblem(s.e) {
+					h.ActedThisProblem = false
+				}
+				gate := Decide(e, h, p)
+				a := gate
+				if gate.Kind == Assess {
+					e.Replication = s.r
+					e.Source = SourceUp
+					a = Decide(e, h, p)
+					h = Record(h, e, a, a.Kind == Restart, p)
+				}
+				assert.Equal(t, s.kind, a.Kind, "step %d: %s", i, a.Why)
+				assert.Equal(t, s.code, a.Code, "step %d", i)
+			}
+		})
+	}
+}
+
+func crashingFrom(what string) *Replication {
+	return with(crashing(), func(r *Replication) { r.Cause = replication.Cause{What: what} })
 }

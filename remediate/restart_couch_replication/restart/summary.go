@@ -77,11 +77,13 @@ func humanWhy(o *Observed, a Action) string {
 	switch a.Code {
 	case "source_gone":
 		return replication.CauseSourceDBMissing
+	case "target_gone":
+		return replication.CauseTargetDBMissing
 	case "source_refused":
 		return "source refuses the credentials"
 	case "rate_limited":
 		return "restart limit reached"
-	case "already_acted":
+	case "already_acted", "restart_did_not_help":
 		return "still failing after a restart"
 	case "no_definition":
 		return "nothing to restart it from"
