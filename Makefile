@@ -37,6 +37,7 @@ lint:
 test: lint build
 	@started=0; \
 	if ! $(STACK) status >/dev/null 2>&1; then started=1; $(STACK) up || { $(STACK) down; exit 1; }; fi; \
+	$(STACK) status; \
 	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -p 1 -count=1 -timeout $(GOTEST_TIMEOUT) ./...; rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) down; fi; \
 	exit $$rc

@@ -21,11 +21,18 @@ func stack(t *testing.T, args ...string) {
 
 // TestStackIntegration drives the real nginx origins of the local stack:
 // a file lost from one origin (fallback), a corrupt file (integrity), one
-// origin stopped, both stopped. Each case restores what it broke.
+// origin stopped, both stopped. Each case restores what it broke. On Apache
+// CouchDB it reads the registry as the stack's non-admin reader, the user
+// docs/quickstart.md names for it.
 func TestStackIntegration(t *testing.T) {
 	env := stackenv.Need(t, "COUCH_PRIMARY_URL", "COUCH_CREDENTIALS_FILE", "ORIGIN1_URL", "ORIGIN2_URL", "ORIGIN1_ROOT", "ORIGIN2_ROOT")
 	const name, version = "left-pad-lite", "1.0.0"
-	base := []string{"-t", "20s", "--url", env["COUCH_PRIMARY_URL"], "--credentials-file", env["COUCH_CREDENTIALS_FILE"],
+	creds := env["COUCH_CREDENTIALS_FILE"]
+	if stackenv.RealCouchDB(env) {
+		creds = env["COUCH_READER_CREDENTIALS_FILE"]
+		require.NotEmpty(t, creds, "the stack names its reader in COUCH_READER_CREDENTIALS_FILE")
+	}
+	base := []string{"-t", "20s", "--url", env["COUCH_PRIMARY_URL"], "--credentials-file", creds,
 		"--origin", env["ORIGIN1_URL"], "--origin", env["ORIGIN2_URL"], "-p", name + "@" + version}
 	origin1 := strings.TrimPrefix(env["ORIGIN1_URL"], "http://")
 

@@ -23,9 +23,10 @@ import (
 )
 
 // The integration tests break a replication of their own, never the
-// stack's: a private pouchdb-server source (test/stack/fault/couch-source.sh)
-// that they stop and revive, and a _replicator document on replica 2 that
-// pulls from it. Stopping the shared primary would fail the other suites'
+// stack's: a private source of the stack's server (a real CouchDB node, or
+// pouchdb-server on a stack without a CouchDB release;
+// test/stack/fault/couch-source.sh) that they stop and revive, and a
+// _replicator document on replica 2 that pulls from it. Stopping the shared primary would fail the other suites'
 // tests running at the same time.
 
 const faultScript = "../../test/stack/fault/couch-source.sh"
@@ -44,8 +45,10 @@ type brokenReplication struct {
 	creds   secret.Credentials
 	credsF  string
 	// docIDs and targets: every replication of the source (docID and
-	// target are the first)
+	// target are the first); targetDocs: each document's "target" field
 	docIDs, targets []string
+	targetDocs      []string
+	couchdb         bool // the stack runs Apache CouchDB
 }
 
 func freePort(t *testing.T) int {
@@ -64,19 +67,24 @@ func newBrokenReplication(t *testing.T, env map[string]string) *brokenReplicatio
 // on replica 2, each into its own target (<name>-000, ...; the name alone
 // for one), created one at a time.
 //
-// Each document says "retry": false (PouchDB Server passes a replicator
-// document's fields to PouchDB.replicate; CouchDB would ignore the field).
-// PouchDB Server retries by default, and what a source outage does then
-// depends on the instant it starts: a replication waiting on its changes
-// feed hangs for good, one caught in the middle of a batch (a heartbeat
-// just written, its checkpoint) backs off and comes back by itself
-// seconds after the source does. Of 200 the split was random, and on some
-// runs all 200 came back before Nagios checked again (no outage for the
-// handler to repair); a single one can come back too, the likely cause of
-// the standalone test's failure in one of five runs. Without retries the second
-// kind fails too (_replication_state "error"), so every run breaks every
-// replication, as CouchDB's own crash-and-back-off leaves them broken for
-// minutes.
+// On Apache CouchDB the documents name the target by its full URL (CouchDB
+// 3 refuses a local name: "local_endpoints_not_supported"), with the
+// credentials in it, and go in with one _bulk_docs; the test waits until
+// the scheduler runs every one. A stopped source crashes the job, which
+// CouchDB retries only after a backoff of a minute or more: broken for the
+// handler to repair.
+//
+// On PouchDB Server each document says "retry": false (PouchDB Server
+// passes a replicator document's fields to PouchDB.replicate; CouchDB
+// ignores the field, so it is left out there). PouchDB Server retries by
+// default, and what a source outage does then depends on the instant it
+// starts: a replication waiting on its changes feed hangs for good, one
+// caught in the middle of a batch (a heartbeat just written, its
+// checkpoint) backs off and comes back by itself seconds after the source
+// does. Of 200 the split was random, and on some runs all 200 came back
+// before Nagios checked again (no outage for the handler to repair); a
+// single one can come back too. Without retries the second kind fails too
+// (_replication_state "error"), so every run breaks every replication.
 func newBrokenReplications(t *testing.T, env map[string]string, n int) *brokenReplication {
 	t.Helper()
 	creds, err := secret.LoadFile(env["COUCH_CREDENTIALS_FILE"])
@@ -84,7 +92,7 @@ func newBrokenReplications(t *testing.T, env map[string]string, n int) *brokenRe
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	b := &brokenReplication{t: t, name: "restart-it-" + suffix, port: freePort(t), db: "restart-it-src",
 		replica: env["COUCH_REPLICA2_URL"], docID: "restart-it-" + suffix, target: "restart-it-" + suffix,
-		creds: creds, credsF: env["COUCH_CREDENTIALS_FILE"]}
+		creds: creds, credsF: env["COUCH_CREDENTIALS_FILE"], couchdb: stackenv.RealCouchDB(env)}
 	b.source = fmt.Sprintf("http://127.0.0.1:%d", b.port)
 	for i := range n {
 		id := b.docID
@@ -92,6 +100,11 @@ func newBrokenReplications(t *testing.T, env map[string]string, n int) *brokenRe
 			id = fmt.Sprintf("%s-%03d", b.docID, i)
 		}
 		b.docIDs, b.targets = append(b.docIDs, id), append(b.targets, id)
+		target := id
+		if b.couchdb {
+			target = strings.Replace(b.replica, "://", "://"+creds.User+":"+creds.Password+"@", 1) + "/" + id
+		}
+		b.targetDocs = append(b.targetDocs, target)
 	}
 	b.docID, b.target = b.docIDs[0], b.targets[0]
 	t.Cleanup(func() {
@@ -121,17 +134,51 @@ func newBrokenReplications(t *testing.T, env map[string]string, n int) *brokenRe
 	})
 	b.fault("start")
 	require.NoError(t, b.do(http.MethodPut, b.source+"/"+b.db, nil, nil))
-	// One at a time, each once pouchdb-server's replicator has taken it
-	// up: it mixes up its own writes when many documents change at once
-	// (restart.PouchDBSettle).
+	docs := make([]map[string]any, len(b.docIDs))
 	for i, id := range b.docIDs {
-		doc := map[string]any{
+		docs[i] = map[string]any{
+			"_id":           id,
 			"source":        fmt.Sprintf("http://%s:%s@127.0.0.1:%d/%s", creds.User, creds.Password, b.port, b.db),
-			"target":        b.targets[i],
+			"target":        b.targetDocs[i],
 			"continuous":    true,
 			"create_target": true,
-			"retry":         false,
 		}
+		if !b.couchdb {
+			docs[i]["retry"] = false
+		}
+	}
+	if b.couchdb {
+		require.NoError(t, b.do(http.MethodPost, b.replica+"/_replicator/_bulk_docs", map[string]any{"docs": docs}, nil))
+		require.Eventually(t, func() bool {
+			var sd struct {
+				Docs []struct {
+					DocID string `json:"doc_id"`
+					State string `json:"state"`
+				} `json:"docs"`
+			}
+			if b.do(http.MethodGet, b.replica+"/_scheduler/docs/_replicator?limit=100000", nil, &sd) != nil {
+				return false
+			}
+			running := map[string]bool{}
+			for _, d := range sd.Docs {
+				running[d.DocID] = d.State == "running"
+			}
+			for _, id := range b.docIDs {
+				if !running[id] {
+					return false
+				}
+			}
+			return true
+		}, 60*time.Second, 100*time.Millisecond, "the scheduler never ran all of %s", b.docIDs[0])
+	}
+	// PouchDB Server: one at a time, each once its replicator has taken it
+	// up: it mixes up its own writes when many documents change at once
+	// (restart.PouchDBSettle).
+	for _, doc := range docs {
+		if b.couchdb {
+			break
+		}
+		id := doc["_id"].(string)
 		require.NoError(t, b.do(http.MethodPut, b.replica+"/_replicator/"+id, doc, nil))
 		require.Eventually(t, func() bool {
 			var d struct {
@@ -201,8 +248,9 @@ func (b *brokenReplication) waitArrived(id string, bound time.Duration) {
 	require.Eventually(b.t, func() bool { return b.arrived(id) }, bound, 100*time.Millisecond, "document %s never reached %s/%s", id, b.replica, b.target)
 }
 
-// breakIt stops the source and starts it again: pouchdb-server's
-// replication stays stuck after its source comes back.
+// breakIt stops the source and starts it again: CouchDB's job crashes and
+// waits out its backoff, pouchdb-server's replication stays stuck after its
+// source comes back.
 func (b *brokenReplication) breakIt() {
 	b.t.Helper()
 	b.fault("stop")
@@ -246,7 +294,7 @@ func TestStandaloneRestartsStuckReplicationIntegration(t *testing.T) {
 	// The recreated document keeps the definition and records the restart.
 	var doc map[string]any
 	require.NoError(t, b.do(http.MethodGet, b.replica+"/_replicator/"+b.docID, nil, &doc))
-	assert.Equal(t, b.target, doc["target"])
+	assert.Equal(t, b.targetDocs[0], doc["target"])
 	assert.Equal(t, true, doc["continuous"])
 	rb, _ := doc["restarted_by"].(map[string]any)
 	require.NotNil(t, rb, "restarted_by missing from %v", doc["_id"])

@@ -207,9 +207,17 @@ async function main() {
   const d = await call('PUT', '/registry/_design/app', design);
   if (d.status !== 201) throw new Error(`PUT ${base}/registry/_design/app: HTTP ${d.status} ${JSON.stringify(d.json)}`);
   // Build both indexes now rather than on the first test's query.
+  // On a large registry a query outlives CouchDB's request timeout (60 s,
+  // a 500 "timeout") while the index goes on building: ask again.
   for (const v of ['by_name', 'by_author']) {
-    const q = await call('GET', `/registry/_design/app/_view/${v}`);
-    if (q.status !== 200) throw new Error(`GET ${base}/registry/_design/app/_view/${v}: HTTP ${q.status}`);
+    const deadline = Date.now() + 1800000;
+    for (;;) {
+      const q = await call('GET', `/registry/_design/app/_view/${v}?limit=1`);
+      if (q.status === 200) break;
+      if (q.status !== 500 || Date.now() > deadline) {
+        throw new Error(`GET ${base}/registry/_design/app/_view/${v}: HTTP ${q.status} ${JSON.stringify(q.json).slice(0, 200)}`);
+      }
+    }
   }
   console.error(`seed: ${docs.length} packuments and ${synth} synthetic ones loaded into ${base}/registry`);
 }

@@ -199,6 +199,9 @@ start_couchdb() {
 # exists on this node, with that password.
 ensure_reader() {
 	local rev doc
+	# A new single node creates _users and _replicator just after /_up answers.
+	wait_until 60 "$name to create _users" http_ok "$url/_users" -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" ||
+		die "$name: no _users database at $url"
 	rev="$(api GET "/_users/org.couchdb.user:$READER_USER" | sed -n 's/.*"_rev":"\([^"]*\)".*/\1/p')"
 	doc=$(printf '{"name":"%s","password":"%s","roles":[],"type":"user"%s}' \
 		"$READER_USER" "$COUCH_READER_PASSWORD" "${rev:+,\"_rev\":\"$rev\"}")
