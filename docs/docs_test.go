@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/registry-checks/registry-checks/nrpe/nrpetest"
+	"github.com/registry-checks/registry-checks/test/docexamples"
 	"github.com/registry-checks/registry-checks/test/stackenv"
 )
 
@@ -235,7 +236,8 @@ func TestBinaryExamplesRunAgainstStackIntegration(t *testing.T) {
 			}
 			n++
 			t.Run(filepath.Base(b.file)+":"+strconv.Itoa(b.line), func(t *testing.T) {
-				args := strings.Fields(hosts.Replace(strings.Join(words[1:], " ")))
+				args, err := docexamples.ShellWords(hosts.Replace(strings.Join(words[1:], " ")))
+				require.NoError(t, err)
 				out, err := exec.Command(filepath.Join(bin, words[0]), args...).Output()
 				if ee, ok := err.(*exec.ExitError); ok {
 					assert.LessOrEqual(t, ee.ExitCode(), 3)
@@ -276,7 +278,8 @@ func TestHelpExamplesRunAgainstStackIntegration(t *testing.T) {
 				cmdline += " " + strings.TrimSpace(ls[i])
 			}
 			want := strings.Fields(ls[i+1])[0]
-			words := strings.Fields(hosts.Replace(cmdline))
+			words, err := docexamples.ShellWords(hosts.Replace(cmdline))
+			require.NoError(t, err)
 			require.Equal(t, name, words[0], "an example of %s runs another binary", name)
 			n++
 			out, _ := exec.Command(filepath.Join(bin, name), words[1:]...).Output()

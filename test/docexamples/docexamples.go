@@ -4,6 +4,7 @@
 package docexamples
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -31,8 +32,10 @@ func Examples(t testing.TB, page, binary string, replace func(string) string) []
 			continue
 		}
 		var args []string
-		for _, w := range strings.Fields(l)[1:] {
-			args = append(args, replace(strings.Trim(w, "'")))
+		words, err := ShellWords(l)
+		require.NoError(t, err, "%s: %s", page, l)
+		for _, w := range words[1:] {
+			args = append(args, replace(w))
 		}
 		out = append(out, args)
 	}
@@ -76,4 +79,55 @@ func longNames(t reflect.Type) []string {
 		}
 	}
 	return out
+}
+
+// ShellWords splits a command line as sh does for the examples in the
+// docs: words separated by blanks, 'single' and "double" quotes (a
+// backslash escapes the next character outside single quotes). No
+// expansion of any kind; an unclosed quote is an error.
+func ShellWords(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	esc := false
+	for _, r := range line {
+		switch {
+		case esc:
+			cur.WriteRune(r)
+			esc = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\\':
+			esc, inWord = true, true
+		case quote == '"':
+			if r == '"' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 || esc {
+		return nil, fmt.Errorf("unclosed quote in %q", line)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
 }

@@ -32,13 +32,13 @@ replication() {
 	pause)
 		for db in registry heartbeat; do
 			url="http://127.0.0.1:$port/_replicator/$db-from-primary"
-			rev="$(curl -sS -m 10 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" "$url" |
+			rev="$(curl -sS -m 60 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" "$url" |
 				sed -n 's/.*"_rev":"\([^"]*\)".*/\1/p')"
 			if [ -z "$rev" ]; then
 				log "no replication doc at $url: already paused"
 				continue
 			fi
-			curl -sS -m 10 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" -X DELETE "$url?rev=$rev" | grep -q '"ok":true' ||
+			curl -sS -m 60 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" -X DELETE "$url?rev=$rev" | grep -q '"ok":true' ||
 				die "DELETE $url failed"
 			log "paused: deleted $url"
 		done

@@ -78,7 +78,7 @@ install() {
 api() {
 	local data=()
 	[ $# -ge 3 ] && data=(-H 'Content-Type: application/json' --data-binary "$3")
-	curl -sS -m 30 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" -X "$1" "${data[@]}" "$url$2"
+	curl -sS -m 60 -u "$COUCH_ADMIN_USER:$COUCH_ADMIN_PASSWORD" -X "$1" "${data[@]}" "$url$2"
 }
 
 # api_at URL METHOD PATH [JSON]: the same against another node.
