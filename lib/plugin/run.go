@@ -75,6 +75,28 @@ type Env struct {
 	sealed   bool
 	extra    []metrics.Point
 	afterAll []func(delivered bool) []string
+
+	sinks sinks
+}
+
+// Deliver sends points to the run's sinks now, while the check goes on,
+// redacted like every point (the spool keeps what InfluxDB does not take),
+// and says whether they are safe: delivered, spooled, or there is no sink.
+// A check that reads more than it may hold in memory at once
+// (check_cdn_log over a backlog) delivers in batches and commits its
+// position after each; the points of its Result still leave at the end.
+// After -t stopped the check it delivers nothing and returns false.
+func (e *Env) Deliver(ctx context.Context, points []metrics.Point) (notes []string, delivered bool) {
+	e.mu.Lock()
+	sealed := e.sealed
+	e.mu.Unlock()
+	if sealed {
+		return nil, false
+	}
+	if !e.sinks.any() || len(points) == 0 {
+		return nil, true
+	}
+	return e.sinks.deliver(ctx, redactPoints(points, e.Secrets))
 }
 
 // Emit adds points with their own timestamps to the run's metrics, after
@@ -241,6 +263,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		return int(nagios.UNKNOWN)
 	}
 
+	env.sinks = sinks
 	deadline := start.Add(c.Timeout.D())
 	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-writeReserve(c.Timeout.D(), sinks.remote())))
 	res, finished := runCheck(ctx, spec, env)
