@@ -388,23 +388,35 @@ func redactPoints(points []metrics.Point, r *secret.Redactor) []metrics.Point {
 	for i := range points {
 		p := &points[i]
 		p.Measurement = clean(p.Measurement)
-		if len(p.Tags) > 0 {
-			tags := make(map[string]string, len(p.Tags))
-			for k, v := range p.Tags {
-				tags[clean(k)] = clean(v)
-			}
-			p.Tags = tags
-		}
-		fields := make(map[string]any, len(p.Fields))
-		for k, v := range p.Fields {
+		p.Tags = redactMap(p.Tags, clean, func(v string) string { return clean(v) })
+		p.Fields = redactMap(p.Fields, clean, func(v any) any {
 			if s, ok := v.(string); ok {
-				v = clean(s)
+				return clean(s)
 			}
-			fields[clean(k)] = v
-		}
-		p.Fields = fields
+			return v
+		})
 	}
 	return points
+}
+
+// redactMap cleans m's keys and values. It changes the values in place
+// and builds a new map only when a key changes: a batch of check_cdn_log
+// is thousands of points, and two new maps for each were a tenth of its
+// time.
+func redactMap[V comparable](m map[string]V, key func(string) string, value func(V) V) map[string]V {
+	for k, v := range m {
+		if key(k) != k {
+			out := make(map[string]V, len(m))
+			for k, v := range m {
+				out[key(k)] = value(v)
+			}
+			return out
+		}
+		if c := value(v); c != v {
+			m[k] = c
+		}
+	}
+	return m
 }
 
 // registerArgs registers the credentials of every URL on the command line,

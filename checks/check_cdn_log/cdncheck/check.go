@@ -200,10 +200,12 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 				pos = &p
 			}
 			ro := cdnlog.ReadOptions{FromStart: cfg.FromStart, MaxLines: left}
+			spent := false
 			switch {
 			case replay:
 				ro.MaxLines, ro.Exact = st.Pending.Lines[path], true
 			case left <= 0:
+				spent = true
 				// --max-lines is spent on the logs before: none from this one
 				// (MaxLines 0 alone would mean no bound).
 				ro.MaxLines, ro.Exact = 0, true
@@ -225,7 +227,7 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 			} else {
 				left -= rr.Lines
 			}
-			if !cut && left <= 0 && !rr.First && !replay {
+			if spent && !rr.First {
 				rr.Backlog = true
 			}
 			merge(reads, path, rr)
