@@ -74,7 +74,7 @@ func TestEmitDroppedWhenTimedOut(t *testing.T) {
 func delivering(got *[]bool) func(ctx context.Context, env *Env) nagios.Result {
 	return func(ctx context.Context, env *Env) nagios.Result {
 		for i := int64(1); i <= 2; i++ {
-			_, ok := env.Deliver(ctx, []metrics.Point{{Measurement: "batch", Fields: map[string]any{"n": i}, Time: time.Unix(1796039700, i)}})
+			_, ok, _ := env.Deliver(ctx, []metrics.Point{{Measurement: "batch", Fields: map[string]any{"n": i}, Time: time.Unix(1796039700, i)}})
 			*got = append(*got, ok)
 		}
 		return nagios.Result{Status: nagios.OK, Summary: "fine", Measurement: "m"}
@@ -99,6 +99,19 @@ func TestDeliverDuringTheRun(t *testing.T) {
 	got = nil
 	_, _ = runWith(t, delivering(&got))
 	assert.Equal(t, []bool{true, true}, got, "without a sink there is nothing to lose")
+}
+
+func TestDeliverSaysSpooled(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	var safe, spooled bool
+	runWith(t, func(ctx context.Context, env *Env) nagios.Result {
+		_, safe, spooled = env.Deliver(ctx, []metrics.Point{{Measurement: "batch", Fields: map[string]any{"n": int64(1)}}})
+		return nagios.Result{Status: nagios.OK, Summary: "fine"}
+	}, "--influx-url", url, "-t", "2")
+	assert.True(t, safe, "kept in the spool")
+	assert.True(t, spooled)
 }
 
 func TestDeliverRedacts(t *testing.T) {

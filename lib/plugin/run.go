@@ -81,22 +81,25 @@ type Env struct {
 
 // Deliver sends points to the run's sinks now, while the check goes on,
 // redacted like every point (the spool keeps what InfluxDB does not take),
-// and says whether they are safe: delivered, spooled, or there is no sink.
+// and says whether they are safe (delivered, spooled, or there is no
+// sink) and whether some went to the spool: InfluxDB is not taking
+// points, and a check with more to send had better stop than fill the
+// spool past its bound, which drops the oldest.
 // A check that reads more than it may hold in memory at once
 // (check_cdn_log over a backlog) delivers in batches and commits its
 // position after each; the points of its Result still leave at the end.
 // After -t stopped the check it delivers nothing and returns false.
-func (e *Env) Deliver(ctx context.Context, points []metrics.Point) (notes []string, delivered bool) {
+func (e *Env) Deliver(ctx context.Context, points []metrics.Point) (notes []string, delivered, spooled bool) {
 	e.mu.Lock()
 	sealed := e.sealed
 	e.mu.Unlock()
 	if sealed {
-		return nil, false
+		return nil, false, false
 	}
 	if !e.sinks.any() || len(points) == 0 {
-		return nil, true
+		return nil, true, false
 	}
-	return e.sinks.deliver(ctx, redactPoints(points, e.Secrets))
+	return e.sinks.deliverSpooled(ctx, redactPoints(points, e.Secrets))
 }
 
 // Emit adds points with their own timestamps to the run's metrics, after

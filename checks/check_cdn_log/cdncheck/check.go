@@ -112,9 +112,10 @@ func NewConfig(o Options, j JudgeOptions, verbose int) (Config, error) {
 type Deps struct {
 	Now func() time.Time // nil: time.Now
 	// Deliver sends a batch of points now and says whether they are safe
-	// (plugin.Env.Deliver: delivered, spooled, or no sink). nil: there is
-	// no sink; the points go nowhere and the positions advance.
-	Deliver func(ctx context.Context, points []metrics.Point) (notes []string, delivered bool)
+	// (plugin.Env.Deliver: delivered, spooled, or no sink) and whether
+	// they went to the spool. nil: there is no sink; the points go
+	// nowhere and the positions advance.
+	Deliver func(ctx context.Context, points []metrics.Point) (notes []string, delivered, spooled bool)
 	Problem func(error) (nagios.Status, string)
 }
 
@@ -238,7 +239,7 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 			}
 		}
 
-		var delivered = true
+		delivered, spooled := true, false
 		if points := agg.Points(committed.Seq, cfg.Source); len(points) > 0 && deps.Deliver != nil {
 			if !replay {
 				intent := committed
@@ -248,7 +249,7 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 				}
 			}
 			var n []string
-			n, delivered = deps.Deliver(ctx, points)
+			n, delivered, spooled = deps.Deliver(ctx, points)
 			notes = append(notes, n...)
 		}
 		if replay && len(broken) > 0 {
@@ -288,6 +289,13 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 			// The replayed batch went through every log: the new lines
 			// start again at the first.
 			replay, idx = false, 0
+		}
+		if spooled && idx < len(cfg.Logs) {
+			// InfluxDB is not taking points: the spool keeps this batch,
+			// the rest waits in the log rather than fill the spool past
+			// its bound (which drops the oldest points).
+			notes = append(notes, "InfluxDB did not take the points: the rest of the logs waits for the next run")
+			break
 		}
 	}
 

@@ -65,10 +65,10 @@ func (h *harness) run() nagios.Result {
 	h.batches = 0
 	res := Check(context.Background(), h.cfg, Deps{
 		Now: func() time.Time { return h.now },
-		Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool) {
+		Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
 			h.points = append(h.points, p...)
 			h.batches++
-			return nil, h.deliver
+			return nil, h.deliver, false
 		},
 	})
 	h.lastLong = res.Long
@@ -183,11 +183,11 @@ func TestCheckLockedStateIsUnknown(t *testing.T) {
 	h := newHarness(t)
 	h.write(ncsa(50, 1, "/x", 200))
 	var inner nagios.Result
-	Check(context.Background(), h.cfg, Deps{Deliver: func(context.Context, []metrics.Point) ([]string, bool) {
+	Check(context.Background(), h.cfg, Deps{Deliver: func(context.Context, []metrics.Point) ([]string, bool, bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		inner = Check(ctx, h.cfg, Deps{})
-		return nil, true
+		return nil, true, false
 	}})
 	assert.Equal(t, nagios.UNKNOWN, inner.Status)
 	assert.Contains(t, inner.Summary, "another run holds")
@@ -225,10 +225,10 @@ func TestCheckMaxPointsBatches(t *testing.T) {
 	h.write(lines...)
 	var sizes []int
 	db := influx{}
-	res := Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool) {
+	res := Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
 		sizes = append(sizes, len(p))
 		db.write(p)
-		return nil, true
+		return nil, true, false
 	}})
 	assert.Equal(t, nagios.OK, res.Status, res.Summary)
 	assert.Contains(t, res.Summary, "12 requests")
@@ -262,28 +262,28 @@ func TestCheckFailedBatchReplayed(t *testing.T) {
 		db := influx{}
 		var failed []metrics.Point
 		calls := 0
-		res := Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool) {
+		res := Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
 			calls++
 			if calls == 3 {
 				failed = p
 				if landed { // written, but the answer was lost
 					db.write(p)
 				}
-				return nil, false
+				return nil, false, false
 			}
 			db.write(p)
-			return nil, true
+			return nil, true, false
 		}})
 		assert.Equal(t, 3, calls, "the run stops at the failed batch")
 		assert.Contains(t, strings.Join(res.Long, "\n"), "positions not saved")
 
 		var replayed []metrics.Point
-		res = Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool) {
+		res = Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
 			if replayed == nil {
 				replayed = p
 			}
 			db.write(p)
-			return nil, true
+			return nil, true, false
 		}})
 		assert.Equal(t, failed, replayed, "the failed batch is sent again, the very same points")
 		assert.Contains(t, strings.Join(res.Long, "\n"), "replayed")
@@ -322,10 +322,10 @@ func TestCheckMaxPointsSplitsABigMinute(t *testing.T) {
 	}
 	h.write(lines...)
 	db := influx{}
-	Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool) {
+	Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
 		assert.LessOrEqual(t, len(p), 4)
 		db.write(p)
-		return nil, true
+		return nil, true, false
 	}})
 	want := map[string]int64{}
 	for i := 0; i < 7; i++ {
@@ -388,4 +388,30 @@ func TestCheckLag(t *testing.T) {
 	assert.Equal(t, float64(0), perf(res, "lag_bytes").Value)
 	assert.Equal(t, float64(0), perf(res, "lag_seconds").Value)
 	assert.False(t, perf(res, "lag_seconds").Unknown)
+}
+
+// A batch that went to the spool (InfluxDB not taking points) is safe and
+// committed, but the run stops after it: the rest of the backlog waits in
+// the log rather than fill the spool past its bound.
+func TestCheckStopsAfterASpooledBatch(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Limits.MaxPoints = 4
+	var lines []string
+	for m := 0; m < 6; m++ {
+		lines = append(lines, ncsa(40+m, 1, "/a/-/a-1.0.0.tgz", 200))
+	}
+	h.write(lines...)
+	db := influx{}
+	calls := 0
+	res := Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
+		calls++
+		db.write(p)
+		return nil, true, true
+	}})
+	assert.Equal(t, 1, calls)
+	assert.Contains(t, strings.Join(res.Long, "\n"), "InfluxDB did not take the points")
+	assert.Greater(t, perf(res, "lag_bytes").Value, float64(0))
+	h.run()
+	db.write(h.points)
+	assert.Equal(t, map[string]int64{"a@1.0.0": 6}, db.downloads())
 }
