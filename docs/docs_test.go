@@ -125,12 +125,12 @@ func TestNagiosExamplesOnStockDebian(t *testing.T) {
 
 // Every fenced block says what it is, so that none escapes the tests by
 // accident: sh (commands), nagios, icinga2, nrpe, toml (Telegraf), text
-// (output).
+// (output), influxql (InfluxDB 1.x statements).
 func TestFencedBlocksHaveALanguage(t *testing.T) {
-	known := map[string]bool{"sh": true, "nagios": true, "icinga2": true, "nrpe": true, "toml": true, "text": true, "json": true, "indented": true}
+	known := map[string]bool{"sh": true, "nagios": true, "icinga2": true, "nrpe": true, "toml": true, "text": true, "json": true, "influxql": true, "indented": true}
 	for _, page := range pages(t) {
 		for _, b := range blocks(t, page) {
-			assert.True(t, known[b.lang], "%s:%d: fenced block without a known language (%q): write ```sh, ```nagios, ```icinga2, ```nrpe, ```toml or ```text", b.file, b.line, b.lang)
+			assert.True(t, known[b.lang], "%s:%d: fenced block without a known language (%q): write ```sh, ```nagios, ```icinga2, ```nrpe, ```toml, ```influxql or ```text", b.file, b.line, b.lang)
 		}
 	}
 }

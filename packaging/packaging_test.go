@@ -77,14 +77,16 @@ type query struct {
 }
 
 var (
-	selectFrom = regexp.MustCompile(`^SELECT (.+) FROM "([a-z_]+)" WHERE ((?:"[a-z_]+" =~ /\^\$[a-z]+\$/ AND )*)\$timeFilter(?: GROUP BY (.+?))?(?: fill\([a-z]+\))?$`)
+	selectFrom = regexp.MustCompile(`^SELECT (.+) FROM "([a-z_]+)" WHERE ((?:"[a-z_]+" =~ /\^\$[a-z]+\$/ AND )*)(?:\$timeFilter|time > now\(\) - 1d)(?: GROUP BY (.+?))?(?: fill\([a-z0-9]+\))?$`)
 	filterTag  = regexp.MustCompile(`"([a-z_]+)" =~`)
 	fieldCall  = regexp.MustCompile(`^[a-z]+\("([a-z0-9_]+)"\)(?: AS "[a-z0-9_]+")?$`)
 	groupTag   = regexp.MustCompile(`^"([a-z_]+)"$`)
 )
 
 // parseQuery reads the dashboard's one InfluxQL shape:
-// SELECT fn("field") [AS "x"], ... FROM "measurement" WHERE $timeFilter [GROUP BY time($__interval), "tag", ...] [fill(...)].
+// SELECT fn("field") [AS "x"], ... FROM "measurement" WHERE $timeFilter [GROUP BY time($__interval), "tag", ...] [fill(...)],
+// or, for a panel of the current UTC day whatever the dashboard's range,
+// WHERE time > now() - 1d GROUP BY time(1d), ...
 func parseQuery(q string) (query, error) {
 	m := selectFrom.FindStringSubmatch(q)
 	if m == nil {
@@ -103,7 +105,7 @@ func parseQuery(q string) (query, error) {
 	}
 	if m[4] != "" {
 		for _, g := range strings.Split(m[4], ", ") {
-			if g == "time($__interval)" {
+			if g == "time($__interval)" || g == "time(1d)" {
 				continue
 			}
 			gm := groupTag.FindStringSubmatch(g)
@@ -179,6 +181,17 @@ func TestDashboardImportable(t *testing.T) {
 	} {
 		assert.True(t, reads[want], "no panel reads %s", want)
 	}
+	// Today is the registry's downloads API's day: 00:00 UTC, which only
+	// InfluxDB's own day buckets give (Grafana's "now/d" is the browser's).
+	today := false
+	for _, p := range d.Panels {
+		if p.Title == "Top packages today" {
+			today = true
+			require.Len(t, p.Targets, 1)
+			assert.Equal(t, `SELECT sum("count") FROM "cdn_downloads" WHERE time > now() - 1d GROUP BY time(1d), "package" fill(0)`, p.Targets[0].Query)
+		}
+	}
+	assert.True(t, today, `no "Top packages today" panel`)
 	_, err := parseQuery(`SELECT mean(heartbeat_lag) FROM couch_replication`)
 	assert.Error(t, err, "the parser must refuse what it cannot read")
 }

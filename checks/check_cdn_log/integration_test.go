@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -85,8 +87,9 @@ func nonZero(m map[string]int64) map[string]int64 {
 // formats mixed, torn last lines, a rename+create rotation and a
 // copytruncate one) while check_cdn_log runs 50 times, killed with
 // SIGKILL at a random moment of most runs, and delivers to the stack's
-// InfluxDB. The downloads there, per package and version, must equal the
-// generator's own count of what it wrote.
+// InfluxDB. --max-points is small, so that a run delivers several batches
+// and a kill lands between them too. The downloads there, per package and
+// version, must equal the generator's own count of what it wrote.
 func TestKillNineExactlyOnceIntegration(t *testing.T) {
 	env := stackenv.Need(t, "INFLUX_URL")
 	base := env["INFLUX_URL"]
@@ -98,7 +101,7 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 	logPath := filepath.Join(dir, "access.log")
 	require.NoError(t, os.WriteFile(logPath, nil, 0o644))
 	args, _ := json.Marshal([]string{"--log", logPath, "--from-start", "--state-file", filepath.Join(dir, "state.json"),
-		"--spool-dir", filepath.Join(dir, "spool"), "--influx-url", base, "--influx-db", db, "-t", "30"})
+		"--spool-dir", filepath.Join(dir, "spool"), "--influx-url", base, "--influx-db", db, "-t", "30", "--max-points", "40"})
 
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
@@ -135,7 +138,14 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 		}
 	}
 
+	batches := 0
 	runCheck := func(killAfter time.Duration) (out string, killed bool) {
+		defer func() {
+			if m := regexp.MustCompile(`delivered in (\d+) batches`).FindStringSubmatch(out); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				batches = max(batches, n)
+			}
+		}()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCheckCDNLog$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "CDNLOG_HELPER=1", "CDNLOG_ARGS="+string(args))
 		var stdout bytes.Buffer
@@ -234,8 +244,8 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 	}
 	reqRows := influxQuery(t, base, db, `SELECT sum("requests"), sum("status_5xx") FROM "cdn_requests"`)
 	require.Len(t, reqRows, 1)
-	t.Logf("%d runs, %d killed by SIGKILL, %d replays of a killed run's lines, %d rotations; %d lines written (%d unparsable), %d downloads and %d partial in %d package versions",
-		runs, killed, replays, rotations, gen.Requests+gen.Garbage, gen.Garbage, total, totalPartial, len(gen.Downloads))
+	t.Logf("%d runs (up to %d batches in one), %d killed by SIGKILL, %d replays of a killed run's lines, %d rotations; %d lines written (%d unparsable), %d downloads and %d partial in %d package versions",
+		runs, batches, killed, replays, rotations, gen.Requests+gen.Garbage, gen.Garbage, total, totalPartial, len(gen.Downloads))
 	assert.Equal(t, nonZero(gen.Downloads), got, "cdn_downloads count per package@version")
 	assert.Equal(t, nonZero(gen.Partial), gotPartial, "cdn_downloads partial per package@version")
 	assert.Equal(t, float64(gen.Requests), reqRows[0][2], "cdn_requests requests")
@@ -244,6 +254,7 @@ func TestKillNineExactlyOnceIntegration(t *testing.T) {
 	// A replay follows a run killed after it wrote its intent, while or
 	// after delivering: the window exactly-once is about.
 	assert.Greater(t, replays, 0, "no kill landed between the intent and the commit")
+	assert.Greater(t, batches, 1, "no run delivered more than one batch")
 	keys := make([]string, 0, len(got))
 	for k := range got {
 		keys = append(keys, k)

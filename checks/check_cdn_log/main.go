@@ -31,6 +31,6 @@ func run(args []string, stdout io.Writer) int {
 				return nagios.Result{Status: nagios.UNKNOWN, Summary: err.Error()}
 			}
 			cfg.Limits.Redactor = env.Secrets // samples are redacted before they are cut
-			return cdncheck.Check(ctx, cfg, cdncheck.Deps{Emit: env.Emit, AfterDelivery: env.AfterDelivery, Problem: env.Problem})
+			return cdncheck.Check(ctx, cfg, cdncheck.Deps{Deliver: env.Deliver, Problem: env.Problem})
 		}}, args, stdout)
 }

@@ -21,7 +21,7 @@ type Limits struct {
 	MaxPackages int // distinct package versions kept by name; 0: 10,000
 	MaxURLs     int // distinct URLs kept for the 5xx list; 0: 1,000
 	Samples     int // unparsable lines kept as samples; 0: 3
-	MaxPoints   int // per-minute points of one run (minutes plus downloads cells); 0: 100,000
+	MaxPoints   int // per-minute points of one batch (minutes plus downloads cells); 0: 10,000
 	// Redactor is the run's (plugin.Env.Secrets): an unparsable line and
 	// its reason pass it whole before they are cut to a sample. nil
 	// still scrubs the patterns (secret.ScrubPatterns).
@@ -104,12 +104,14 @@ type Aggregate struct {
 	First      time.Time // earliest and latest line time
 	Last       time.Time
 
-	Minutes map[int64]*Counts // by Unix minute
+	Minutes map[int64]*Counts // by Unix minute, of the batch being read
+
+	batchLast int64 // latest minute of the batch
 
 	keyIndex map[string]int32
 	keys     []string // "package\x00version"; keys[0] is Other
 	keyTotal []DL
-	cells    map[cell]*DL
+	cells    map[cell]*DL // of the batch being read
 	keyBuf   []byte
 
 	urls5xx   map[string]*int64
@@ -136,7 +138,7 @@ func NewAggregate(l Limits) *Aggregate {
 		l.Samples = 3
 	}
 	if l.MaxPoints <= 0 {
-		l.MaxPoints = 100000
+		l.MaxPoints = 10000
 	}
 	return &Aggregate{
 		Limits:   l,
@@ -146,15 +148,78 @@ func NewAggregate(l Limits) *Aggregate {
 		keyTotal: []DL{{}},
 		cells:    map[cell]*DL{},
 		urls5xx:  map[string]*int64{},
+
+		batchLast: math.MinInt64,
 	}
 }
 
-// Full says that the run holds --max-points per-minute points: the next
-// line might add more, so the reading stops before it and the next run
-// goes on. It bounds the memory and the size of a delivery when a run
-// catches up on hours of a busy log.
-func (a *Aggregate) Full() bool {
-	return len(a.cells)+len(a.Minutes) >= a.Limits.MaxPoints
+// Cut says whether the batch must end before r, which is then read
+// again in the next batch: when r would take the batch past --max-points
+// per-minute points, or when the batch is three quarters full and r
+// starts a minute later than any of it, so that batches end on completed
+// minutes (of a log in time order) and a minute's counts are seldom split
+// between two batches (two parts of one minute still add up: see
+// State.Seq). It bounds the memory of a run whatever the backlog (hours
+// of a busy log after an outage, a first run over a day's log).
+func (a *Aggregate) Cut(r *Record) bool {
+	n := len(a.cells) + len(a.Minutes)
+	if n == 0 {
+		return false
+	}
+	minute := minuteOf(r.Time)
+	if n >= a.Limits.MaxPoints*3/4 && minute > a.batchLast {
+		return true
+	}
+	if n+2 <= a.Limits.MaxPoints {
+		return false // r adds two points at most
+	}
+	return n+a.adds(r, minute) > a.Limits.MaxPoints
+}
+
+// adds is the number of per-minute points r would add to the batch.
+func (a *Aggregate) adds(r *Record, minute int64) int {
+	n := 0
+	if a.Minutes[minute] == nil {
+		n++
+	}
+	if r.Method != "GET" || r.Status < 200 || r.Status > 299 {
+		return n
+	}
+	key, ok := appendTarballKey(nil, Path(r.URL))
+	if !ok {
+		return n
+	}
+	k, known := a.keyIndex[string(key)]
+	if !known {
+		if len(a.keys)-1 < a.Limits.MaxPackages {
+			return n + 1
+		}
+		k = 0
+	}
+	if a.cells[cell{k, minute}] == nil {
+		n++
+	}
+	return n
+}
+
+// NextBatch starts a new batch once the points of the last one are safe:
+// the per-minute counts are forgotten, the run's totals (Total, the top
+// packages, the worst URLs) are kept for the run's result.
+func (a *Aggregate) NextBatch() {
+	clear(a.Minutes)
+	clear(a.cells)
+	a.batchLast = math.MinInt64
+}
+
+// BatchPoints is the number of per-minute points the batch holds.
+func (a *Aggregate) BatchPoints() int { return len(a.cells) + len(a.Minutes) }
+
+func minuteOf(t time.Time) int64 {
+	minute := t.Unix() / 60
+	if t.Unix() < 0 && t.Unix()%60 != 0 {
+		minute--
+	}
+	return minute
 }
 
 // Bad counts a line that did not parse.
@@ -174,10 +239,8 @@ func (a *Aggregate) Add(r *Record) {
 	if r.Time.After(a.Last) {
 		a.Last = r.Time
 	}
-	minute := r.Time.Unix() / 60
-	if r.Time.Unix() < 0 && r.Time.Unix()%60 != 0 {
-		minute--
-	}
+	minute := minuteOf(r.Time)
+	a.batchLast = max(a.batchLast, minute)
 	m := a.Minutes[minute]
 	if m == nil {
 		m = &Counts{}

@@ -25,6 +25,8 @@ type Thresholds struct {
 	Ratio4xx    nagios.Thresholds
 	MinRequests int64         // below this many requests the ratios are not judged
 	NoLines     time.Duration // CRITICAL when no line arrived for this long (0: never)
+	LagBytes    nagios.Thresholds
+	LagSeconds  nagios.Thresholds
 }
 
 // Report is one run: what was read and counted.
@@ -34,6 +36,10 @@ type Report struct {
 	Interval time.Duration // since the previous run (0 on the first)
 	Quiet    time.Duration // since a run last read a line
 	First    bool          // no position yet for any log: nothing read
+	// Lag is how far behind the logs' ends the run finished: the bytes
+	// of all logs together, the seconds of the log furthest behind.
+	Lag     Lag
+	Batches int // deliveries of per-minute points (bounded by --max-points each)
 }
 
 // Result judges the run and renders it for Nagios (measurement cdn_log).
@@ -58,6 +64,14 @@ func (rep Report) Result(th Thresholds, verbose int) nagios.Result {
 				problems = append(problems, fmt.Sprintf("%s %s", pct(x.v), x.name))
 			}
 		}
+	}
+	lagState := th.LagBytes.Status(float64(rep.Lag.Bytes))
+	if !math.IsNaN(rep.Lag.Seconds) { // unknown seconds: the bytes alone are judged
+		lagState = nagios.Worse(lagState, th.LagSeconds.Status(rep.Lag.Seconds))
+	}
+	if lagState != nagios.OK {
+		res.Status = nagios.Worse(res.Status, lagState)
+		problems = append(problems, "behind the log's end by "+rep.Lag.text())
 	}
 	if th.NoLines > 0 && t.Requests+a.Unparsable == 0 && rep.Quiet >= th.NoLines {
 		res.Status = nagios.CRITICAL
@@ -94,9 +108,23 @@ func (rep Report) Result(th Thresholds, verbose int) nagios.Result {
 	return res
 }
 
+// text says the lag as "2m10s of log time (31,200,512 bytes)".
+func (l Lag) text() string {
+	if math.IsNaN(l.Seconds) {
+		return thousands(l.Bytes) + " bytes"
+	}
+	return fmt.Sprintf("%s of log time (%s bytes)", roundDur(time.Duration(l.Seconds*float64(time.Second))), thousands(l.Bytes))
+}
+
 func (rep Report) long(verbose int) []string {
 	a := rep.Agg
 	var out []string
+	if rep.Lag.Bytes > 0 {
+		out = append(out, "finished behind the logs' ends by "+rep.Lag.text()+": the rest is read next run")
+	}
+	if rep.Batches > 1 {
+		out = append(out, fmt.Sprintf("points delivered in %d batches of at most --max-points, each committed", rep.Batches))
+	}
 	for _, rr := range rep.Reads {
 		line := fmt.Sprintf("log %s: %s lines, %s bytes", rr.Path, thousands(int64(rr.Lines)), thousands(rr.Bytes))
 		switch {
@@ -109,7 +137,7 @@ func (rep Report) long(verbose int) []string {
 			line += " (" + strings.Join(rr.Files, ", ") + ")"
 		}
 		if rr.Backlog {
-			line += "; stopped at --max-lines or --max-points, the rest is read next run"
+			line += "; stopped at --max-lines, the rest is read next run"
 		}
 		out = append(out, line)
 		for _, n := range rr.Notes {
@@ -188,6 +216,8 @@ func (rep Report) perf(th Thresholds) []nagios.Perf {
 	}
 	p = append(p, nagios.Perf{Label: "quiet", Value: math.Round(rep.Quiet.Seconds()), UOM: "s", Min: &zero, Integer: true,
 		Crit: durRange(th.NoLines)})
+	p = append(p, th.LagBytes.Apply(nagios.Perf{Label: "lag_bytes", Value: float64(rep.Lag.Bytes), UOM: "B", Integer: true, Min: &zero}),
+		th.LagSeconds.Apply(nagios.Perf{Label: "lag_seconds", Value: math.Round(rep.Lag.Seconds), Unknown: math.IsNaN(rep.Lag.Seconds), UOM: "s", Integer: true, Min: &zero}))
 	return p
 }
 

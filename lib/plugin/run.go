@@ -75,6 +75,31 @@ type Env struct {
 	sealed   bool
 	extra    []metrics.Point
 	afterAll []func(delivered bool) []string
+
+	sinks sinks
+}
+
+// Deliver sends points to the run's sinks now, while the check goes on,
+// redacted like every point (the spool keeps what InfluxDB does not take),
+// and says whether they are safe (delivered, spooled, or there is no
+// sink) and whether some went to the spool: InfluxDB is not taking
+// points, and a check with more to send had better stop than fill the
+// spool past its bound, which drops the oldest.
+// A check that reads more than it may hold in memory at once
+// (check_cdn_log over a backlog) delivers in batches and commits its
+// position after each; the points of its Result still leave at the end.
+// After -t stopped the check it delivers nothing and returns false.
+func (e *Env) Deliver(ctx context.Context, points []metrics.Point) (notes []string, delivered, spooled bool) {
+	e.mu.Lock()
+	sealed := e.sealed
+	e.mu.Unlock()
+	if sealed {
+		return nil, false, false
+	}
+	if !e.sinks.any() || len(points) == 0 {
+		return nil, true, false
+	}
+	return e.sinks.deliverSpooled(ctx, redactPoints(points, e.Secrets))
 }
 
 // Emit adds points with their own timestamps to the run's metrics, after
@@ -241,6 +266,7 @@ func Run(spec Spec, args []string, stdout io.Writer) (code int) {
 		return int(nagios.UNKNOWN)
 	}
 
+	env.sinks = sinks
 	deadline := start.Add(c.Timeout.D())
 	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-writeReserve(c.Timeout.D(), sinks.remote())))
 	res, finished := runCheck(ctx, spec, env)
@@ -365,23 +391,35 @@ func redactPoints(points []metrics.Point, r *secret.Redactor) []metrics.Point {
 	for i := range points {
 		p := &points[i]
 		p.Measurement = clean(p.Measurement)
-		if len(p.Tags) > 0 {
-			tags := make(map[string]string, len(p.Tags))
-			for k, v := range p.Tags {
-				tags[clean(k)] = clean(v)
-			}
-			p.Tags = tags
-		}
-		fields := make(map[string]any, len(p.Fields))
-		for k, v := range p.Fields {
+		p.Tags = redactMap(p.Tags, clean, func(v string) string { return clean(v) })
+		p.Fields = redactMap(p.Fields, clean, func(v any) any {
 			if s, ok := v.(string); ok {
-				v = clean(s)
+				return clean(s)
 			}
-			fields[clean(k)] = v
-		}
-		p.Fields = fields
+			return v
+		})
 	}
 	return points
+}
+
+// redactMap cleans m's keys and values. It changes the values in place
+// and builds a new map only when a key changes: a batch of check_cdn_log
+// is thousands of points, and two new maps for each were a tenth of its
+// time.
+func redactMap[V comparable](m map[string]V, key func(string) string, value func(V) V) map[string]V {
+	for k, v := range m {
+		if key(k) != k {
+			out := make(map[string]V, len(m))
+			for k, v := range m {
+				out[key(k)] = value(v)
+			}
+			return out
+		}
+		if c := value(v); c != v {
+			m[k] = c
+		}
+	}
+	return m
 }
 
 // registerArgs registers the credentials of every URL on the command line,

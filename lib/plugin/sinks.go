@@ -80,6 +80,13 @@ func buildSinks(c *Common, hc *httpclient.Client, red *secret.Redactor, stdout i
 // in the spool (points refused for good by InfluxDB count as delivered:
 // sending them again cannot help).
 func (s sinks) deliver(ctx context.Context, points []metrics.Point) (notes []string, delivered bool) {
+	notes, delivered, _ = s.deliverSpooled(ctx, points)
+	return notes, delivered
+}
+
+// deliverSpooled is deliver, and says whether some of the points went
+// to the spool rather than to InfluxDB.
+func (s sinks) deliverSpooled(ctx context.Context, points []metrics.Point) (notes []string, delivered, spooled bool) {
 	delivered = true
 	if s.stdout != nil {
 		if err := metrics.NewWriterSink(s.stdout).Write(ctx, points); err != nil {
@@ -102,8 +109,9 @@ func (s sinks) deliver(ctx context.Context, points []metrics.Point) (notes []str
 		if rep.Written+rep.Spooled+rep.Rejected < len(points) {
 			delivered = false
 		}
+		spooled = rep.Spooled > 0
 	}
-	return notes, delivered
+	return notes, delivered, spooled
 }
 
 func firstLine(s string) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/registry-checks/registry-checks/lib/cdnlog"
 	"github.com/registry-checks/registry-checks/lib/metrics"
 	"github.com/registry-checks/registry-checks/lib/nagios"
 )
@@ -24,6 +25,7 @@ type harness struct {
 	deliver  bool // what AfterDelivery reports
 	now      time.Time
 	lastLong []string
+	batches  int // deliveries in the last run
 }
 
 func newHarness(t *testing.T, args ...string) *harness {
@@ -60,13 +62,16 @@ func (h *harness) write(lines ...string) {
 func (h *harness) run() nagios.Result {
 	h.points = nil
 	h.now = h.now.Add(time.Minute)
+	h.batches = 0
 	res := Check(context.Background(), h.cfg, Deps{
-		Now:  func() time.Time { return h.now },
-		Emit: func(p ...metrics.Point) { h.points = append(h.points, p...) },
-		AfterDelivery: func(f func(bool) []string) {
-			h.lastLong = f(h.deliver)
+		Now: func() time.Time { return h.now },
+		Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
+			h.points = append(h.points, p...)
+			h.batches++
+			return nil, h.deliver, false
 		},
 	})
+	h.lastLong = res.Long
 	return res
 }
 
@@ -103,17 +108,24 @@ func TestCheckCountsAndCommitsOnlyWhenDelivered(t *testing.T) {
 	h.write(ncsa(51, 5, "/a/-/a-1.0.0.tgz", 200))
 	h.deliver = true
 	res = h.run()
-	assert.Equal(t, first, h.points)
-	assert.Contains(t, res.Summary, "3 requests")
+	assert.Equal(t, first, h.points[:len(first)])
 	assert.Contains(t, strings.Join(res.Long, "\n"), "replayed 3 lines")
-	assert.Empty(t, h.lastLong)
+	assert.NotContains(t, strings.Join(res.Long, "\n"), "positions not saved")
+	// The replayed batch is committed; the newer line is a batch of its
+	// own, with the next sequence.
+	assert.Equal(t, 2, h.batches)
+	assert.Contains(t, res.Summary, "4 requests")
+	for _, p := range h.points[len(first):] {
+		assert.Equal(t, 1, p.Time.Nanosecond(), "second committed batch: minute + 1ns")
+		assert.Equal(t, 0, p.Time.Second())
+	}
 
 	// Delivered: the next run starts after them, with the next sequence.
 	h.write(ncsa(51, 9, "/a/-/a-1.0.0.tgz", 200))
 	h.run()
-	assert.Equal(t, map[string]int64{"a@1.0.0": 2}, downloads(h.points))
+	assert.Equal(t, map[string]int64{"a@1.0.0": 1}, downloads(h.points))
 	for _, p := range h.points {
-		assert.Equal(t, 1, p.Time.Nanosecond(), "second committed run: minute + 1ns")
+		assert.Equal(t, 2, p.Time.Nanosecond(), "third committed batch: minute + 2ns")
 		assert.Equal(t, 0, p.Time.Second())
 	}
 }
@@ -171,19 +183,39 @@ func TestCheckLockedStateIsUnknown(t *testing.T) {
 	h := newHarness(t)
 	h.write(ncsa(50, 1, "/x", 200))
 	var inner nagios.Result
-	Check(context.Background(), h.cfg, Deps{AfterDelivery: func(f func(bool) []string) {
+	Check(context.Background(), h.cfg, Deps{Deliver: func(context.Context, []metrics.Point) ([]string, bool, bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		inner = Check(ctx, h.cfg, Deps{})
-		f(true)
+		return nil, true, false
 	}})
 	assert.Equal(t, nagios.UNKNOWN, inner.Status)
 	assert.Contains(t, inner.Summary, "another run holds")
 }
 
-// --max-points stops a run before the line that could pass it; the next
-// run goes on from there, and nothing is lost or counted twice.
-func TestCheckMaxPointsContinuesNextRun(t *testing.T) {
+// influx stores points as InfluxDB does: one per series and timestamp,
+// a later write overwriting an earlier one.
+type influx map[string]metrics.Point
+
+func (db influx) write(points []metrics.Point) {
+	for _, p := range points {
+		db[fmt.Sprint(p.Measurement, p.Tags, p.Time.UnixNano())] = p
+	}
+}
+
+func (db influx) downloads() map[string]int64 {
+	var all []metrics.Point
+	for _, p := range db {
+		all = append(all, p)
+	}
+	return downloads(all)
+}
+
+// --max-points bounds each batch, not the run: a run reads its whole
+// backlog in batches, delivering and committing each, and nothing is
+// lost or counted twice. Minutes are split between batches only when a
+// minute alone is larger than the bound.
+func TestCheckMaxPointsBatches(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.Limits.MaxPoints = 4
 	var lines []string
@@ -191,20 +223,72 @@ func TestCheckMaxPointsContinuesNextRun(t *testing.T) {
 		lines = append(lines, ncsa(40+m, 1, "/a/-/a-1.0.0.tgz", 200), ncsa(40+m, 2, "/a/-/a-1.0.0.tgz", 200))
 	}
 	h.write(lines...)
-	total := map[string]int64{}
-	runs := 0
-	for ; runs < 10; runs++ {
-		res := h.run()
-		for k, v := range downloads(h.points) {
-			total[k] += v
+	var sizes []int
+	db := influx{}
+	res := Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
+		sizes = append(sizes, len(p))
+		db.write(p)
+		return nil, true, false
+	}})
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
+	assert.Contains(t, res.Summary, "12 requests")
+	assert.Equal(t, map[string]int64{"a@1.0.0": 12}, db.downloads())
+	// Two minutes (a minute point and a downloads cell each) per batch:
+	// the batch ends at a completed minute once three quarters full.
+	assert.Equal(t, []int{4, 4, 4}, sizes)
+	assert.Contains(t, strings.Join(res.Long, "\n"), "points delivered in 3 batches")
+	st, err := cdnlog.LoadState(h.cfg.StateFile)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), st.Seq, "each batch committed with its own sequence number")
+	assert.Nil(t, st.Pending)
+
+	h.run()
+	assert.Empty(t, h.points, "the next run reads nothing again")
+}
+
+// A delivery that fails in the middle of a run stops it there: the
+// batches before stay committed, the failed one is replayed identically
+// by the next run (which then goes on), and InfluxDB ends with every
+// download once, even when the failed write did land.
+func TestCheckFailedBatchReplayed(t *testing.T) {
+	for _, landed := range []bool{false, true} {
+		h := newHarness(t)
+		h.cfg.Limits.MaxPoints = 4
+		var lines []string
+		for m := 0; m < 10; m++ {
+			lines = append(lines, ncsa(40+m, 1, "/a/-/a-1.0.0.tgz", 200), ncsa(40+m, 2, "/b/-/b-1.0.0.tgz", 200))
 		}
-		if !strings.Contains(strings.Join(res.Long, "\n"), "--max-points") {
-			break
-		}
-		assert.LessOrEqual(t, len(h.points), 5, "a minute and its downloads cell at most past the bound")
+		h.write(lines...)
+		db := influx{}
+		var failed []metrics.Point
+		calls := 0
+		res := Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
+			calls++
+			if calls == 3 {
+				failed = p
+				if landed { // written, but the answer was lost
+					db.write(p)
+				}
+				return nil, false, false
+			}
+			db.write(p)
+			return nil, true, false
+		}})
+		assert.Equal(t, 3, calls, "the run stops at the failed batch")
+		assert.Contains(t, strings.Join(res.Long, "\n"), "positions not saved")
+
+		var replayed []metrics.Point
+		res = Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
+			if replayed == nil {
+				replayed = p
+			}
+			db.write(p)
+			return nil, true, false
+		}})
+		assert.Equal(t, failed, replayed, "the failed batch is sent again, the very same points")
+		assert.Contains(t, strings.Join(res.Long, "\n"), "replayed")
+		assert.Equal(t, map[string]int64{"a@1.0.0": 10, "b@1.0.0": 10}, db.downloads(), "landed %v", landed)
 	}
-	assert.Equal(t, map[string]int64{"a@1.0.0": 12}, total)
-	assert.Greater(t, runs, 1)
 }
 
 // --max-lines bounds a run over all its logs together.
@@ -225,4 +309,109 @@ func TestCheckMaxLinesAcrossLogs(t *testing.T) {
 		got = append(got, downloads(h.points)["a@1.0.0"])
 	}
 	assert.Equal(t, []int64{3, 3, 3, 1, 0}, got)
+}
+
+// A minute with more package versions than --max-points is split between
+// batches, none of them past the bound, and still counted once.
+func TestCheckMaxPointsSplitsABigMinute(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Limits.MaxPoints = 4
+	var lines []string
+	for i := 0; i < 7; i++ {
+		lines = append(lines, ncsa(40, i, fmt.Sprintf("/p%d/-/p%d-1.0.0.tgz", i, i), 200))
+	}
+	h.write(lines...)
+	db := influx{}
+	Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
+		assert.LessOrEqual(t, len(p), 4)
+		db.write(p)
+		return nil, true, false
+	}})
+	want := map[string]int64{}
+	for i := 0; i < 7; i++ {
+		want[fmt.Sprintf("p%d@1.0.0", i)] = 1
+	}
+	assert.Equal(t, want, db.downloads())
+	var requests int64
+	for _, p := range db {
+		if p.Measurement == "cdn_requests" {
+			requests += p.Fields["requests"].(int64)
+		}
+	}
+	assert.Equal(t, int64(7), requests, "the minute's parts add up")
+}
+
+func perf(res nagios.Result, label string) nagios.Perf {
+	for _, p := range res.Perf {
+		if p.Label == label {
+			return p
+		}
+	}
+	return nagios.Perf{Label: "missing " + label}
+}
+
+// A run that stops before the log's end (--max-lines here) says how far
+// behind it finished, in bytes and in log time, as perfdata judged by the
+// lag thresholds; a run that reads to the end is 0 behind, a torn last
+// line not counted.
+func TestCheckLag(t *testing.T) {
+	h := newHarness(t)
+	var lines []string
+	for m := 0; m < 10; m++ {
+		lines = append(lines, ncsa(40+m, 0, "/a/-/a-1.0.0.tgz", 200))
+	}
+	h.write(lines...)
+	h.cfg.MaxLines = 4
+	warn, err := nagios.ParseRange("300")
+	require.NoError(t, err)
+	crit, err := nagios.ParseRange("3000")
+	require.NoError(t, err)
+	h.cfg.Thresholds.LagSeconds = nagios.Thresholds{Warn: &warn}
+	h.cfg.Thresholds.LagBytes = nagios.Thresholds{Crit: &crit}
+	res := h.run()
+	size := int64(len(strings.Join(lines, "\n")) + 1)
+	lineLen := size / 10
+	assert.Equal(t, nagios.Perf{Label: "lag_bytes", Value: float64(6 * lineLen), UOM: "B", Integer: true, Min: perf(res, "lag_bytes").Min, Crit: "3000"}, perf(res, "lag_bytes"))
+	assert.Equal(t, float64(6*60), perf(res, "lag_seconds").Value, "11:43 read last, 11:49 at the end")
+	assert.Equal(t, "300", perf(res, "lag_seconds").Warn)
+	assert.Equal(t, nagios.WARNING, res.Status)
+	assert.Contains(t, res.Summary, "behind the log's end by 360s of log time (612 bytes)")
+
+	h.cfg.MaxLines = 1000
+	f, err := os.OpenFile(h.log, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(`127.0.0.1 - - [30/Nov/2026:11:59:00 +0000] "GET /a/-/a-1.0.0.tgz`) // torn: its writer is at it
+	require.NoError(t, err)
+	f.Close()
+	res = h.run()
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
+	assert.Equal(t, float64(0), perf(res, "lag_bytes").Value)
+	assert.Equal(t, float64(0), perf(res, "lag_seconds").Value)
+	assert.False(t, perf(res, "lag_seconds").Unknown)
+}
+
+// A batch that went to the spool (InfluxDB not taking points) is safe and
+// committed, but the run stops after it: the rest of the backlog waits in
+// the log rather than fill the spool past its bound.
+func TestCheckStopsAfterASpooledBatch(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Limits.MaxPoints = 4
+	var lines []string
+	for m := 0; m < 6; m++ {
+		lines = append(lines, ncsa(40+m, 1, "/a/-/a-1.0.0.tgz", 200))
+	}
+	h.write(lines...)
+	db := influx{}
+	calls := 0
+	res := Check(context.Background(), h.cfg, Deps{Deliver: func(_ context.Context, p []metrics.Point) ([]string, bool, bool) {
+		calls++
+		db.write(p)
+		return nil, true, true
+	}})
+	assert.Equal(t, 1, calls)
+	assert.Contains(t, strings.Join(res.Long, "\n"), "InfluxDB did not take the points")
+	assert.Greater(t, perf(res, "lag_bytes").Value, float64(0))
+	h.run()
+	db.write(h.points)
+	assert.Equal(t, map[string]int64{"a@1.0.0": 6}, db.downloads())
 }

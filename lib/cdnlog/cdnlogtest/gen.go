@@ -20,6 +20,8 @@ type Generator struct {
 	ua       string
 
 	Downloads map[string]int64 // "package@version" -> 2xx (not 206) GETs of its tarball
+	// Daily is Downloads by UTC day: "YYYY-MM-DD" -> "package@version" -> count.
+	Daily     map[string]map[string]int64
 	Partial   map[string]int64 // "package@version" -> 206 GETs
 	Requests  int64            // lines that parse
 	Garbage   int64            // lines that do not
@@ -34,7 +36,7 @@ type Generator struct {
 
 // lastLine is what the last line added to the counts.
 type lastLine struct {
-	key                                string
+	key, day                           string
 	request, download, partial, fivexx bool
 }
 
@@ -51,7 +53,7 @@ func (p pv) pkg() string {
 // number of distinct package versions.
 func New(seed int64, start time.Time, packages int) *Generator {
 	g := &Generator{r: rand.New(rand.NewSource(seed)), t: start.UTC(),
-		Downloads: map[string]int64{}, Partial: map[string]int64{},
+		Downloads: map[string]int64{}, Partial: map[string]int64{}, Daily: map[string]map[string]int64{},
 		ua: "npm/10.2.4 node/v20.11.1 linux x64 workspaces/false ci/github-actions " + strings.Repeat("x", 40)}
 	for i := 0; i < packages; i++ {
 		p := pv{name: fmt.Sprintf("pkg-%d", i/3), version: fmt.Sprintf("%d.%d.%d", i%3+1, i%7, i%11)}
@@ -122,7 +124,12 @@ func (g *Generator) Line() string {
 			g.last.partial = true
 		case status >= 200 && status < 300:
 			g.Downloads[key]++
-			g.last.download = true
+			day := g.t.Format(time.DateOnly)
+			if g.Daily[day] == nil {
+				g.Daily[day] = map[string]int64{}
+			}
+			g.Daily[day][key]++
+			g.last.download, g.last.day = true, day
 		}
 	}
 	if status >= 500 {
@@ -145,6 +152,9 @@ func (g *Generator) Line() string {
 	}
 }
 
+// Time is the time of the last line.
+func (g *Generator) Time() time.Time { return g.t }
+
 // AbandonLast takes the last line back out of the counts: its writer was
 // cut off and it stays torn, unparsable, in a rotated file.
 func (g *Generator) AbandonLast() {
@@ -158,6 +168,7 @@ func (g *Generator) AbandonLast() {
 	}
 	if l.download {
 		g.Downloads[l.key]--
+		g.Daily[l.day][l.key]--
 	}
 	if l.partial {
 		g.Partial[l.key]--
