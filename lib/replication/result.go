@@ -236,8 +236,8 @@ func lagPerf(label, field, uom string, l Lag, integer bool, zero *float64) nagio
 	return nagios.Perf{Label: label, Field: field, Value: l.Value, Unknown: !l.Known, UOM: uom, Integer: integer, Min: zero}
 }
 
-// groups sorts the replications that are not OK by cause, worst state
-// first, then the largest group, then the order of the server's answer:
+// groups sorts the replications that are not OK by cause, the largest
+// group first, then the worst state, then the order of the server's answer:
 // a primary outage is one group of hundreds, said once. A group is one
 // state and one kind of cause; its qualifiers are the servers concerned
 // (named when one or two, counted beyond) and the details seen, most
@@ -275,11 +275,15 @@ func (rep Report) groups() ([]nagios.Group, int) {
 		g.details.add(r.red.Redact(c.Detail))
 		g.names = append(g.names, r.red.Redact(r.Name()))
 	}
+	// The largest first, whatever its state: in an outage of 500 the
+	// 40 recovering from a crash say more than the one bad filter, and
+	// a group cut from the line must be a small one. The worse state
+	// breaks a tie, then the order of the server's answer.
 	sort.SliceStable(gs, func(a, b int) bool {
-		if gs[a].status != gs[b].status {
-			return nagios.Worse(gs[a].status, gs[b].status) == gs[a].status
+		if len(gs[a].names) != len(gs[b].names) {
+			return len(gs[a].names) > len(gs[b].names)
 		}
-		return len(gs[a].names) > len(gs[b].names)
+		return gs[a].status != gs[b].status && nagios.Worse(gs[a].status, gs[b].status) == gs[a].status
 	})
 	out := make([]nagios.Group, 0, len(gs))
 	for _, g := range gs {
