@@ -28,6 +28,9 @@ type Group struct {
 	// NamesFirst puts the names before the qualifiers, as in
 	// "1 needs a human (bad-filter: filter missing on source)".
 	NamesFirst bool
+	// Tail follows the group at every level of detail, after its
+	// parenthesis: ", 105 queued behind max_jobs 500".
+	Tail string
 }
 
 // text is the group at a level of detail: 0 the count and what, 1 with
@@ -57,6 +60,7 @@ func (g Group) text(level int) string {
 		named = min(len(g.Names), groupNamed)
 	}
 	if len(quals) == 0 && named == 0 {
+		b.WriteString(g.Tail)
 		return b.String()
 	}
 	q := strings.Join(quals, ", ")
@@ -82,6 +86,7 @@ func (g Group) text(level int) string {
 		b.WriteString(q + "; " + names.String())
 	}
 	b.WriteByte(')')
+	b.WriteString(g.Tail)
 	return b.String()
 }
 
