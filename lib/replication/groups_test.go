@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -64,4 +65,35 @@ func TestGroupsNeverPerReplication(t *testing.T) {
 	assert.Less(t, len(first), 300)
 	assert.Contains(t, first, "300 of 300 replications failing: 200 source unreachable (200 servers")
 	assert.NotContains(t, first, "servers...")
+}
+
+// TestQueuedSaidNotAlarmed: 102 of 606 replications pending on a node at
+// max_jobs 500 are said and counted, OK; one pending longer than the
+// rotation explains is WARNING.
+func TestQueuedSaidNotAlarmed(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	l := Limits{MaxJobs: 500, MaxChurn: 20, Interval: time.Minute, FromConfig: true, Running: 500, Pending: 102, Total: 602}
+	th := Thresholds{}.withDefaults()
+	th.PendingAge = l.Rotation(102) // 8m
+	var rs []Replication
+	for i := range 606 {
+		r := Replication{Key: fmt.Sprintf("_replicator/r-%03d", i), DocID: fmt.Sprintf("r-%03d", i), State: Running, Since: now.Add(-time.Hour)}
+		if i >= 504 {
+			r.State, r.Since = Pending, now.Add(-2*time.Minute)
+		}
+		rs = append(rs, r)
+	}
+	rep := Report{Replications: rs, Scheduler: true, Queued: 102, Limits: &l, th: th}
+	for i := range rep.Replications {
+		judgeState(&rep.Replications[i], th, now)
+	}
+	out := nagios.Render("COUCH_REPLICATION", rep.Result(), nagios.RenderOptions{})
+	first, _, _ := strings.Cut(out, "\n")
+	assert.True(t, strings.HasPrefix(first, "COUCH_REPLICATION OK - 606 replications OK, 102 queued behind max_jobs 500 | queued=102;;;0 "), first)
+	assert.Contains(t, out, "102 replications queued behind max_jobs 500 (node: 500 running, 102 pending); the scheduler starts up to 20 every 1m00s: WARNING after 8m00s pending")
+
+	rep.Replications[600].Since = now.Add(-9 * time.Minute)
+	judgeState(&rep.Replications[600], th, now)
+	assert.Equal(t, nagios.WARNING, rep.Replications[600].Status)
+	assert.Equal(t, "pending for 9m00s, longer than the scheduler's rotation explains (8m00s)", rep.Replications[600].Reason)
 }

@@ -124,6 +124,22 @@ func (rep Report) Result() nagios.Result {
 	}
 	res := nagios.Aggregate("replications", subs)
 	groups, failing := rep.groups()
+	if rep.Queued > 0 {
+		// Pending is how CouchDB runs more replications than max_jobs:
+		// said, counted, not alarmed (judgeState alarms a wait longer
+		// than the rotation explains).
+		behind := "max_jobs"
+		if l := rep.Limits; l != nil {
+			behind = l.String()
+			res.Long = append(res.Long, fmt.Sprintf("%d %s queued behind %s (node: %d running, %d pending); the scheduler starts up to %d every %s: WARNING after %s pending",
+				rep.Queued, plural(rep.Queued, "replication", "replications"), behind, l.Running, l.Pending, l.MaxChurn, age(l.Interval), age(rep.th.PendingAge)))
+		}
+		if failing == 0 {
+			res.Summary += fmt.Sprintf(", %d queued behind %s", rep.Queued, behind)
+		}
+		zero := 0.0
+		res.Perf = append(res.Perf, nagios.Perf{Label: "queued", Field: "queued", Value: float64(rep.Queued), Integer: true, Min: &zero})
+	}
 	res.Long = append(res.Long, rep.Notes...)
 	if rep.Server != "" {
 		res.Long = append(res.Long, "server: "+rep.Server)

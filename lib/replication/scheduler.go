@@ -10,6 +10,7 @@ import (
 	"github.com/go-kivik/kivik/v4"
 
 	"github.com/registry-checks/registry-checks/lib/couch"
+	"github.com/registry-checks/registry-checks/lib/nagios"
 )
 
 // CouchDB 3.x's scheduler defaults ([replicator] in default.ini is all
@@ -123,4 +124,35 @@ func positive(s string, def int) int {
 		return n
 	}
 	return def
+}
+
+// queue counts the selected replications pending (queued behind
+// max_jobs) and, when there are any, reads the node's limits: how many
+// wait for a slot, and how long the scheduler's rotation explains a wait
+// (th.PendingAge when not set). It returns th with PendingAge set.
+func (rep *Report) queue(ctx context.Context, c *couch.Client, all []Replication, th Thresholds, p Probes) Thresholds {
+	rep.Queued = 0
+	for i := range all {
+		if all[i].State == Pending {
+			rep.Queued++
+		}
+	}
+	if rep.Queued == 0 {
+		return th
+	}
+	p.step("GET %s/_node/_local/_config/replicator and /_stats/couch_replicator", c.URL())
+	l, err := ReadLimits(ctx, c)
+	if err != nil {
+		rep.Notes = append(rep.Notes, "scheduler limits not read: "+nagios.AsProblem(err).Msg)
+		if th.PendingAge <= 0 {
+			th.PendingAge = DefaultPendingAge
+		}
+		return th
+	}
+	rep.Limits = &l
+	if th.PendingAge <= 0 {
+		th.PendingAge = l.Rotation(max(l.Pending, rep.Queued))
+	}
+	rep.th.PendingAge = th.PendingAge
+	return th
 }
