@@ -28,6 +28,9 @@ type Group struct {
 	// NamesFirst puts the names before the qualifiers, as in
 	// "1 needs a human (bad-filter: filter missing on source)".
 	NamesFirst bool
+	// Tail follows the group at every level of detail, after its
+	// parenthesis: ", 105 queued behind max_jobs 500".
+	Tail string
 }
 
 // text is the group at a level of detail: 0 the count and what, 1 with
@@ -57,6 +60,7 @@ func (g Group) text(level int) string {
 		named = min(len(g.Names), groupNamed)
 	}
 	if len(quals) == 0 && named == 0 {
+		b.WriteString(g.Tail)
 		return b.String()
 	}
 	q := strings.Join(quals, ", ")
@@ -82,6 +86,7 @@ func (g Group) text(level int) string {
 		b.WriteString(q + "; " + names.String())
 	}
 	b.WriteByte(')')
+	b.WriteString(g.Tail)
 	return b.String()
 }
 
@@ -94,28 +99,16 @@ func (g Group) text(level int) string {
 // as many groups as fit are said bare, then each gets its server, its
 // other qualifiers, and names (smallest groups first: one name says more
 // about a group of one than about a group of 200) while they fit. Groups
-// that do not fit are counted at the end: "and 12 more (3 other causes)".
+// that do not fit are counted at the end, by the objects in them, and
+// their causes named first when they fit: "and 12 more (filter missing on
+// source, source database missing)", else "and 12 more (3 other causes)".
 // The result never exceeds budget unless head alone does. Names and Quals
 // must come redacted (as lib/replication and the restart handler pass
 // them): Grouped cuts them, and a cut secret is one the redactor no longer
 // recognises.
 func Grouped(head, sep string, groups []Group, budget int) string {
-	more := func(rest []Group) string {
-		if len(rest) == 0 {
-			return ""
-		}
-		n := 0
-		for _, g := range rest {
-			n += g.Count
-		}
-		kinds := "other cause"
-		if len(rest) > 1 {
-			kinds = "other causes"
-		}
-		return " and " + strconv.Itoa(n) + " more (" + strconv.Itoa(len(rest)) + " " + kinds + ")"
-	}
 	level := make([]int, len(groups))
-	build := func(shown int) string {
+	body := func(shown int) string {
 		var b strings.Builder
 		b.WriteString(head)
 		for i, g := range groups[:shown] {
@@ -124,8 +117,11 @@ func Grouped(head, sep string, groups []Group, budget int) string {
 			}
 			b.WriteString(g.text(level[i]))
 		}
-		b.WriteString(more(groups[shown:]))
 		return b.String()
+	}
+	build := func(shown int) string {
+		s := body(shown)
+		return s + moreText(groups[shown:], budget-len(s))
 	}
 	shown := len(groups)
 	for shown > 0 && len(build(shown)) > budget {
@@ -134,6 +130,9 @@ func Grouped(head, sep string, groups []Group, budget int) string {
 	if shown == 0 {
 		return clipTo(build(0), max(budget, len(head)))
 	}
+	// The causes left out are named, when they can be, before any group
+	// said gets its details: what is wrong before where and how.
+	tail := moreText(groups[shown:], budget-len(body(shown)))
 	order := make([]int, shown)
 	for i := range order {
 		order[i] = i
@@ -150,12 +149,50 @@ func Grouped(head, sep string, groups []Group, budget int) string {
 				continue // a lesser detail did not fit already
 			}
 			level[i] = l
-			if len(build(shown)) > budget {
+			if len(body(shown))+len(tail) > budget {
 				level[i] = l - 1
 			}
 		}
 	}
-	return build(shown)
+	return body(shown) + tail
+}
+
+// moreText counts the objects of the groups left out, "and N more",
+// then names their causes in the given order, as many as fit in room
+// bytes: "and 3 more (filter missing on source, source database
+// missing, authentication refused by source)", "and 42 more
+// (recovering from a crash and 2 other causes)", else only how many:
+// "and 42 more (3 other causes)". N counts objects, never groups: a
+// reader adds it to the counts said before it.
+func moreText(rest []Group, room int) string {
+	if len(rest) == 0 {
+		return ""
+	}
+	n := 0
+	for _, g := range rest {
+		n += g.Count
+	}
+	lead := " and " + strconv.Itoa(n) + " more ("
+	others := func(k int) string {
+		if k == 1 {
+			return "1 other cause"
+		}
+		return strconv.Itoa(k) + " other causes"
+	}
+	named := make([]string, len(rest))
+	for i, g := range rest {
+		named[i] = clipTo(oneLine(strings.TrimSpace(g.Lead+" "+g.What)), groupNameSize)
+	}
+	for k := len(named); k > 0; k-- {
+		s := lead + strings.Join(named[:k], ", ")
+		if k < len(named) {
+			s += " and " + others(len(named)-k)
+		}
+		if s += ")"; len(s) <= room {
+			return s
+		}
+	}
+	return lead + others(len(rest)) + ")"
 }
 
 // clipTo is s, cut to n bytes with a mark when longer.

@@ -37,6 +37,8 @@ func TestGrouped(t *testing.T) {
 			"204 of 206 replications failing: 202 source unreachable, 1 source database missing, 1 filter missing on source"},
 		{"tighter: groups counted at the end", "204 of 206 replications failing: ", outage, 100,
 			"204 of 206 replications failing: 202 source unreachable and 2 more (2 other causes)"},
+		{"named before any detail", "204 of 206 replications failing: ", outage, 128,
+			"204 of 206 replications failing: 202 source unreachable (http://db1:5984), 1 source database missing, 1 filter missing on source"},
 		{"one group, names fit", "", []Group{{Count: 3, What: "need a human", Names: []string{"a", "b", "c"}}}, 100,
 			"3 need a human (a, b and 1 more)"},
 		{"no names, no quals", "", []Group{{Count: 2, What: "behind the source"}}, 100, "2 behind the source"},
@@ -63,4 +65,16 @@ func TestGrouped(t *testing.T) {
 func TestGroupedHeadTooLong(t *testing.T) {
 	got := Grouped(strings.Repeat("x", 50), ", ", []Group{{Count: 1, What: "y"}}, 20)
 	assert.LessOrEqual(t, len(got), 50)
+}
+
+func TestMoreTextNamesCauses(t *testing.T) {
+	rest := []Group{
+		{Count: 40, What: "recovering from a crash"},
+		{Count: 1, What: "filter missing on source"},
+		{Count: 1, What: "needs a human", Lead: "x"},
+	}
+	assert.Equal(t, "", moreText(nil, 100))
+	assert.Equal(t, " and 42 more (recovering from a crash, filter missing on source, x needs a human)", moreText(rest, 100))
+	assert.Equal(t, " and 42 more (recovering from a crash and 2 other causes)", moreText(rest, 60))
+	assert.Equal(t, " and 42 more (3 other causes)", moreText(rest, 20), "no room: counted still")
 }

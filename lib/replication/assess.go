@@ -58,6 +58,9 @@ func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Threshol
 		return rep, err
 	}
 	all = selectReplications(all, sel)
+	if rep.Scheduler {
+		th = rep.queue(ctx, c, all, th, p)
+	}
 	red := c.Redactor()
 	for i := range all {
 		// Registered the moment they are read, before any text of the

@@ -47,7 +47,7 @@ type JudgeOptions struct {
 	CritHeartbeatLag  *nagios.Range     `long:"critical-heartbeat-lag" value-name:"RANGE" default:"300" description:"seconds of heartbeat lag"`
 	WarnWriteFailures *nagios.Range     `long:"warning-write-failures" value-name:"RANGE" default:"0" description:"documents the target refused (doc_write_failures, cumulative): CouchDB skips a refused document for good"`
 	CritWriteFailures *nagios.Range     `long:"critical-write-failures" value-name:"RANGE" description:"documents the target refused; default none"`
-	PendingAge        flagtype.Duration `long:"pending-age" value-name:"DURATION" default:"15m" description:"WARNING when a replication is pending longer (more jobs than max_jobs)"`
+	PendingAge        flagtype.Duration `long:"pending-age" value-name:"DURATION" description:"WARNING when a replication is pending (queued behind max_jobs) longer; default: as long as the node's scheduler rotation explains, interval x (ceil(pending/max_churn) + 2), 8m for 105 pending at CouchDB's defaults (interval 60s, max_churn 20), 15m when the node's limits cannot be read"`
 	InitializingAge   flagtype.Duration `long:"initializing-age" value-name:"DURATION" default:"2m" description:"WARNING when a replication is initializing longer"`
 	CrashGrace        flagtype.Duration `long:"crash-grace" value-name:"DURATION" default:"60s" description:"a job running again after a crash is WARNING until it has run this long"`
 

@@ -66,7 +66,10 @@ type Thresholds struct {
 	// again.
 	WriteFailures nagios.Thresholds
 
-	PendingAge      time.Duration // pending longer than this is WARNING (default 15m)
+	// PendingAge: pending longer than this is WARNING. 0: what the
+	// node's scheduler explains (Limits.Rotation of its queue), or
+	// DefaultPendingAge when its limits cannot be read.
+	PendingAge      time.Duration
 	InitializingAge time.Duration // initializing longer than this is WARNING (default 2m)
 	// CrashGrace: a job running again after a crash is WARNING until it
 	// has run this long without crashing again (default 60s). CouchDB shows
@@ -86,9 +89,6 @@ const (
 )
 
 func (t Thresholds) withDefaults() Thresholds {
-	if t.PendingAge <= 0 {
-		t.PendingAge = DefaultPendingAge
-	}
 	if t.InitializingAge <= 0 {
 		t.InitializingAge = DefaultInitializingAge
 	}
@@ -189,6 +189,11 @@ type Report struct {
 	Notes        []string      // run-wide long-output lines
 
 	Node string // the node's URL, without credentials
+
+	// Queued are the selected replications pending: waiting for a slot
+	// behind max_jobs. Limits are the node's, read when Queued > 0.
+	Queued int
+	Limits *Limits
 
 	th                 Thresholds
 	heartbeatUnmatched bool

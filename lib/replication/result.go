@@ -124,6 +124,22 @@ func (rep Report) Result() nagios.Result {
 	}
 	res := nagios.Aggregate("replications", subs)
 	groups, failing := rep.groups()
+	if rep.Queued > 0 {
+		// Pending is how CouchDB runs more replications than max_jobs:
+		// said, counted, not alarmed (judgeState alarms a wait longer
+		// than the rotation explains).
+		behind := "max_jobs"
+		if l := rep.Limits; l != nil {
+			behind = l.String()
+			res.Long = append(res.Long, fmt.Sprintf("%d %s queued behind %s (node: %d running, %d pending); the scheduler starts up to %d every %s: WARNING after %s pending",
+				rep.Queued, plural(rep.Queued, "replication", "replications"), behind, l.Running, l.Pending, l.MaxChurn, age(l.Interval), age(rep.th.PendingAge)))
+		}
+		if failing == 0 {
+			res.Summary += fmt.Sprintf(", %d queued behind %s", rep.Queued, behind)
+		}
+		zero := 0.0
+		res.Perf = append(res.Perf, nagios.Perf{Label: "queued", Field: "queued", Value: float64(rep.Queued), Integer: true, Min: &zero})
+	}
 	res.Long = append(res.Long, rep.Notes...)
 	if rep.Server != "" {
 		res.Long = append(res.Long, "server: "+rep.Server)
@@ -236,8 +252,8 @@ func lagPerf(label, field, uom string, l Lag, integer bool, zero *float64) nagio
 	return nagios.Perf{Label: label, Field: field, Value: l.Value, Unknown: !l.Known, UOM: uom, Integer: integer, Min: zero}
 }
 
-// groups sorts the replications that are not OK by cause, worst state
-// first, then the largest group, then the order of the server's answer:
+// groups sorts the replications that are not OK by cause, the largest
+// group first, then the worst state, then the order of the server's answer:
 // a primary outage is one group of hundreds, said once. A group is one
 // state and one kind of cause; its qualifiers are the servers concerned
 // (named when one or two, counted beyond) and the details seen, most
@@ -275,11 +291,15 @@ func (rep Report) groups() ([]nagios.Group, int) {
 		g.details.add(r.red.Redact(c.Detail))
 		g.names = append(g.names, r.red.Redact(r.Name()))
 	}
+	// The largest first, whatever its state: in an outage of 500 the
+	// 40 recovering from a crash say more than the one bad filter, and
+	// a group cut from the line must be a small one. The worse state
+	// breaks a tie, then the order of the server's answer.
 	sort.SliceStable(gs, func(a, b int) bool {
-		if gs[a].status != gs[b].status {
-			return nagios.Worse(gs[a].status, gs[b].status) == gs[a].status
+		if len(gs[a].names) != len(gs[b].names) {
+			return len(gs[a].names) > len(gs[b].names)
 		}
-		return len(gs[a].names) > len(gs[b].names)
+		return gs[a].status != gs[b].status && nagios.Worse(gs[a].status, gs[b].status) == gs[a].status
 	})
 	out := make([]nagios.Group, 0, len(gs))
 	for _, g := range gs {

@@ -211,9 +211,13 @@ func judgeState(r *Replication, th Thresholds, now time.Time) {
 		}
 	case Pending:
 		r.Status = nagios.OK
-		if !r.Since.IsZero() && now.Sub(r.Since) > th.PendingAge {
+		limit := th.PendingAge
+		if limit <= 0 {
+			limit = DefaultPendingAge
+		}
+		if !r.Since.IsZero() && now.Sub(r.Since) > limit {
 			r.Status = nagios.WARNING
-			r.Reason = fmt.Sprintf("pending for %s (more jobs than max_jobs?)", age(now.Sub(r.Since)))
+			r.Reason = fmt.Sprintf("pending for %s, longer than the scheduler's rotation explains (%s)", age(now.Sub(r.Since)), age(limit))
 			r.Cause = Cause{What: "pending too long"}
 		}
 	case Initializing:

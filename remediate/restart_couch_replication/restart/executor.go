@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +49,16 @@ type Outcome struct {
 	// recreate, confirm, repost), "" when it went through: for grouping
 	// the failures of a run.
 	Stage string
+	// Cause is what went wrong, the same words for every document it
+	// happened to (no document id, no URL): the run's first line groups
+	// the failures by it.
+	Cause string
 	Err   error
+	// Queued: the new job is pending on a node at its scheduler limit
+	// (Limit says which, e.g. "max_jobs 500"): started and waiting for a
+	// slot, which the scheduler's rotation gives it. Not a failure.
+	Queued bool
+	Limit  string
 }
 
 // Executor restarts replications: one Outcome per target, in order.
@@ -177,7 +187,7 @@ func (c *Couch) Restart(ctx context.Context, ts []Target) []Outcome {
 		// PouchDB Server marked them completed (see PouchDBSettle): once
 		// more, now that their old jobs have ended.
 		for _, i := range c.confirm(ctx, ts, c.rewriteAll(ctx, ts, redo, out), out) {
-			out[i].Stage, out[i].Err = "confirm", &nagios.Problem{Status: nagios.CRITICAL,
+			out[i].Stage, out[i].Cause, out[i].Err = "confirm", "marked completed twice by PouchDB Server", &nagios.Problem{Status: nagios.CRITICAL,
 				Msg: fmt.Sprintf("%s recreated twice, but PouchDB Server marked it completed both times", ts[i].where())}
 		}
 	}
@@ -239,7 +249,7 @@ func (c *Couch) backupAll(ts []Target, rs []*rewriting, now time.Time, out []Out
 	saved := rs[:0]
 	for k, r := range rs {
 		if errs[k] != nil {
-			out[r.i] = Outcome{Stage: "backup", Err: nagios.Problemf(nagios.UNKNOWN, "not restarting %s: could not save a backup first: %v", ts[r.i].where(), errs[k])}
+			out[r.i] = Outcome{Stage: "backup", Cause: "backup not saved, not touched", Err: nagios.Problemf(nagios.UNKNOWN, "not restarting %s: could not save a backup first: %v", ts[r.i].where(), errs[k])}
 			continue
 		}
 		saved = append(saved, r)
@@ -261,7 +271,7 @@ func (c *Couch) rewrite(ctx context.Context, db string, ts []Target, idx []int, 
 	if err != nil {
 		p := c.Client.Problem(http.MethodPost, dbPath+"/_all_docs", start, err)
 		for _, i := range idx {
-			out[i] = Outcome{Stage: "read", Err: p}
+			out[i] = Outcome{Stage: "read", Cause: "documents not read (" + lastPart(nagios.AsProblem(p)) + ")", Err: p}
 		}
 		return nil
 	}
@@ -272,7 +282,7 @@ func (c *Couch) rewrite(ctx context.Context, db string, ts []Target, idx []int, 
 		path := dbPath + "/" + url.PathEscape(t.DocID)
 		raw, ok := raws[t.DocID]
 		if !ok {
-			out[i] = Outcome{Stage: "read", Err: httpclient.StatusProblem(&httpclient.StatusError{Method: http.MethodGet, URL: c.Client.URL() + path,
+			out[i] = Outcome{Stage: "read", Cause: "document gone", Err: httpclient.StatusProblem(&httpclient.StatusError{Method: http.MethodGet, URL: c.Client.URL() + path,
 				Code: http.StatusNotFound, User: c.Client.User(), Reason: "not_found: the document is gone (POST " + dbPath + "/_all_docs)"})}
 			continue
 		}
@@ -280,12 +290,12 @@ func (c *Couch) rewrite(ctx context.Context, db string, ts []Target, idx []int, 
 			Rev string `json:"_rev"`
 		}
 		if err := json.Unmarshal(raw, &meta); err != nil || meta.Rev == "" {
-			out[i] = Outcome{Stage: "read", Err: nagios.Problemf(nagios.UNKNOWN, "GET %s%s: the document has no _rev", c.Client.URL(), path)}
+			out[i] = Outcome{Stage: "read", Cause: "document without _rev", Err: nagios.Problemf(nagios.UNKNOWN, "GET %s%s: the document has no _rev", c.Client.URL(), path)}
 			continue
 		}
 		body, err := replication.Definition(raw)
 		if err != nil {
-			out[i] = Outcome{Stage: "read", Err: nagios.Problemf(nagios.UNKNOWN, "GET %s%s: not a JSON object: %v", c.Client.URL(), path, err)}
+			out[i] = Outcome{Stage: "read", Cause: "document not a JSON object", Err: nagios.Problemf(nagios.UNKNOWN, "GET %s%s: not a JSON object: %v", c.Client.URL(), path, err)}
 			continue
 		}
 		body[RestartedBy] = map[string]string{"at": now.UTC().Format(time.RFC3339Nano), "by": c.By, "reason": t.Reason}
@@ -301,10 +311,12 @@ func (c *Couch) rewrite(ctx context.Context, db string, ts []Target, idx []int, 
 		t := ts[r.i]
 		p := nagios.AsProblem(r.err)
 		msg := fmt.Sprintf("could not delete %s (%s); it is unchanged", t.where(), p.Msg)
+		cause := "delete failed (" + lastPart(p) + ")"
 		if kivik.HTTPStatus(r.err) == http.StatusConflict {
 			msg = fmt.Sprintf("%s changed since it was read (conflict); not restarted, a later run may", t.where())
+			cause = "changed since read (conflict)"
 		}
-		out[r.i].Stage, out[r.i].Err = "delete", &nagios.Problem{Status: nagios.CRITICAL, Err: p, Msg: msg}
+		out[r.i].Stage, out[r.i].Cause, out[r.i].Err = "delete", cause, &nagios.Problem{Status: nagios.CRITICAL, Err: p, Msg: msg}
 	}
 	if len(deleted) > 0 && c.Settle > 0 {
 		select {
@@ -338,10 +350,12 @@ func (c *Couch) rewrite(ctx context.Context, db string, ts []Target, idx []int, 
 		t := ts[r.i]
 		p := nagios.AsProblem(r.err)
 		msg := fmt.Sprintf("deleted %s but could not write it again (%s): the replication is gone until it is restored from %s", t.where(), p.Msg, out[r.i].Backup)
+		cause := "deleted, not written again (" + lastPart(p) + "): restore the backup"
 		if kivik.HTTPStatus(r.err) == http.StatusConflict {
 			msg = fmt.Sprintf("deleted %s, but another writer created it again first (conflict): compare it with the backup %s", t.where(), out[r.i].Backup)
+			cause = "written again by another writer (conflict)"
 		}
-		out[r.i].Stage, out[r.i].Err = "recreate", &nagios.Problem{Status: nagios.CRITICAL, Err: p, Msg: msg}
+		out[r.i].Stage, out[r.i].Cause, out[r.i].Err = "recreate", cause, &nagios.Problem{Status: nagios.CRITICAL, Err: p, Msg: msg}
 	}
 	done := make([]int, len(written))
 	for k, r := range written {
@@ -477,11 +491,11 @@ func (c *Couch) backup(t Target, doc json.RawMessage, now time.Time) (string, er
 // CouchDB drops a transient job whose source died) and posts it again.
 func (c *Couch) restartTransient(ctx context.Context, t Target) Outcome {
 	if len(t.Spec) == 0 {
-		return Outcome{Stage: "repost", Err: nagios.Problemf(nagios.UNKNOWN, "%s: no --transient-spec to re-post it from", t.where())}
+		return Outcome{Stage: "repost", Cause: "no --transient-spec", Err: nagios.Problemf(nagios.UNKNOWN, "%s: no --transient-spec to re-post it from", t.where())}
 	}
 	var spec map[string]json.RawMessage
 	if err := json.Unmarshal(t.Spec, &spec); err != nil {
-		return Outcome{Stage: "repost", Err: nagios.Problemf(nagios.UNKNOWN, "--transient-spec: not a JSON object: %v", err)}
+		return Outcome{Stage: "repost", Cause: "--transient-spec not a JSON object", Err: nagios.Problemf(nagios.UNKNOWN, "--transient-spec: not a JSON object: %v", err)}
 	}
 	u := c.Client.URL() + "/_replicate"
 	cancel := maps.Clone(spec)
@@ -497,7 +511,7 @@ func (c *Couch) restartTransient(ctx context.Context, t Target) Outcome {
 		if cancelErr != nil {
 			err = fmt.Errorf("%w (cancelling first: %v)", err, cancelErr)
 		}
-		return Outcome{Stage: "repost", Err: err}
+		return Outcome{Stage: "repost", Cause: "re-post failed (" + lastPart(nagios.AsProblem(err)) + ")", Err: err}
 	}
 	id := resp.LocalID
 	if id == "" {
@@ -514,8 +528,11 @@ func (c *Couch) restartTransient(ctx context.Context, t Target) Outcome {
 
 // confirm waits, within ConfirmWithin, until the check logic sees the
 // replications ts[idx] running or triggered again, reading all of them at
-// each poll. On PouchDB Server (OneByOne) it returns at once those marked
-// completed, for another rewrite.
+// each poll. A job pending on a node at its scheduler limit is started
+// and queued, as CouchDB designed it: it is not waited for (the
+// scheduler starts it at a later rotation, up to minutes away). On
+// PouchDB Server (OneByOne) it returns at once those marked completed,
+// for another rewrite.
 func (c *Couch) confirm(ctx context.Context, ts []Target, idx []int, out []Outcome) (completed []int) {
 	if c.Confirm == nil || len(idx) == 0 {
 		return nil
@@ -537,21 +554,37 @@ func (c *Couch) confirm(ctx context.Context, ts []Target, idx []int, out []Outco
 		if err != nil {
 			lastErr = err
 		} else {
-			var still []int
+			var still, pending []int
 			for _, i := range idx {
 				st, ok := states[ts[i].where()]
-				if ok && st.Running {
+				switch {
+				case ok && st.Running:
 					out[i].Detail += ", new job " + st.State
 					continue
-				}
-				if ok && c.OneByOne && st.State == replication.Completed {
+				case ok && c.OneByOne && st.State == replication.Completed:
 					completed = append(completed, i)
 					continue
+				case ok && st.State == replication.Pending:
+					pending = append(pending, i)
 				}
 				if ok {
 					last[i] = st.State
 				}
 				still = append(still, i)
+			}
+			if len(pending) > 0 {
+				// Read at each poll that sees one: the gauges move as
+				// the scheduler takes up the new documents. A node whose
+				// limits cannot be read gets its pending jobs waited for.
+				if l, err := replication.ReadLimits(cctx, c.Client); err == nil && l.Saturated() {
+					queued := map[int]bool{}
+					for _, i := range pending {
+						queued[i] = true
+						out[i].Queued, out[i].Limit = true, l.String()
+						out[i].Detail += ", new job pending: queued behind " + l.String()
+					}
+					still = slices.DeleteFunc(still, func(i int) bool { return queued[i] })
+				}
 			}
 			idx = still
 		}
@@ -562,17 +595,31 @@ func (c *Couch) confirm(ctx context.Context, ts []Target, idx []int, out []Outco
 		case <-cctx.Done():
 			for _, i := range idx {
 				msg := fmt.Sprintf("%s recreated, but no running job within %s", ts[i].where(), within)
+				cause := fmt.Sprintf("no running job within %s", within)
 				if last[i] != "" {
 					msg += " (state " + last[i] + ")"
+					cause += " (state " + last[i] + ")"
 				} else if lastErr != nil {
 					msg += " (" + nagios.AsProblem(lastErr).Msg + ")"
+					cause += " (" + lastPart(nagios.AsProblem(lastErr)) + ")"
 				}
-				out[i].Stage, out[i].Err = "confirm", &nagios.Problem{Status: nagios.CRITICAL, Msg: msg}
+				out[i].Stage, out[i].Cause, out[i].Err = "confirm", cause, &nagios.Problem{Status: nagios.CRITICAL, Msg: msg}
 			}
 			return completed
 		case <-time.After(confirmPoll):
 		}
 	}
+}
+
+// lastPart is the end of a problem's message, its cause without the
+// request before it: "POST http://db2:5984/_replicator/_bulk_docs:
+// connection refused" gives "connection refused".
+func lastPart(p *nagios.Problem) string {
+	msg := p.Msg
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return msg
 }
 
 const confirmPoll = 250 * time.Millisecond

@@ -206,7 +206,13 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 				// Redacted now: newOutcome keeps only the end of it.
 				a = Action{Kind: Restart, Code: "restart_failed", Why: r.text(fmt.Sprintf("restart of %s failed: %s", o.Key, p.Msg)), Status: nagios.CRITICAL}
 				action = "restart_failed"
-				outs = append(outs, newOutcome(outRestartFailed, o, a, a.Why))
+				oc := newOutcome(outRestartFailed, o, a, a.Why)
+				if out.Cause != "" {
+					// The same words for every replication it happened
+					// to: one group, however many.
+					oc.why = r.text(out.Cause)
+				}
+				outs = append(outs, oc)
 				// A delete that went through counts against the rate
 				// limit: the replication was touched.
 				restarted = out.Backup != ""
@@ -221,7 +227,14 @@ func (r *runner) run(ctx context.Context) nagios.Result {
 				if out.Backup != "" {
 					a.Why += "; backup " + out.Backup
 				}
-				outs = append(outs, newOutcome(outRestarted, o, a, "restarted "+summaryOf(o)))
+				oc := newOutcome(outRestarted, o, a, "restarted "+summaryOf(o))
+				if out.Queued {
+					// Started and waiting for a slot: what CouchDB does
+					// with a job beyond max_jobs, not a failure.
+					oc.queued, oc.limit = true, out.Limit
+					oc.clause += ", queued behind " + out.Limit
+				}
+				outs = append(outs, oc)
 			}
 		case Wait:
 			if a.Code == "source_down" {

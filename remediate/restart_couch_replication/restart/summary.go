@@ -18,6 +18,10 @@ type outcome struct {
 	server string // the source server, scheme://host:port ("" when unknown)
 	why    string // restarted: what the restart fixed; human: why a person is needed
 	clause string // the clause when each outcome is said alone
+	// queued: restarted, and the new job waits for a slot behind the
+	// node's limit (limit, e.g. "max_jobs 500").
+	queued bool
+	limit  string
 }
 
 type outcomeKind int
@@ -99,6 +103,10 @@ func humanWhy(o *Observed, a Action) string {
 // outcome and cause, counted, within nagios.GroupBudget:
 //
 //	restarted 202 replications from http://db1:5984 (source back); 1 needs a human (bad-filter: filter missing on source)
+//	restarted 500 replications from http://db1:5984 (source back), 105 queued behind max_jobs 500; 3 need a human (...)
+//
+// Groups are said in the order of their kinds (what went wrong first),
+// the largest first within a kind.
 func summarize(outs []outcome) string {
 	if len(outs) == 0 {
 		return ""
@@ -122,6 +130,8 @@ func summarize(outs []outcome) string {
 	}
 	var groups []nagios.Group
 	index := map[groupKey]int{}
+	queued := map[int]int{}
+	limit := map[int]string{}
 	shared := false
 	for _, o := range outs {
 		k := keyOf(o)
@@ -135,6 +145,10 @@ func summarize(outs []outcome) string {
 		groups[i].Names = append(groups[i].Names, o.name)
 		if groups[i].Count > 1 {
 			shared = true
+		}
+		if o.queued {
+			queued[i]++
+			limit[i] = o.limit
 		}
 	}
 	for k, i := range index {
@@ -169,6 +183,9 @@ func summarize(outs []outcome) string {
 			}
 			g.What = replications + from
 			g.Quals = []string{k.why}
+			if q := queued[i]; q > 0 {
+				g.Tail = fmt.Sprintf(", %d queued behind %s", q, limit[i])
+			}
 		case outHuman:
 			g.What = "need a human"
 			if n == 1 {
@@ -187,14 +204,26 @@ func summarize(outs []outcome) string {
 	}
 	// Groups in the order of their kind, then of their first outcome.
 	ordered := make([]nagios.Group, 0, len(groups))
+	kinds := make([]outcomeKind, 0, len(groups))
 	for kind := outRestartFailed; kind <= outNextRun; kind++ {
 		for _, o := range outs {
 			k := keyOf(o)
 			if i, ok := index[k]; ok && o.kind == kind {
 				ordered = append(ordered, groups[i])
+				kinds = append(kinds, kind)
 				delete(index, k)
 			}
 		}
+	}
+	// Within a kind the largest first: a clause per replication is what
+	// the line must never become, and a group cut must be a small one.
+	for lo := 0; lo < len(ordered); {
+		hi := lo + 1
+		for hi < len(ordered) && kinds[hi] == kinds[lo] {
+			hi++
+		}
+		slices.SortStableFunc(ordered[lo:hi], func(a, b nagios.Group) int { return b.Count - a.Count })
+		lo = hi
 	}
 	if !shared {
 		clauses := make([]string, 0, len(outs))
