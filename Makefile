@@ -46,12 +46,15 @@ test: lint build
 # writer puts documents into the primary while promote_couch_replica
 # --rehearse promotes replica1, rewires replica2, verifies and rolls back;
 # prints the time of each step and documents written against present on
-# every node. `make test` runs it too (TestRehearseIntegration is one of its
-# integration tests); this target runs it alone, verbosely.
+# every node. `make test` runs it too (TestRehearseIntegration, and the
+# registry drill twice); this target runs it alone, verbosely, with issue
+# 22's 20 rehearsals of the registry drill in a row and an --execute and
+# back (REGISTRY_CHECKS_REHEARSALS=N for another count).
 rehearse: build
 	@started=0; \
 	if ! $(STACK) status >/dev/null 2>&1; then started=1; $(STACK) up || { $(STACK) down; exit 1; }; fi; \
-	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -count=1 -v -run '^TestRehearseIntegration$$' ./remediate/promote_couch_replica/; rc=$$?; \
+	REGISTRY_CHECKS_REQUIRE_STACK=1 REGISTRY_CHECKS_REHEARSALS=$${REGISTRY_CHECKS_REHEARSALS:-20} $(GO) test -count=1 -v -timeout 60m \
+		-run '^(TestRehearseIntegration|TestRehearseRegistryIntegration|TestExecuteAndBackRegistryIntegration)$$' ./remediate/promote_couch_replica/; rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) down; fi; \
 	exit $$rc
 

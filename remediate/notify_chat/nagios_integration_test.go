@@ -109,13 +109,13 @@ define service {
 		reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
 		// The reload reads enable_notifications=0 from nagios.cfg again
 		// (no retained state); say it too, for a Nagios that keeps state.
-		_ = externalCommand(env["NAGIOS_CMD_FILE"], "DISABLE_NOTIFICATIONS")
+		_ = stackenv.NagiosCommand(env["NAGIOS_CMD_FILE"], "DISABLE_NOTIFICATIONS")
 	})
 	reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
 	// The stack's Nagios notifies nobody (enable_notifications=0): turn
 	// notifications on for the length of this test; every other service
 	// of the stack has notifications_enabled 0.
-	require.NoError(t, externalCommand(env["NAGIOS_CMD_FILE"], "ENABLE_NOTIFICATIONS"))
+	require.NoError(t, stackenv.NagiosCommand(env["NAGIOS_CMD_FILE"], "ENABLE_NOTIFICATIONS"))
 	require.Eventually(t, func() bool {
 		for _, b := range stackenv.NagiosBlocks(readFile(env["NAGIOS_STATUS_FILE"]), "programstatus") {
 			return b["enable_notifications"] == "1"
@@ -191,16 +191,6 @@ define service {
 	}
 	q, _ := filepath.Glob(filepath.Join(queue, "*", "*.json"))
 	assert.Empty(t, q, "nothing left in the queues")
-}
-
-func externalCommand(file, cmd string) error {
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = fmt.Fprintf(f, "[%d] %s\n", time.Now().Unix(), cmd)
-	return err
 }
 
 func nagiosPID(t *testing.T, dir string) int {

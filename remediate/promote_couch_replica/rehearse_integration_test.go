@@ -311,7 +311,13 @@ func setUpRehearsalDB(t *testing.T, primary stackNode, replicas ...stackNode) er
 		src := strings.Replace(primary.url, "://", "://"+primary.user+":"+primary.pass+"@", 1) + "/" + rehearsalDB
 		// created_at makes the body unique: PouchDB Server ignores a
 		// recreated replication document identical to a deleted one.
-		doc := map[string]any{"source": src, "target": rehearsalDB, "continuous": true, "create_target": true,
+		// CouchDB 3 takes only a full URL as target
+		// (local_endpoints_not_supported); PouchDB Server a name too.
+		target := any(rehearsalDB)
+		if stackenv.RealCouchDB(stackenv.Read()) {
+			target = strings.Replace(r.url, "://", "://"+r.user+":"+r.pass+"@", 1) + "/" + rehearsalDB
+		}
+		doc := map[string]any{"source": src, "target": target, "continuous": true, "create_target": true,
 			"created_at": time.Now().UTC().Format(time.RFC3339Nano)}
 		var cur struct {
 			Rev string `json:"_rev"`

@@ -248,20 +248,96 @@ func (b *brokenReplication) waitArrived(id string, bound time.Duration) {
 	require.Eventually(b.t, func() bool { return b.arrived(id) }, bound, 100*time.Millisecond, "document %s never reached %s/%s", id, b.replica, b.target)
 }
 
-// breakIt stops the source and starts it again: CouchDB's job crashes and
-// waits out its backoff, pouchdb-server's replication stays stuck after its
-// source comes back.
+// breakIt stops the source and starts it again, leaving the replications
+// broken for the handler. pouchdb-server's replication stays stuck after
+// its source comes back. Apache CouchDB notices a dead source only when a
+// job's changes reader times out (about 30 s), restarts a job that had run
+// well at once, and after a second crash waits out a backoff (a minute and
+// more, growing with each crash) even once the source is back: breakIt
+// waits for that second crash of every replication before it starts the
+// source again. A source bounced quicker is one CouchDB repairs itself
+// (TestBouncedSourceHealsItselfIntegration).
 func (b *brokenReplication) breakIt() {
 	b.t.Helper()
 	b.fault("stop")
+	if b.couchdb {
+		b.waitCrashed(2, 4*time.Minute)
+	}
 	b.fault("start")
 	b.write("after-outage")
+}
+
+// waitCrashed waits until the scheduler shows every replication of b
+// crashing with at least n errors.
+func (b *brokenReplication) waitCrashed(n int, bound time.Duration) {
+	b.t.Helper()
+	var last string
+	ok := assert.Eventually(b.t, func() bool {
+		var sd struct {
+			Docs []struct {
+				DocID      string `json:"doc_id"`
+				State      string `json:"state"`
+				ErrorCount int    `json:"error_count"`
+			} `json:"docs"`
+		}
+		if err := b.do(http.MethodGet, b.replica+"/_scheduler/docs/_replicator?limit=100000", nil, &sd); err != nil {
+			last = err.Error()
+			return false
+		}
+		crashed := map[string]bool{}
+		for _, d := range sd.Docs {
+			crashed[d.DocID] = d.State == "crashing" && d.ErrorCount >= n
+			if d.DocID == b.docID {
+				last = fmt.Sprintf("%s %s, %d errors", d.DocID, d.State, d.ErrorCount)
+			}
+		}
+		for _, id := range b.docIDs {
+			if !crashed[id] {
+				return false
+			}
+		}
+		return true
+	}, bound, 250*time.Millisecond)
+	if !ok {
+		b.fault("start")
+		b.t.Fatalf("CouchDB never showed all %d replications crashing with %d errors after their source stopped: %s", len(b.docIDs), n, last)
+	}
 }
 
 func (b *brokenReplication) args(stateDir string, extra ...string) []string {
 	return append([]string{"-t", "25", "-u", b.replica, "--credentials-file", b.credsF, "--doc-id", b.docID,
 		"--heartbeat-db", b.db, "--heartbeat-wait", "3s", "--state-dir", stateDir,
 		"--log-file", filepath.Join(stateDir, "decisions.log")}, extra...)
+}
+
+// TestBouncedSourceHealsItselfIntegration: on Apache CouchDB a source
+// stopped and started again at once needs no handler. The job reads
+// "running" until its changes reader times out (the check: WARNING,
+// heartbeat not arriving; the handler: nothing to restart, a restart is
+// only for a confirmed failure), then crashes and, having run well, is
+// restarted by CouchDB at once: the document written after the outage
+// arrives with no restart. pouchdb-server leaves such a replication stuck
+// for good (TestStandaloneRestartsStuckReplicationIntegration).
+func TestBouncedSourceHealsItselfIntegration(t *testing.T) {
+	env := stackenv.Need(t, "COUCH_REPLICA2_URL", "COUCH_CREDENTIALS_FILE")
+	if !stackenv.RealCouchDB(env) {
+		t.Skip("PouchDB Server never resumes a replication whose source was bounced")
+	}
+	b := newBrokenReplication(t, env)
+	dir := t.TempDir()
+	b.fault("stop")
+	b.fault("start")
+	b.write("after-outage")
+
+	var out bytes.Buffer
+	code := run(b.args(dir), &out)
+	t.Log(out.String())
+	assert.Equal(t, 0, code, out.String())
+	assert.NotContains(t, out.String(), "restarted "+b.docID)
+	b.waitArrived("after-outage", 4*time.Minute)
+	log, err := os.ReadFile(filepath.Join(dir, "decisions.log"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(log), "action=restarted", "CouchDB repaired it; the handler had nothing to do")
 }
 
 func TestStandaloneRestartsStuckReplicationIntegration(t *testing.T) {

@@ -1,8 +1,10 @@
 package stackenv
 
 import (
+	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // NagiosBlocks parses the "kind {" ... "}" blocks of a Nagios status.dat
@@ -41,4 +43,17 @@ func NagiosService(path, host, svc string) map[string]string {
 		}
 	}
 	return nil
+}
+
+// NagiosCommand writes one external command (e.g.
+// "SCHEDULE_FORCED_SVC_CHECK;host;service;TIME") into Nagios's command
+// file, NAGIOS_CMD_FILE of the stack's env.
+func NagiosCommand(file, cmd string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "[%d] %s\n", time.Now().Unix(), cmd)
+	return err
 }
