@@ -33,3 +33,17 @@ func QueueDir(base, channel string, ids ...string) string {
 	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
 	return filepath.Join(base, channel+"-"+hex.EncodeToString(sum[:6]))
 }
+
+// FlushConflict is the bad-arguments reason when --flush comes with what
+// it excludes (--dry-run, or a notification's options), else "".
+func (q QueueOptions) FlushConflict(n Options) string {
+	switch {
+	case !q.Flush:
+		return ""
+	case q.DryRun:
+		return "--flush sends the queue; --dry-run sends nothing: give one"
+	case n.Given():
+		return "--flush sends the queue only and takes no notification options"
+	}
+	return ""
+}

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +33,7 @@ func TestNagiosNotifiesIntegration(t *testing.T) {
 	if _, err := os.Stat(nagiosBin); err != nil {
 		t.Skipf("no %s: the stack's Nagios is not installed", nagiosBin)
 	}
-	pid := nagiosPID(t, env["NAGIOS_DIR"])
+	pid := stackenv.NagiosPID(t, env["NAGIOS_DIR"])
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	for _, p := range []string{"notify_chat", "notify_pagerduty"} {
@@ -106,12 +105,12 @@ define service {
 	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o644))
 	t.Cleanup(func() {
 		os.Remove(cfgFile)
-		reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
+		stackenv.ReloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
 		// The reload reads enable_notifications=0 from nagios.cfg again
 		// (no retained state); say it too, for a Nagios that keeps state.
 		_ = stackenv.NagiosCommand(env["NAGIOS_CMD_FILE"], "DISABLE_NOTIFICATIONS")
 	})
-	reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
+	stackenv.ReloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
 	// The stack's Nagios notifies nobody (enable_notifications=0): turn
 	// notifications on for the length of this test; every other service
 	// of the stack has notifications_enabled 0.
@@ -191,39 +190,6 @@ define service {
 	}
 	q, _ := filepath.Glob(filepath.Join(queue, "*", "*.json"))
 	assert.Empty(t, q, "nothing left in the queues")
-}
-
-func nagiosPID(t *testing.T, dir string) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "var", "nagios.lock"))
-	if err != nil {
-		t.Skipf("the stack's Nagios is not running (no lock file in %s): %v", dir, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	require.NoError(t, err, "nagios.lock")
-	require.NoError(t, syscall.Kill(pid, 0), "Nagios pid %d from its lock file", pid)
-	return pid
-}
-
-// reloadNagios verifies the configuration first (a SIGHUP with a broken
-// one stops the shared Nagios), then sends SIGHUP and waits for Nagios to
-// have read it again.
-func reloadNagios(t *testing.T, bin, dir string, pid int) {
-	t.Helper()
-	out, err := exec.Command(bin, "-v", filepath.Join(dir, "nagios.cfg")).CombinedOutput()
-	require.NoError(t, err, "nagios -v: %s", out)
-	status := filepath.Join(dir, "var", "status.dat")
-	before := programStart(status)
-	require.NoError(t, syscall.Kill(pid, syscall.SIGHUP))
-	require.Eventually(t, func() bool { s := programStart(status); return s != "" && s != before },
-		30*time.Second, 100*time.Millisecond, "Nagios did not restart after SIGHUP")
-}
-
-func programStart(path string) string {
-	for _, blk := range stackenv.NagiosBlocks(readFile(path), "programstatus") {
-		return blk["program_start"]
-	}
-	return ""
 }
 
 func logOf(path, svc string) string {

@@ -58,14 +58,10 @@ func notifyPagerDuty(ctx context.Context, o *options, env *plugin.Env) nagios.Re
 		env.Secrets.Add(key)
 	}
 	var own *notify.Item
-	if o.Queue.Flush {
-		if o.Queue.DryRun {
-			return nagios.Result{Status: nagios.UNKNOWN, Summary: "bad arguments: --flush sends the queue; --dry-run sends nothing: give one"}
-		}
-		if o.Notification.Given() {
-			return nagios.Result{Status: nagios.UNKNOWN, Summary: "bad arguments: --flush sends the queue only and takes no notification options"}
-		}
-	} else {
+	if c := o.Queue.FlushConflict(o.Notification); c != "" {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: "bad arguments: " + c}
+	}
+	if !o.Queue.Flush {
 		e, err := o.Notification.Event(time.Now())
 		if err != nil {
 			return nagios.Result{Status: nagios.UNKNOWN, Summary: "bad arguments: " + err.Error()}

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,7 +51,7 @@ func nagiosEventHandler(t *testing.T, n int) {
 	if _, err := os.Stat(nagiosBin); err != nil {
 		t.Skipf("no %s: the stack's Nagios is not installed", nagiosBin)
 	}
-	pid := nagiosPID(t, env["NAGIOS_DIR"])
+	pid := stackenv.NagiosPID(t, env["NAGIOS_DIR"])
 	bin := t.TempDir()
 	for _, p := range []string{"checks/check_couch_replication", "remediate/restart_couch_replication"} {
 		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", filepath.Join(bin, filepath.Base(p)), "../../"+p).CombinedOutput()
@@ -115,9 +114,9 @@ define service {
 	require.NoError(t, os.WriteFile(cfgFile, []byte(cfg), 0o644))
 	t.Cleanup(func() {
 		os.Remove(cfgFile)
-		reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
+		stackenv.ReloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
 	})
-	reloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
+	stackenv.ReloadNagios(t, nagiosBin, env["NAGIOS_DIR"], pid)
 
 	var first map[string]string
 	if !assert.Eventually(t, func() bool {
@@ -247,41 +246,6 @@ define service {
 	// counted a notification (disabled or not).
 	assert.Equal(t, "0", s["current_notification_number"], "no notification")
 	assert.Empty(t, logLines(env["NAGIOS_LOG_FILE"], svc, start, "SERVICE NOTIFICATION"))
-}
-
-func nagiosPID(t *testing.T, dir string) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "var", "nagios.lock"))
-	if err != nil {
-		t.Skipf("the stack's Nagios is not running (no lock file in %s): %v", dir, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	require.NoError(t, err, "nagios.lock")
-	require.NoError(t, syscall.Kill(pid, 0), "Nagios pid %d from its lock file", pid)
-	return pid
-}
-
-// reloadNagios verifies the configuration first (a SIGHUP with a broken
-// one stops the shared Nagios), then sends SIGHUP and waits for Nagios to
-// have read it again.
-func reloadNagios(t *testing.T, bin, dir string, pid int) {
-	t.Helper()
-	out, err := exec.Command(bin, "-v", filepath.Join(dir, "nagios.cfg")).CombinedOutput()
-	require.NoError(t, err, "nagios -v: %s", out)
-	status := filepath.Join(dir, "var", "status.dat")
-	before := programStart(status)
-	require.NoError(t, syscall.Kill(pid, syscall.SIGHUP))
-	require.Eventually(t, func() bool { s := programStart(status); return s != "" && s != before },
-		30*time.Second, 100*time.Millisecond, "Nagios did not restart after SIGHUP")
-}
-
-// programStart is programstatus' program_start of status.dat, which a
-// reload changes.
-func programStart(path string) string {
-	for _, blk := range stackenv.NagiosBlocks(readFile(path), "programstatus") {
-		return blk["program_start"]
-	}
-	return ""
 }
 
 func serviceStatus(path, svc string) map[string]string {
