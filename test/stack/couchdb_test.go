@@ -2,7 +2,10 @@ package stack
 
 import (
 	"encoding/json"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,7 +18,8 @@ import (
 // nodes are Apache CouchDB with what operators run: its version, default
 // sharding (q=2), a registry of realistic size on every node (replicas hold
 // a full copy when "up" returns), and a reader who is no server admin but
-// reads the registry and writes heartbeats. On PouchDB Server there is
+// reads the registry and writes heartbeats; the release itself is never
+// written to. On PouchDB Server there is
 // nothing of this to check.
 func TestRealCouchDBIntegration(t *testing.T) {
 	env := stackenv.Need(t, "COUCH_PRIMARY_URL", "COUCH_REPLICA1_URL", "COUCH_REPLICA2_URL",
@@ -55,6 +59,24 @@ func TestRealCouchDBIntegration(t *testing.T) {
 		code, body = reader.do(t, http.MethodGet, "/heartbeat", nil)
 		assert.Equal(t, http.StatusOK, code, "%s/heartbeat as the reader: %s", url, body)
 	}
+	// The release the nodes run from is never written to: each node's
+	// config, logs and data live under the stack's folder.
+	home := env["COUCHDB_HOME"]
+	require.NotEmpty(t, home)
+	since, err := os.Stat(filepath.Join(stackenv.Dir(), "couch-server.env"))
+	require.NoError(t, err)
+	var written []string
+	require.NoError(t, filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if info, err := d.Info(); err == nil && info.ModTime().After(since.ModTime()) {
+			written = append(written, path)
+		}
+		return nil
+	}))
+	assert.Empty(t, written, "files of COUCHDB_HOME %s written since the stack chose it", home)
+
 	// The reader writes heartbeats into the primary's heartbeat database.
 	reader := couch{url: env["COUCH_PRIMARY_URL"], user: env["COUCH_READER_USER"], password: env["COUCH_READER_PASSWORD"]}
 	code, body := reader.do(t, http.MethodPut, "/heartbeat/stack-test-reader", map[string]any{"at": "now"})
