@@ -469,6 +469,34 @@ func TestWriteProbeRetriesAConflict(t *testing.T) {
 	assert.Equal(t, 0.0, perf(res, "write_failed").Value)
 }
 
+func TestWriteProbeContendedIsWritable(t *testing.T) {
+	// Two runs on one host write and delete the same id in turn: every
+	// PUT conflicts and every read finds the document deleted. Seen on
+	// real CouchDB: the old code kept the stale _rev, gave up after four
+	// tries and called the replica one that refuses writes. A 409 is an
+	// answer of a writable node.
+	var mu sync.Mutex
+	var revs []string
+	_, res := compare(t, primary(t, nil), replica(t, "running", handlers{
+		"GET /registry_checks_probe/promo-probe": status(404, `{"error":"not_found","reason":"deleted"}`),
+		"PUT /registry_checks_probe/promo-probe": func(w http.ResponseWriter, r *http.Request) {
+			var doc map[string]any
+			_ = json.NewDecoder(requestBody(t, r)).Decode(&doc)
+			rev, _ := doc["_rev"].(string)
+			mu.Lock()
+			revs = append(revs, rev)
+			mu.Unlock()
+			status(409, `{"error":"conflict","reason":"Document update conflict."}`)(w, r)
+		},
+	}), config())
+	assert.Equal(t, nagios.OK, res.Status, res.Summary)
+	assert.Equal(t, 0.0, perf(res, "write_failed").Value)
+	assert.False(t, perf(res, "write_time").Unknown)
+	for _, rev := range revs {
+		assert.Empty(t, rev, "a deleted document is written without a revision")
+	}
+}
+
 func TestWriteProbeRefusedPasswordIsUnknown(t *testing.T) {
 	// 401 says the monitoring user's password is wrong, not that the
 	// replica refuses writes.

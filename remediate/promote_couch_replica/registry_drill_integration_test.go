@@ -203,8 +203,8 @@ func TestRehearseRegistryIntegration(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
 		}
-		first, _, _ := strings.Cut(string(out), "\n")
-		return code, first
+		// The whole output: a failure's cause is in the long output.
+		return code, string(out)
 	}
 	before := map[string]map[string]map[string]any{}
 	for _, n := range nodes {
@@ -301,8 +301,8 @@ func TestExecuteAndBackRegistryIntegration(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
 		}
-		first, _, _ := strings.Cut(string(out), "\n")
-		return code, first
+		// The whole output: a failure's cause is in the long output.
+		return code, string(out)
 	}
 	before := map[string]map[string]map[string]any{}
 	var raw1 struct {
