@@ -177,3 +177,24 @@ func ChangesAfter(ctx context.Context, c *couch.Client, db string, since couch.S
 	}
 	return rows > 0, nil
 }
+
+// ChangesPending is how many changes the primary's db has after since
+// (_changes?since=&limit=0 answers "pending"; CouchDB 2+): unlike the
+// difference of update_seq numbers it does not count _security edits,
+// which add to update_seq and to no changes feed. False when the server
+// gives no count.
+func ChangesPending(ctx context.Context, c *couch.Client, db string, since couch.Seq) (int64, bool, error) {
+	start := time.Now()
+	ch := c.Kivik().DB(db).Changes(ctx, kivik.Params(map[string]any{"since": since.String(), "limit": 0}))
+	defer ch.Close()
+	for ch.Next() {
+	}
+	if err := ch.Err(); err != nil {
+		return 0, false, c.Problem(http.MethodGet, "/"+url.PathEscape(db)+"/_changes", start, err)
+	}
+	md, err := ch.Metadata()
+	if err != nil || md == nil {
+		return 0, false, nil
+	}
+	return md.Pending, true, nil
+}

@@ -29,8 +29,11 @@ type idleHeartbeatNode struct {
 	mu     sync.Mutex
 	seq    int // the source's update_seq
 	others int
-	doc    map[string]any // the heartbeat on the source (and, at once, the target)
-	age    time.Duration
+	// security is how many times the source's _security was edited: each
+	// edit adds to update_seq and to no changes feed.
+	security int
+	doc      map[string]any // the heartbeat on the source (and, at once, the target)
+	age      time.Duration
 }
 
 func (n *idleHeartbeatNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +50,12 @@ func (n *idleHeartbeatNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/_scheduler/jobs":
 		fmt.Fprintf(w, `{"total_rows":1,"offset":0,"jobs":[{"database":"_replicator","id":"4a1f+continuous","pid":"<0.1.0>","source":"%[1]s/heartbeat/","target":"%[1]s/heartbeat-copy/","user":null,"doc_id":"heartbeat-from-primary","info":%[2]s,"history":[{"timestamp":%[3]q,"type":"started"},{"timestamp":%[3]q,"type":"added"}],"node":"couchdb@127.0.0.1","start_time":%[3]q}]}`, base, info, start)
 	case r.URL.Path == "/heartbeat":
-		fmt.Fprintf(w, `{"db_name":"heartbeat","update_seq":"%d-g1AAAA"}`, n.seq)
+		fmt.Fprintf(w, `{"db_name":"heartbeat","update_seq":"%d-g1AAAA"}`, n.seq+n.security)
+	case r.URL.Path == "/heartbeat/_changes" && r.URL.Query().Get("limit") == "0":
+		// CouchDB 2+: pending counts the changes after since, which
+		// _security edits are not.
+		since := r.URL.Query().Get("since")
+		fmt.Fprintf(w, `{"results":[],"last_seq":%q,"pending":%d}`, since, n.seq-seqNum(since))
 	case r.URL.Path == "/heartbeat-copy/_local/4a1f":
 		fmt.Fprintf(w, `{"_id":"_local/4a1f","history":[{"end_time":%q}]}`, time.Now().Add(-n.age).UTC().Format(http.TimeFormat))
 	case strings.HasPrefix(r.URL.Path, "/heartbeat/") && r.Method == http.MethodPut:
@@ -110,6 +118,48 @@ func TestOwnHeartbeatIsNotPendingWork(t *testing.T) {
 			assert.Equal(t, tt.reason, r.Reason)
 			assert.True(t, r.HeartbeatLag.Known && !r.HeartbeatLag.AtLeast, "the heartbeat arrived: %+v", r.HeartbeatLag)
 			assert.Equal(t, 41+tt.others, node.seq, "the heartbeat was written once")
+		})
+	}
+}
+
+func seqNum(s string) int {
+	var n int
+	fmt.Sscanf(s, "%d-", &n)
+	return n
+}
+
+// TestSecurityEditsAreNoPendingWork: on CouchDB 3.4.3 every PUT of a
+// database's _security adds one to its update_seq and nothing to its
+// changes feed, so a replication that has written everything stays
+// "behind" by the number of edits: seen on the real-CouchDB stack as
+// "CRITICAL - running (no checkpoint for 1h13m while changes are
+// pending)" on an idle, caught-up replication. The check asks the source
+// for the changes after the job's through_seq instead.
+func TestSecurityEditsAreNoPendingWork(t *testing.T) {
+	warn, err := nagios.ParseThresholds("60", "")
+	require.NoError(t, err)
+	th := Thresholds{CheckpointAge: warn}
+	for _, tt := range []struct {
+		name   string
+		others int
+		status nagios.Status
+		lag    float64
+	}{
+		{"four _security edits, nothing else", 0, nagios.OK, 0},
+		{"four _security edits and one change that is not ours", 1, nagios.WARNING, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			node := &idleHeartbeatNode{seq: 40 + tt.others, others: tt.others, security: 4, age: 75 * time.Minute}
+			srv := httptest.NewServer(node)
+			defer srv.Close()
+			c, hc := testClient(t, srv.URL)
+			p := Probes{HTTP: hc, SeqLag: true, CheckpointAge: true}
+			rep, err := AssessWith(context.Background(), c, Selection{}, th, p, time.Now())
+			require.NoError(t, err)
+			require.Len(t, rep.Replications, 1)
+			r := rep.Replications[0]
+			assert.Equal(t, tt.status, r.Status, r.Reason)
+			assert.Equal(t, knownLag(tt.lag), r.SeqLag)
 		})
 	}
 }

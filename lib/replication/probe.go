@@ -274,9 +274,11 @@ func (p Probes) seqLags(ctx context.Context, reps []Replication, now time.Time) 
 		s.seq, s.err = info.UpdateSeq.Number()
 	})
 	var pending []int
+	sourceOf := map[int]*source{}
 	for _, s := range order {
 		for _, i := range s.users {
 			r := &reps[i]
+			sourceOf[i] = s
 			if s.err != nil {
 				msg := nagios.AsProblem(s.err).Msg
 				r.SeqLag = unknownLag(msg)
@@ -291,10 +293,37 @@ func (p Probes) seqLags(ctx context.Context, reps []Replication, now time.Time) 
 				continue
 			}
 			r.SeqLag = knownLag(float64(max(s.seq-through, 0)))
-			if r.SeqLag.Value == 0 {
-				r.CheckpointAge = knownLag(0)
-			} else {
+			if r.SeqLag.Value > 0 {
 				pending = append(pending, i)
+			}
+		}
+	}
+	// A clustered sequence's number counts every update of the database,
+	// _security's too, which no replication ever carries: on CouchDB 2+
+	// each replication said behind is asked how many changes really come
+	// after what it wrote (_changes?since=<through_seq>&limit=0 answers
+	// "pending"), so that an edited _security is no pending work.
+	if len(pending) > 0 {
+		p.step("GET %s/_changes?since=...&limit=0 (changes pending after %d replications' written sequence)", reps[pending[0]].sourceURL, len(pending))
+	}
+	p.forEach(pending, func(i int) {
+		r := &reps[i]
+		if !strings.Contains(r.through.String(), "-") {
+			return // a plain number (CouchDB 1.x, PouchDB): exact already
+		}
+		var ch struct {
+			Pending *int64 `json:"pending"`
+		}
+		q := url.Values{"since": {r.through.String()}, "limit": {"0"}}
+		if err := p.HTTP.GetJSON(ctx, r.sourceURL+"/_changes?"+q.Encode(), sourceOf[i].creds, &ch); err == nil && ch.Pending != nil {
+			r.SeqLag = knownLag(float64(max(*ch.Pending, 0)))
+		}
+	})
+	pending = slices.DeleteFunc(pending, func(i int) bool { return reps[i].SeqLag.Value == 0 })
+	for _, s := range order {
+		for _, i := range s.users {
+			if r := &reps[i]; s.err == nil && r.SeqLag.Known && r.SeqLag.Value == 0 {
+				r.CheckpointAge = knownLag(0)
 			}
 		}
 	}
