@@ -204,10 +204,9 @@ func TestCaughtUpReplicaCouldTakeOver(t *testing.T) {
 	assert.NotNil(t, rep.WriteMillis)
 }
 
-// node1 mid bulk load: the captured lagging replication's through_seq is
-// 1841 changes behind the source_seq it had read (the primary's update_seq
-// at that moment).
-func TestLaggingReplicaIsCritical(t *testing.T) {
+// laggingDBsInfo is node1's _dbs_info answer with registry's update_seq
+// the source_seq the captured lagging replication had read.
+func laggingDBsInfo(t *testing.T) []byte {
 	var docs struct {
 		Docs []struct {
 			DocID string `json:"doc_id"`
@@ -232,6 +231,14 @@ func TestLaggingReplicaIsCritical(t *testing.T) {
 		}
 	}
 	b, _ := json.Marshal(info)
+	return b
+}
+
+// node1 mid bulk load: the captured lagging replication's through_seq is
+// 1841 changes behind the source_seq it had read (the primary's update_seq
+// at that moment).
+func TestLaggingReplicaIsCritical(t *testing.T) {
+	b := laggingDBsInfo(t)
 	_, res := compare(t, primary(t, handlers{"POST /_dbs_info": dbsInfo(t, b)}), replica(t, "replication-lagging", nil), config())
 	assert.Equal(t, nagios.CRITICAL, res.Status, res.Summary)
 	assert.Contains(t, res.Summary, "1 database behind (registry)")
@@ -244,29 +251,7 @@ func TestLaggingReplicaIsCritical(t *testing.T) {
 // "37 changes behind" on an idle heartbeat database. The changes after
 // through_seq ("pending" of _changes?limit=0) are the lag.
 func TestSecurityEditsAreNoLag(t *testing.T) {
-	var docs struct {
-		Docs []struct {
-			DocID string `json:"doc_id"`
-			Info  struct {
-				SourceSeq string `json:"source_seq"`
-			} `json:"info"`
-		} `json:"docs"`
-	}
-	require.NoError(t, json.Unmarshal(replicationtest.Read(t, "node2.scheduler-docs.replication-lagging.json"), &docs))
-	var sourceSeq string
-	for _, d := range docs.Docs {
-		if d.DocID == "registry-from-node1" {
-			sourceSeq = d.Info.SourceSeq
-		}
-	}
-	var info []map[string]any
-	require.NoError(t, json.Unmarshal(fixture(t, "node1.dbs-info.json"), &info))
-	for _, row := range info {
-		if row["key"] == "registry" {
-			row["info"].(map[string]any)["update_seq"] = sourceSeq
-		}
-	}
-	b, _ := json.Marshal(info)
+	b := laggingDBsInfo(t)
 	for _, tc := range []struct {
 		pending int
 		status  nagios.Status
