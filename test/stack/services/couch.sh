@@ -396,6 +396,12 @@ stop() {
 
 status() {
 	local what ready=/
+	# A stack that never started a node has chosen no server yet: status
+	# must not choose (and record) one for it.
+	if [ ! -s "$STACK_DIR/couch-server.env" ]; then
+		echo "$name: down"
+		return 1
+	fi
 	couch_select
 	what="PouchDB Server $COUCH_SERVER_VERSION"
 	if [ "$COUCH_SERVER" = couchdb ]; then
