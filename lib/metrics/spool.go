@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -297,21 +296,7 @@ func openLock(dir string) (*os.File, error) {
 
 // listBatches returns the batch file names, oldest first: the names start
 // with a zero-padded UnixNano, then the PID, then a counter.
-func listBatches(dir string) []string {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if e.Type().IsRegular() && strings.HasSuffix(n, batchSuffix) && !strings.HasPrefix(n, ".") {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	return names
-}
+func listBatches(dir string) []string { return safefile.Names(dir, batchSuffix) }
 
 // writeBatch stores data as a new batch: written to a temp file, synced,
 // then renamed, so a crash leaves either a whole batch or an ignored temp

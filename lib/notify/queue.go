@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -72,7 +71,7 @@ func (q Queue) now() time.Time {
 // It needs no lock: a name is unique, and the order is the name's.
 func (q Queue) Add(it Item) (string, error) {
 	if err := os.MkdirAll(q.Dir, 0o700); err != nil {
-		return "", fmt.Errorf("queue %s: %w", q.Dir, unwrapPath(err))
+		return "", fmt.Errorf("queue %s: %w", q.Dir, safefile.UnwrapPath(err))
 	}
 	if it.Created.IsZero() {
 		it.Created = q.now()
@@ -83,7 +82,7 @@ func (q Queue) Add(it Item) (string, error) {
 	}
 	name := fmt.Sprintf("%020d-%010d-%06d%s", it.Created.UnixNano(), os.Getpid(), itemSeq.Add(1)%1e6, itemSuffix)
 	if err := safefile.Write(q.Dir, name, tempPrefix, data, 0o600); err != nil {
-		return "", fmt.Errorf("queueing in %s: %w", q.Dir, unwrapPath(err))
+		return "", fmt.Errorf("queueing in %s: %w", q.Dir, safefile.UnwrapPath(err))
 	}
 	return name, nil
 }
@@ -116,12 +115,12 @@ type Report struct {
 // oldest items are dropped first when the queue outgrows MaxBytes.
 func (q Queue) Flush(ctx context.Context, send func(context.Context, Item) error) (rep Report) {
 	if err := os.MkdirAll(q.Dir, 0o700); err != nil {
-		rep.Stop = fmt.Errorf("queue %s: %w", q.Dir, unwrapPath(err))
+		rep.Stop = fmt.Errorf("queue %s: %w", q.Dir, safefile.UnwrapPath(err))
 		return rep
 	}
 	lock, err := os.OpenFile(filepath.Join(q.Dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		rep.Stop = fmt.Errorf("queue %s: %w", q.Dir, unwrapPath(err))
+		rep.Stop = fmt.Errorf("queue %s: %w", q.Dir, safefile.UnwrapPath(err))
 		return rep
 	}
 	defer lock.Close()
@@ -222,21 +221,7 @@ func readItem(path string) (Item, error) {
 }
 
 // list is the queued items' names, oldest first.
-func (q Queue) list() []string {
-	entries, err := os.ReadDir(q.Dir)
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if e.Type().IsRegular() && strings.HasSuffix(n, itemSuffix) && !strings.HasPrefix(n, ".") {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	return names
-}
+func (q Queue) list() []string { return safefile.Names(q.Dir, itemSuffix) }
 
 func (q Queue) notBefore() time.Time {
 	b, err := os.ReadFile(filepath.Join(q.Dir, notBeforeName))
@@ -291,12 +276,4 @@ func (q Queue) trim() int {
 		_ = safefile.Write(q.Dir, droppedName, tempPrefix, []byte(strconv.FormatInt(q.Dropped()+int64(dropped), 10)+"\n"), 0o600)
 	}
 	return dropped
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

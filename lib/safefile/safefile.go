@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -72,17 +74,17 @@ func syncDir(dir string) error {
 func WriteFile(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("%s: %w", dir, unwrapPath(err))
+		return fmt.Errorf("%s: %w", dir, UnwrapPath(err))
 	}
 	if err := Write(dir, filepath.Base(path), ".", data, mode); err != nil {
-		return fmt.Errorf("writing %s: %w", path, unwrapPath(err))
+		return fmt.Errorf("writing %s: %w", path, UnwrapPath(err))
 	}
 	return nil
 }
 
-// unwrapPath drops the *os.PathError wrapper, whose path the messages
+// UnwrapPath drops the *os.PathError wrapper, whose path the messages
 // already name.
-func unwrapPath(err error) error {
+func UnwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
@@ -109,4 +111,23 @@ func Lock(ctx context.Context, f *os.File) error {
 		case <-time.After(lockPoll):
 		}
 	}
+}
+
+// Names are the regular files of dir whose names end in suffix, sorted,
+// leaving out hidden ones (temp files of Write): the entries of a
+// directory used as a queue whose file names sort oldest first.
+func Names(dir, suffix string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && strings.HasSuffix(n, suffix) && !strings.HasPrefix(n, ".") {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
 }

@@ -61,3 +61,13 @@ func TestLockWaitsBoundedByContext(t *testing.T) {
 	defer cancel()
 	assert.NoError(t, Lock(ctx, waiter))
 }
+
+func TestNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"2.lp", "1.lp", ".tmp-3.lp", "x.json", "dropped"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), nil, 0o600))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "0.lp"), 0o700))
+	assert.Equal(t, []string{"1.lp", "2.lp"}, Names(dir, ".lp"))
+	assert.Nil(t, Names(filepath.Join(dir, "missing"), ".lp"))
+}
