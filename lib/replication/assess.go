@@ -60,6 +60,9 @@ func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Threshol
 	all = selectReplications(all, sel)
 	if rep.Scheduler {
 		th = rep.queue(ctx, c, all, th, p)
+		if err := throughFromTasks(ctx, c, all, p); err != nil {
+			rep.Notes = append(rep.Notes, "written sequence of restarted jobs not read: "+nagios.AsProblem(err).Msg)
+		}
 	}
 	red := c.Redactor()
 	for i := range all {
@@ -100,6 +103,46 @@ func AssessWith(ctx context.Context, c *couch.Client, sel Selection, th Threshol
 		rep.Secrets = append(rep.Secrets, all[i].secrets...)
 	}
 	return rep, nil
+}
+
+// throughFromTasks gives a running job without stats its written
+// sequence from _active_tasks. Right after a (re)start a job with
+// nothing new to replicate has "info": null in _scheduler/docs and
+// _scheduler/jobs until its first checkpoint (after a node restart most
+// jobs do), while its task already holds through_seq: without it the
+// lag of an idle, caught-up replication would read "not known". One
+// request, asked only when such a job is there.
+func throughFromTasks(ctx context.Context, c *couch.Client, all []Replication, p Probes) error {
+	need := map[string]*Replication{}
+	for i := range all {
+		r := &all[i]
+		if r.State == Running && r.through.IsZero() && r.ID != "" {
+			need[r.ID] = r
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	p.step("GET %s/_active_tasks (%d running jobs have no stats yet)", c.URL(), len(need))
+	tasks, err := c.ActiveTasks(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range tasks {
+		t := &tasks[i]
+		if t.Type != "replication" {
+			continue
+		}
+		if r := need[t.ReplicationID]; r != nil {
+			switch {
+			case !t.ThroughSeq.IsZero():
+				r.through = t.ThroughSeq
+			case !t.CheckpointedSourceSeq.IsZero():
+				r.through = t.CheckpointedSourceSeq
+			}
+		}
+	}
+	return nil
 }
 
 func registerSecrets(red *secret.Redactor, secrets []string) {
