@@ -9,7 +9,7 @@ var help = plugin.Help{
 		"--warning-free/--critical-free the free space of --data-dir in percent, --warning-headroom/--critical-headroom what is left after compacting the largest database. Nagios ranges (10: alerts below 10).",
 	Examples: []plugin.Example{
 		{Command: "check_couch_disk -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred --data-dir /opt/couchdb/data",
-			Output: "COUCH_DISK OK - 3 databases, 74.9 KiB on disk; /opt/couchdb/data 84% free (76.7 GiB of 252.0 GiB), inodes 97% free; compacting the largest database registry needs up to 56.7 KiB | databases=3 file=76705B ..."},
+			Output: "COUCH_DISK OK - 5 databases, 98.0 MiB on disk, 2.4 MiB reclaimable; /opt/couchdb/data 83% free | databases=5 file=102725694B active=100186193B external=189578068B slack=2539501B\n/opt/couchdb/data: 83% free (75.2 GiB of 252.0 GiB), inodes 97% free\ncompaction headroom: compacting the largest database registry needs up to 95.5 MiB, 75.2 GiB free"},
 	},
 	Perfdata: []string{
 		"databases, compacting: counts",

@@ -11,8 +11,8 @@ var help = plugin.Help{
 	Thresholds: "-w/-c (--warning-lag/--critical-lag) compare the changes the worst database is behind (the primary's update_seq minus the replication's through_seq); " +
 		"--warning-doc-diff/--critical-doc-diff the documents it is behind (doc_count + doc_del_count). Nagios ranges (100 alerts above 100).",
 	Examples: []plugin.Example{
-		{Command: "check_couch_promotion -u http://127.0.0.1:5984 --primary http://db1:5984 --credentials-file /etc/registry-checks/couch.cred",
-			Output: "PROMOTION OK - 127.0.0.1:5984 could take over from db1:5984: 3 databases, 0 changes behind | databases=3;;;0 worst_lag=0;100;1000 ..."},
+		{Command: "check_couch_promotion -u http://127.0.0.1:5984 --primary http://db1:5984 --credentials-file /etc/registry-checks/couch.cred --data-dir /opt/couchdb/data",
+			Output: "PROMOTION OK - 127.0.0.1:5984 could take over from db1:5984: 2 databases, 0 changes behind | databases=2;;;0 worst_lag=0;100;1000 worst_doc_diff=0;100;1000 missing=0;;;0 ...\ndatabase heartbeat: fed by heartbeat-from-primary, 0 changes behind, 0 documents behind\ndatabase registry: fed by registry-from-primary, 0 changes behind, 0 documents behind"},
 	},
 	Perfdata: []string{
 		"databases, missing, no_replication, diverged, missing_docs, behind, doc_count_differ, design_differ, security_differ, fenced, write_failed, admins_differ, not_checked: counts",

@@ -8,7 +8,7 @@ var help = plugin.Help{
 	Thresholds: "--warning-lag/--critical-lag compare the changes not yet indexed, -w/-c (--warning-time/--critical-time) each view query's time, --warning-fragmentation/--critical-fragmentation the index fragmentation in percent; Nagios ranges.",
 	Examples: []plugin.Example{
 		{Command: "check_couch_views -u http://127.0.0.1:5984 --credentials-file /etc/registry-checks/couch.cred -d registry",
-			Output: "COUCH_VIEWS OK - 1 design document of registry OK | 'app lag'=0 'app file'=40960B ...\ndatabase registry: update_seq 21, 21 docs; queries timed with stale=ok"},
+			Output: "COUCH_VIEWS OK - 1 design document of registry OK | 'app lag'=0;10000;50000 'app file'=7475628B 'app active'=7460021B\ndatabase registry: update_seq 100003, 100001 docs; queries timed with update=false\nOK _design/app: 0 changes behind, 0.2% fragmented (15.2 KiB of 7.1 MiB)"},
 	},
 	Perfdata: []string{
 		"'<ddoc> lag', 'updater_running', 'compact_running', 'waiting_clients': counts",

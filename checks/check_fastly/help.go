@@ -8,8 +8,8 @@ var help = plugin.Help{
 		"and with --couch-url how stale the CDN's packument is against the CouchDB write primary.",
 	Thresholds: "-w/-c compare each fetch's total time in seconds, --cert-warning/--cert-critical the days until the certificate expires (14: alerts below 14), --stale-warning/--stale-critical the seconds the CDN's packument is older than the origin's; Nagios ranges.",
 	Examples: []plugin.Example{
-		{Command: "check_fastly -u https://registry.example.com/-/ping --packument https://registry.example.com/left-pad --couch-url http://db1:5984 --couch-credentials-file /etc/registry-checks/couch.cred",
-			Output: "FASTLY OK - 2 URLs OK | '/-/ping dns'=0s;;;0 '/-/ping connect'=0.000060691s;;;0 ...\nOK /-/ping: 200 MISS via cache-lcl-stack1-LCL hits 0, 0.6ms total"},
+		{Command: "check_fastly -u https://registry.example.com/left-pad/-/left-pad-1.3.0.tgz --packument https://registry.example.com/left-pad --couch-url http://db1:5984 --couch-credentials-file /etc/registry-checks/couch.cred",
+			Output: "FASTLY OK - 2 URLs OK | '/left-pad/-/left-pad-1.3.0.tgz dns'=0s;;;0 ...\nOK /left-pad/-/left-pad-1.3.0.tgz: 200 ...\nOK /left-pad: 200 ..."},
 	},
 	Perfdata: []string{
 		"'<path> dns', 'connect', 'tls', 'ttfb', 'time', 'age', 'stale' (s)",

@@ -13,7 +13,7 @@ var help = plugin.Help{
 			Output:  "NOTIFY_CHAT OK - dry run: would post PROBLEM replication on db2 CRITICAL"},
 		{Note: "Send what waits in the queue (cron, systemd timer):",
 			Command: "notify_chat --flush --webhook-url-file /etc/registry-checks/chat-webhook",
-			Output:  "NOTIFY_CHAT OK - queue empty: 0 delivered"},
+			Output:  "NOTIFY_CHAT OK - queue empty: 0 delivered | delivered=0 queued=0 rejected=0 dropped=0 latency=0s"},
 	},
 	Perfdata: []string{
 		"delivered: notifications the chat took in this run (this one and queued ones)",

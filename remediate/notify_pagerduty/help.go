@@ -12,7 +12,7 @@ var help = plugin.Help{
 			Output:  "NOTIFY_PAGERDUTY OK - dry run: would send trigger db2/replication (PROBLEM replication on db2 CRITICAL)"},
 		{Note: "Send what waits in the queue (cron, systemd timer):",
 			Command: "notify_pagerduty --flush --routing-key-file /etc/registry-checks/pagerduty-routing-key",
-			Output:  "NOTIFY_PAGERDUTY OK - queue empty: 0 delivered"},
+			Output:  "NOTIFY_PAGERDUTY OK - queue empty: 0 delivered | delivered=0 queued=0 rejected=0 dropped=0 latency=0s"},
 	},
 	Perfdata: []string{
 		"delivered: events PagerDuty took in this run (this one and queued ones)",
