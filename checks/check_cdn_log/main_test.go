@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -158,4 +159,16 @@ func TestUnparsableSampleRedactedBeforeTheCut(t *testing.T) {
 	for _, leak := range []string{"t0psecret", "hunter2", "alice", "\x1b", "\r"} {
 		assert.NotContains(t, out, leak)
 	}
+}
+
+// One request and one download read as such, not "1 requests".
+func TestSingularCounts(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	line := fmt.Sprintf("127.0.0.1 - - [%s] \"GET http://registry.example.com/left-pad/-/left-pad-1.3.0.tgz HTTP/1.1\" 200 326 \"-\" \"npm/10.2.4\" hit 92\n",
+		time.Now().UTC().Format("02/Jan/2006:15:04:05 -0700"))
+	require.NoError(t, os.WriteFile(logPath, []byte(line), 0o644))
+	out, code := runArgs("--log", logPath, "--from-start", "--state-dir", dir, "--spool-dir", filepath.Join(dir, "spool"))
+	assert.Equal(t, 0, code, out)
+	assert.Regexp(t, `^CDN_LOG OK - 1 request in \d+s, 0\.00% 5xx, 100\.0% hit, 1 tarball download, ratios not judged`, out)
 }

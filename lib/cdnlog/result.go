@@ -82,7 +82,7 @@ func (rep Report) Result(th Thresholds, verbose int) nagios.Result {
 	if span <= 0 && !a.First.IsZero() {
 		span = a.Last.Sub(a.First)
 	}
-	parts := []string{fmt.Sprintf("%s requests in %s", thousands(t.Requests), roundDur(span))}
+	parts := []string{fmt.Sprintf("%s in %s", counted(t.Requests, "request"), roundDur(span))}
 	if t.Requests > 0 {
 		if !strings.Contains(strings.Join(problems, " "), " 5xx") {
 			parts = append(parts, pct(r5)+" 5xx")
@@ -91,7 +91,7 @@ func (rep Report) Result(th Thresholds, verbose int) nagios.Result {
 			parts = append(parts, pct(hit)+" hit")
 		}
 	}
-	parts = append(parts, thousands(t.Downloads)+" tarball downloads")
+	parts = append(parts, counted(t.Downloads, "tarball download"))
 	if rep.First {
 		parts = []string{"first run: positions saved at the end of the logs, counting starts with the next run"}
 	}
@@ -320,4 +320,13 @@ func roundDur(d time.Duration) string {
 		return strconv.FormatInt(int64(math.Round(d.Seconds())), 10) + "s"
 	}
 	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+}
+
+// counted is n and its noun, plural unless n is 1: "1 request", "12,408
+// requests".
+func counted(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return thousands(n) + " " + noun + "s"
 }
