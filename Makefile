@@ -38,7 +38,7 @@ test: lint build
 	@started=0; \
 	if ! $(STACK) status >/dev/null 2>&1; then started=1; $(STACK) up || { $(STACK) down; exit 1; }; fi; \
 	$(STACK) status; \
-	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -p 1 -count=1 -timeout $(GOTEST_TIMEOUT) ./...; rc=$$?; \
+	REGISTRY_CHECKS_REQUIRE_STACK=1 $(GO) test -p 1 -parallel 4 -count=1 -timeout $(GOTEST_TIMEOUT) ./...; rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) down; fi; \
 	exit $$rc
 

@@ -29,6 +29,17 @@ import (
 // _replicator document on replica 2 that pulls from it. Stopping the shared primary would fail the other suites'
 // tests running at the same time.
 
+// Parallel tests: the tests that break one replication of their own
+// (TestBouncedSourceHealsItselfIntegration,
+// TestStandaloneRestartsStuckReplicationIntegration,
+// TestNagiosEventHandlerIntegration) run in parallel, after the
+// package's sequential tests: each has its own source, port, _replicator
+// document and target, selects its replication by --doc-id, and spends
+// its two minutes waiting on CouchDB (a dead source noticed after about
+// 30 s, a crash backoff of 30 s and more). The 200-replication Nagios
+// test and the max_jobs scale test stay sequential: one lowers the
+// replica's max_jobs, and both fill its scheduler.
+
 const faultScript = "../../test/stack/fault/couch-source.sh"
 
 // brokenReplication is one private source, its database and a replication
@@ -319,6 +330,7 @@ func (b *brokenReplication) args(stateDir string, extra ...string) []string {
 // arrives with no restart. pouchdb-server leaves such a replication stuck
 // for good (TestStandaloneRestartsStuckReplicationIntegration).
 func TestBouncedSourceHealsItselfIntegration(t *testing.T) {
+	t.Parallel() // its own source and replication; see "Parallel tests" above
 	env := stackenv.Need(t, "COUCH_REPLICA2_URL", "COUCH_CREDENTIALS_FILE")
 	if !stackenv.RealCouchDB(env) {
 		t.Skip("PouchDB Server never resumes a replication whose source was bounced")
@@ -341,6 +353,7 @@ func TestBouncedSourceHealsItselfIntegration(t *testing.T) {
 }
 
 func TestStandaloneRestartsStuckReplicationIntegration(t *testing.T) {
+	t.Parallel() // its own source and replication; see "Parallel tests" above
 	env := stackenv.Need(t, "COUCH_REPLICA2_URL", "COUCH_CREDENTIALS_FILE")
 	b := newBrokenReplication(t, env)
 	dir := t.TempDir()
