@@ -47,7 +47,7 @@ test: lint build
 # --rehearse promotes replica1, rewires replica2, verifies and rolls back;
 # prints the time of each step and documents written against present on
 # every node. `make test` runs it too (TestRehearseIntegration, and the
-# registry drill twice); this target runs it alone, verbosely, with issue
+# registry drill once); this target runs it alone, verbosely, with issue
 # 22's 20 rehearsals of the registry drill in a row and an --execute and
 # back (REGISTRY_CHECKS_REHEARSALS=N for another count).
 rehearse: build
