@@ -13,7 +13,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,6 +97,13 @@ func findBody(path string) []byte {
 type fakeCouch struct {
 	attachmentStatus int
 	sawAuth          atomic.Bool
+	// unpublished: tombstones changed after every package (a spam
+	// cleanup), listed first in the descending feed; limits asked: the
+	// limit of each _changes request
+	unpublished int
+	mu          sync.Mutex
+	limitsAsked []string
+	notPackages int // documents with no versions, changed last
 }
 
 func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +126,20 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			{"seq": "6-x", "id": "left-pad-lite", "changes": []map[string]string{{"rev": "1-a"}}},
 			{"seq": "5-x", "id": "is-odd-number", "changes": []map[string]string{{"rev": "1-a"}}},
 		}
+		var burst []map[string]any
+		for i := range f.notPackages {
+			burst = append(burst, map[string]any{"seq": fmt.Sprintf("%d-y", 100000-i), "id": fmt.Sprintf("test-doc-%05d", i), "changes": []map[string]string{{"rev": "1-a"}}})
+		}
+		for i := range f.unpublished {
+			burst = append(burst, map[string]any{"seq": fmt.Sprintf("%d-z", 50000-i), "id": fmt.Sprintf("spam-%05d", i), "deleted": true, "changes": []map[string]string{{"rev": "2-a"}}})
+		}
+		rows = append(burst, rows...)
+		f.mu.Lock()
+		f.limitsAsked = append(f.limitsAsked, r.URL.Query().Get("limit"))
+		f.mu.Unlock()
+		if l, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && l < len(rows) {
+			rows = rows[:l]
+		}
 		json.NewEncoder(w).Encode(map[string]any{"results": rows, "last_seq": "9-x", "pending": 0})
 		return
 	}
@@ -128,6 +151,10 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case 1:
 		if d, ok := docs[parts[0]]; ok {
 			json.NewEncoder(w).Encode(d)
+			return
+		}
+		if strings.HasPrefix(parts[0], "test-doc-") {
+			json.NewEncoder(w).Encode(map[string]any{"_id": parts[0], "_rev": "1-a", "writer": "a test"})
 			return
 		}
 	case 2:
@@ -358,4 +385,37 @@ func TestBadOriginIsBadArgument(t *testing.T) {
 	code := run([]string{"--origin", "origin1:8080", "-p", "debug-mini", "--spool-dir=" + t.TempDir()}, &buf)
 	assert.Equal(t, 3, code, buf.String())
 	assert.Equal(t, `TARBALL_ORIGIN UNKNOWN - --origin "origin1:8080": not an http:// or https:// URL with a host`, strings.SplitN(buf.String(), "\n", 2)[0])
+}
+
+// --recent after a burst of unpublishes: the feed is read again with ten
+// times the rows (ids only) until it holds candidates, bounded; after a
+// burst of documents that are no package the sample ends with a clear
+// UNKNOWN, after a bounded number of GETs.
+func TestRecentLooksPastBursts(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		couch  *fakeCouch
+		code   int
+		line1  string
+		limits []string
+	}{
+		{"600 unpublishes", &fakeCouch{unpublished: 600}, 0, "3 tarballs OK", []string{"50", "500", "5000"}},
+		{"20,000 unpublishes", &fakeCouch{unpublished: 20000}, 3, "no tarball to test: none of the 0 documents changed last in ", []string{"50", "500", "5000", "10000"}},
+		{"500 documents that are no package", &fakeCouch{notPackages: 500}, 3, "no tarball to test: none of the 50 documents changed last in ", []string{"50"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			couchSrv := httptest.NewServer(c.couch)
+			defer couchSrv.Close()
+			s1 := httptest.NewServer(&origin{source: "filesystem"})
+			defer s1.Close()
+			code, out := runCheck(t, "--url", couchSrv.URL, "--credentials-file", credsFile(t), "--origin", s1.URL, "--recent", "3")
+			assert.Equal(t, c.code, code, out)
+			first, _, _ := strings.Cut(out, "\n")
+			assert.Contains(t, first, c.line1)
+			assert.Equal(t, c.limits, c.couch.limitsAsked)
+			if c.couch.notPackages > 0 {
+				assert.Contains(t, out, "stopped after 26 documents from the changes feed that are no package")
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,7 @@ type registryWriter struct {
 
 func startWriter(t *testing.T, user, pass, current, prefix string) *registryWriter {
 	w := &registryWriter{user: user, pass: pass, current: current, prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
+	t.Cleanup(func() { w.remove(t) })
 	go func() {
 		defer close(w.done)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -75,6 +77,37 @@ func startWriter(t *testing.T, user, pass, current, prefix string) *registryWrit
 		}
 	}()
 	return w
+}
+
+// remove deletes the writer's documents from registry on the primary it
+// last wrote to (they replicate): the stack's registry is left with
+// packages as its latest changes, which check_tarball_origin --recent
+// samples, and tombstones, which it skips.
+func (w *registryWriter) remove(t *testing.T) {
+	b, _ := os.ReadFile(w.current)
+	n := stackNode{strings.TrimSpace(string(b)), w.user, w.pass}
+	var all struct {
+		Rows []struct {
+			ID    string `json:"id"`
+			Value struct {
+				Rev string `json:"rev"`
+			} `json:"value"`
+		} `json:"rows"`
+	}
+	q := url.Values{"startkey": {`"` + w.prefix + `"`}, "endkey": {`"` + w.prefix + "\ufff0" + `"`}}
+	if _, err := n.do("GET", "/registry/_all_docs?"+q.Encode(), nil, &all); err != nil {
+		t.Logf("the writer's documents stay in registry: %v", err)
+		return
+	}
+	var del []map[string]any
+	for _, r := range all.Rows {
+		del = append(del, map[string]any{"_id": r.ID, "_rev": r.Value.Rev, "_deleted": true})
+	}
+	if len(del) > 0 {
+		if code, err := n.do("POST", "/registry/_bulk_docs", map[string]any{"docs": del}, nil); err != nil || code != 201 {
+			t.Logf("the writer's %d documents stay in registry: %d %v", len(del), code, err)
+		}
+	}
 }
 
 func (w *registryWriter) finish() []string {

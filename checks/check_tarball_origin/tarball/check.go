@@ -124,6 +124,10 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 			notes = append(notes, "the changes feed of "+deps.Registry.Where()+" has no package yet")
 		}
 		specs = append(specs, picked...)
+		if len(dedupe(specs)) == 0 {
+			return nagios.Result{Status: nagios.UNKNOWN, Summary: fmt.Sprintf("no tarball to test: none of the %d documents changed last in %s is a package (--recent %d)", len(names), deps.Registry.Where(), cfg.Recent),
+				Long: notes}
+		}
 	}
 	specs = dedupe(specs)
 	if len(specs) == 0 {
@@ -180,8 +184,15 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 // sample empty. The packuments read are kept in cache. A named package is
 // not picked again. ok is false when reading failed (res says how).
 func pickPackages(ctx context.Context, cfg Config, deps Deps, step func(string), names []string, cache map[string]*Packument) (picked, notes []string, res nagios.Result, ok bool) {
+	// Every document of the sample that is no package costs a GET: after
+	// maxSkips of them the sample ends, said in a note.
+	maxSkips, skips := 20+2*cfg.Recent, 0
 	for _, name := range names {
 		if len(picked) == cfg.Recent {
+			break
+		}
+		if skips == maxSkips {
+			notes = append(notes, fmt.Sprintf("stopped after %d documents from the changes feed that are no package", skips))
 			break
 		}
 		if contains(cfg.Packages, name) {
@@ -198,10 +209,14 @@ func pickPackages(ctx context.Context, cfg Config, deps Deps, step func(string),
 			return nil, nil, nagios.Result{Status: st, Summary: "cannot read the packument of " + name + ": " + msg}, false
 		}
 		if doc.Type == "heartbeat" && len(doc.Versions) == 0 {
+			skips++
 			continue // check_couch_replication's: not worth a word
 		}
 		if len(doc.Versions) == 0 {
-			notes = append(notes, "skipped "+name+" from the changes feed: not a package (no versions)")
+			skips++
+			if skips <= 5 {
+				notes = append(notes, "skipped "+name+" from the changes feed: not a package (no versions)")
+			}
 			continue
 		}
 		cache[name] = doc

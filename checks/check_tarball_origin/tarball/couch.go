@@ -48,16 +48,37 @@ func (r *CouchRegistry) Packument(ctx context.Context, name string) (*Packument,
 // documents changed last, newest first, skipping design documents and
 // deletions: candidates, of which the check keeps the first n packages.
 func (r *CouchRegistry) Recent(ctx context.Context, n int) ([]string, error) {
-	start := time.Now()
 	// Design documents and deletions are skipped, so ask for many more
-	// rows than packages wanted: a burst of unpublishes must not hide the
-	// publishes before it. One page; the changes feed has no cheap way to
-	// page backwards on every CouchDB version.
-	ch := r.Client.Kivik().DB(r.DB).Changes(ctx, kivik.Params(map[string]any{"descending": true, "limit": max(50, 10*n)}))
+	// rows than packages wanted. The changes feed has no cheap way to page
+	// backwards on every CouchDB version, so when a page holds too few
+	// candidates (a burst of unpublishes, a spam cleanup, test documents)
+	// the next request asks for ten times the rows, ids only, up to
+	// maxRecentRows: a bounded read, however long the burst.
+	limit := max(50, 10*n)
+	for {
+		names, rows, err := r.recent(ctx, limit)
+		if err != nil || len(names) >= 10*n || rows < limit || limit >= maxRecentRows {
+			return names, err
+		}
+		limit = min(10*limit, maxRecentRows)
+	}
+}
+
+// maxRecentRows bounds the rows of the changes feed --recent reads: about
+// 1.5 MB of ids and sequences.
+const maxRecentRows = 10000
+
+// recent reads the limit changes made last: the candidate ids (no
+// deletion, no design document, each once) and the rows read.
+func (r *CouchRegistry) recent(ctx context.Context, limit int) ([]string, int, error) {
+	start := time.Now()
+	ch := r.Client.Kivik().DB(r.DB).Changes(ctx, kivik.Params(map[string]any{"descending": true, "limit": limit}))
 	defer ch.Close()
 	var names []string
 	seen := map[string]bool{}
+	rows := 0
 	for ch.Next() {
+		rows++
 		id := ch.ID()
 		if ch.Deleted() || strings.HasPrefix(id, "_design/") || seen[id] {
 			continue
@@ -66,9 +87,9 @@ func (r *CouchRegistry) Recent(ctx context.Context, n int) ([]string, error) {
 		names = append(names, id)
 	}
 	if err := ch.Err(); err != nil {
-		return nil, r.Client.Problem(http.MethodGet, r.path("_changes"), start, err)
+		return nil, rows, r.Client.Problem(http.MethodGet, r.path("_changes"), start, err)
 	}
-	return names, nil
+	return names, rows, nil
 }
 
 // Attachment streams the tarball attachment into w. The time to the
