@@ -528,6 +528,7 @@ func lines(b []byte) []string {
 }
 
 func TestPackagesIntegration(t *testing.T) {
+	t.Parallel() // with TestPackagesLintIntegration: each builds its own packages in its own folder
 	nrpetest.NeedProgram(t, "rpm", "rpm")
 	nrpetest.NeedProgram(t, "dpkg-deb", "dpkg")
 	deb, rpm := buildPackages(t)
@@ -745,6 +746,7 @@ func testDebLifecycle(t *testing.T, env map[string]string, deb string) {
 // (packaging/debian/lintian-overrides says why for each one overridden),
 // rpmlint no error (packaging/rpm/rpmlint.toml).
 func TestPackagesLintIntegration(t *testing.T) {
+	t.Parallel() // with TestPackagesIntegration; lintian and rpmlint only read the packages
 	nrpetest.NeedProgram(t, "lintian", "lintian")
 	nrpetest.NeedProgram(t, "rpmlint", "rpmlint")
 	deb, rpm := buildPackages(t)
