@@ -46,7 +46,7 @@ test: lint build
 # writer puts documents into the primary while promote_couch_replica
 # --rehearse promotes replica1, rewires replica2, verifies and rolls back;
 # prints the time of each step and documents written against present on
-# every node. `make test` runs it too (TestRehearseIntegration, and the
+# every node. `make test` runs it too (TestRehearseIntegration on PouchDB Server, and the
 # registry drill once); this target runs it alone, verbosely, with issue
 # 22's 20 rehearsals of the registry drill in a row and an --execute and
 # back (REGISTRY_CHECKS_REHEARSALS=N for another count).
