@@ -200,6 +200,16 @@ func TestNRPEExamplesUseRealOptions(t *testing.T) {
 }
 
 // exampleHosts maps the docs' example names to the stack's.
+// exampleSecrets writes the notification commands' secret files into
+// dir, with a receiver that is never called (the examples flush an empty
+// queue), and returns their paths.
+func exampleSecrets(t *testing.T, dir string) (hook, key string) {
+	hook, key = filepath.Join(dir, "chat-webhook"), filepath.Join(dir, "pagerduty-routing-key")
+	require.NoError(t, os.WriteFile(hook, []byte("http://127.0.0.1:9/hook\n"), 0o600))
+	require.NoError(t, os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef\n"), 0o600))
+	return hook, key
+}
+
 func exampleHosts(env map[string]string, extra ...string) *strings.Replacer {
 	return strings.NewReplacer(append(extra,
 		"http://db1:5984", env["COUCH_PRIMARY_URL"],
@@ -223,7 +233,8 @@ func exampleHosts(env map[string]string, extra ...string) *strings.Replacer {
 // TestBinaryExamplesRunAgainstStackIntegration runs every command of a
 // suite binary in the docs' sh blocks against the local stack (example host
 // names replaced by the stack's): each must be accepted (no "bad
-// arguments"), exit 0-3, and print the first word its example output shows.
+// arguments"), exit 0-3, print the first word its example output shows,
+// and print every perfdata label the example shows.
 func TestBinaryExamplesRunAgainstStackIntegration(t *testing.T) {
 	env := stackenv.Need(t, "STACK_DIR", "COUCH_PRIMARY_URL", "COUCH_REPLICA1_URL", "COUCH_CREDENTIALS_FILE", "ORIGIN1_URL", "ORIGIN2_URL", "CDN_URL")
 	bin := nrpetest.BuildBinaries(t)
@@ -231,7 +242,8 @@ func TestBinaryExamplesRunAgainstStackIntegration(t *testing.T) {
 	for _, p := range nrpetest.Binaries {
 		binaries[filepath.Base(p)] = true
 	}
-	hosts := exampleHosts(env)
+	hook, key := exampleSecrets(t, t.TempDir())
+	hosts := exampleHosts(env, "/etc/registry-checks/chat-webhook", hook, "/etc/registry-checks/pagerduty-routing-key", key)
 	n := 0
 	for _, page := range pages(t) {
 		for _, b := range blocks(t, page) {
@@ -258,9 +270,17 @@ func TestBinaryExamplesRunAgainstStackIntegration(t *testing.T) {
 				t.Logf("%s on the stack: %s", words[0], first)
 				assert.NotContains(t, first, "bad arguments", "%s:%d: the example's options are refused", b.file, b.line)
 				if len(ls) > 1 {
-					// The example's own output: same plugin name.
+					// The example's own output: same plugin name, and
+					// every perfdata label it shows is one the binary
+					// prints (the pages show states the stack is not in:
+					// a full disk, a crashed job; the metrics are the
+					// same in every state).
 					want := strings.Fields(ls[1])[0]
 					assert.True(t, strings.HasPrefix(first, want+" "), "%s:%d: example output starts with %q, the binary prints %q", b.file, b.line, want, first)
+					printed := docexamples.PerfLabels(string(out))
+					for l := range docexamples.PerfLabels(strings.Join(ls[1:], "\n")) {
+						assert.True(t, printed[l], "%s:%d: the example shows the perfdata label %s, which the binary does not print: %s", b.file, b.line, l, out)
+					}
 				}
 			})
 		}
@@ -274,12 +294,8 @@ func TestBinaryExamplesRunAgainstStackIntegration(t *testing.T) {
 func TestHelpExamplesRunAgainstStackIntegration(t *testing.T) {
 	env := stackenv.Need(t, "STACK_DIR", "COUCH_PRIMARY_URL", "COUCH_REPLICA1_URL", "COUCH_CREDENTIALS_FILE", "ORIGIN1_URL", "ORIGIN2_URL", "CDN_URL", "CDN_ACCESS_LOG", "INFLUX_URL")
 	bin := nrpetest.BuildBinaries(t)
-	// The notification commands' secret files, with a receiver that is
-	// never called: the examples flush an empty queue.
 	secrets := t.TempDir()
-	hook, key := filepath.Join(secrets, "chat-webhook"), filepath.Join(secrets, "pagerduty-routing-key")
-	require.NoError(t, os.WriteFile(hook, []byte("http://127.0.0.1:9/hook\n"), 0o600))
-	require.NoError(t, os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef\n"), 0o600))
+	hook, key := exampleSecrets(t, secrets)
 	// check_cdn_log's examples are a first run and a later one: they read
 	// a log of their own, which gains 1,000 lines of CDN traffic before
 	// every run but the first.

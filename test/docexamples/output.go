@@ -169,3 +169,34 @@ func matchPerf(want, got string) error {
 	}
 	return nil
 }
+
+// PerfLabels are the perfdata labels of an output, each by its last word
+// ('registry-from-node1 job_state' reads job_state): the metric, without
+// the instance an example's world and the stack's name differently. The
+// perfdata of the first line after " | " and of every later line that
+// starts with "| " (Nagios's long perfdata) count.
+func PerfLabels(out string) map[string]bool {
+	labels := map[string]bool{}
+	for i, l := range strings.Split(out, "\n") {
+		var perf string
+		switch {
+		case i == 0:
+			_, perf, _ = strings.Cut(l, " | ")
+		case strings.HasPrefix(l, "| "):
+			perf = strings.TrimPrefix(l, "| ")
+		default:
+			continue
+		}
+		for _, item := range perfItems(perf) {
+			label, _, ok := strings.Cut(item, "=")
+			if !ok {
+				continue
+			}
+			label = strings.Trim(label, "'")
+			if f := strings.Fields(label); len(f) > 0 {
+				labels[f[len(f)-1]] = true
+			}
+		}
+	}
+	return labels
+}

@@ -41,3 +41,9 @@ func TestMatchOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestPerfLabels(t *testing.T) {
+	out := "COUCH_REPLICATION OK - 1 replication OK | replications=1;;1:;0 'registry-from-node1 job_state'=0;;;0;9\nOK registry-from-node1: running\n| 'registry-from-node1 seq_lag'=0 'a b c'=1"
+	assert.Equal(t, map[string]bool{"replications": true, "job_state": true, "seq_lag": true, "c": true}, PerfLabels(out))
+	assert.Empty(t, PerfLabels("NAME OK - no perfdata\nlong | not perfdata"))
+}
