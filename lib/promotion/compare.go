@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -12,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
@@ -544,6 +547,16 @@ func writeProbe(ctx context.Context, c *couch.Client, cfg Config, rep *Report, a
 			}
 			continue
 		}
+		if droppedConnection(err) {
+			// A kept-alive connection the node had closed: written to
+			// (broken pipe) or closed before an answer. Seen on real
+			// CouchDB 3.4.3 after the probe's first PUT met a missing
+			// database: CouchDB answered 404 without reading the body
+			// and closed the connection, the next PUT used it. Go's
+			// transport retries only idempotent methods; the write is
+			// asked again on a new connection.
+			continue
+		}
 		break
 	}
 	if kivik.HTTPStatus(err) == http.StatusConflict {
@@ -571,6 +584,18 @@ func writeProbe(ctx context.Context, c *couch.Client, cfg Config, rep *Report, a
 	mu.Lock()
 	rep.WriteMillis = &ms
 	mu.Unlock()
+}
+
+// droppedConnection is an error of a connection the server closed under
+// the request, before any answer: the request can be asked again.
+func droppedConnection(err error) bool {
+	return err != nil && ctxAlive(err) &&
+		(errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) ||
+			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
+}
+
+func ctxAlive(err error) bool {
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // headroom is check_couch_disk's compaction headroom on the replica: the

@@ -607,3 +607,30 @@ func TestUnreadableReplicaSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteProbeRetriesADroppedConnection(t *testing.T) {
+	// The node closes the connection under the probe's PUT without an
+	// answer (seen on real CouchDB 3.4.3 as "write: broken pipe" on a
+	// kept-alive connection it had closed after a 404): asked again on a
+	// new connection, not "the replica refuses writes".
+	var mu sync.Mutex
+	puts := 0
+	_, res := compare(t, primary(t, nil), replica(t, "running", handlers{
+		"PUT /registry_checks_probe/promo-probe": func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			puts++
+			first := puts == 1
+			mu.Unlock()
+			if first {
+				conn, _, err := w.(http.Hijacker).Hijack()
+				require.NoError(t, err)
+				conn.Close()
+				return
+			}
+			status(201, `{"ok":true,"id":"promo-probe","rev":"1-abc"}`)(w, r)
+		},
+	}), config())
+	assert.Equal(t, nagios.OK, res.Status, res.Summary, res.Long)
+	assert.Equal(t, 2, puts)
+	assert.Equal(t, 0.0, perf(res, "write_failed").Value)
+}
