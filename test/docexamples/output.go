@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // MatchOutput compares an example's output, as a page or --help shows it,
@@ -84,18 +85,11 @@ func pattern(text string) string {
 			text = text[len(m):]
 			continue
 		}
-		_, size := firstRune(text)
+		_, size := utf8.DecodeRuneInString(text)
 		b.WriteString(regexp.QuoteMeta(text[:size]))
 		text = text[size:]
 	}
 	return b.String()
-}
-
-func firstRune(s string) (rune, int) {
-	for _, r := range s {
-		return r, len(string(r))
-	}
-	return 0, 0
 }
 
 func matchText(want, got string) error {

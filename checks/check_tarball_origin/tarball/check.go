@@ -108,9 +108,11 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 	// Packuments already read while picking the sample, so that each is
 	// read once.
 	cache := map[string]*Packument{}
+	var recentNames []string
 	if cfg.Recent > 0 {
 		step("GET the changes feed of " + deps.Registry.Where())
 		names, err := deps.Registry.Recent(ctx, cfg.Recent)
+		recentNames = names
 		if err != nil {
 			st, msg := deps.Problem(err)
 			return nagios.Result{Status: st, Summary: "cannot read the recent publishes: " + msg}
@@ -124,12 +126,12 @@ func Check(ctx context.Context, cfg Config, deps Deps) nagios.Result {
 			notes = append(notes, "the changes feed of "+deps.Registry.Where()+" has no package yet")
 		}
 		specs = append(specs, picked...)
-		if len(dedupe(specs)) == 0 {
-			return nagios.Result{Status: nagios.UNKNOWN, Summary: fmt.Sprintf("no tarball to test: none of the %d documents changed last in %s is a package (--recent %d)", len(names), deps.Registry.Where(), cfg.Recent),
-				Long: notes}
-		}
 	}
 	specs = dedupe(specs)
+	if len(specs) == 0 && cfg.Recent > 0 {
+		return nagios.Result{Status: nagios.UNKNOWN, Summary: fmt.Sprintf("no tarball to test: none of the %d documents changed last in %s is a package (--recent %d)", len(recentNames), deps.Registry.Where(), cfg.Recent),
+			Long: notes}
+	}
 	if len(specs) == 0 {
 		return nagios.Result{Status: nagios.UNKNOWN, Summary: "no tarball to test: name packages or give --recent N"}
 	}
