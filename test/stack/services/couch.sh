@@ -242,6 +242,11 @@ caught_up() {
 
 # wait_caught_up DB SECONDS: the replica's DB has as many live and deleted
 # documents as the primary's ("replicas hold a full copy at start").
+# replication_running DB: the scheduler runs DB-from-primary.
+replication_running() {
+	api GET "/_scheduler/docs/_replicator/$1-from-primary" | grep -q '"state":"running"'
+}
+
 wait_caught_up() {
 	local db="$1" secs="$2" t0
 	t0=$(now_ms)
@@ -370,6 +375,13 @@ start() {
 		if [ "$COUCH_SERVER" = couchdb ]; then
 			wait_caught_up registry 1800
 			wait_caught_up heartbeat 120
+			# Restored from the snapshot, the documents are there before
+			# the scheduler runs the jobs: a check right after up read
+			# "2 databases without a running replication".
+			for db in registry heartbeat; do
+				wait_until 120 "$name/_replicator/$db-from-primary to run" replication_running "$db" ||
+					die "$name: _replicator/$db-from-primary is not running after 120s: $(api GET "/_scheduler/docs/_replicator/$db-from-primary")"
+			done
 		fi
 		;;
 	esac
